@@ -1,0 +1,47 @@
+/**
+ * `list`: the active snaps with their configuration. Version 2 (default): `{"version":"2","result":
+ * {"snapListHash","installedSnapsHash","snaps":[…]}}` with each snap's `services`; `dms.protocol=legacy`: the
+ * 2021 array, and `no snaps installed` for an empty list as upstream.
+ */
+import { canonicalJson } from "../canonical_json.ts";
+import { toDeviceSnap } from "../dms/device_snap.ts";
+import { snapHashes } from "../dms/snap_hashes.ts";
+import type { ActionContext, ActionOutcome } from "./context.ts";
+
+/** How many `/conf` requests run at once. */
+const CONFIG_CONCURRENCY = 4;
+
+/** The `list` action. */
+export async function listAction(_request: unknown, context: ActionContext): Promise<ActionOutcome> {
+  const { snapd, device, protocol } = context;
+  const snaps = await snapd.snaps();
+  const legacy = protocol === "legacy";
+  if (legacy && snaps.length === 0) throw new Error("no snaps installed");
+  const configs = await mapConcurrently(snaps, CONFIG_CONCURRENCY, async (snap) => {
+    try {
+      return canonicalJson(await snapd.snapConfig(snap.name));
+    } catch (error) {
+      context.log.debug(`list: no configuration for ${snap.name}: ${(error as Error).message}`);
+      return undefined;
+    }
+  });
+  const deviceSnaps = snaps.map((snap, i) =>
+    toDeviceSnap(snap, device.id, { config: configs[i], services: !legacy })
+  );
+  if (legacy) return { result: deviceSnaps };
+  const { snapListHash, installedSnapsHash } = await snapHashes(snaps);
+  return { version: "2", result: { installedSnapsHash, snapListHash, snaps: deviceSnaps } };
+}
+
+async function mapConcurrently<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      out[index] = await fn(items[index]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}

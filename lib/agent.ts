@@ -1,0 +1,95 @@
+/**
+ * The agent daemon: enrolls (or loads the stored enrollment), then keeps the DMS link up until stopped.
+ * This is where the real ports are wired; everything below takes them as arguments.
+ */
+import type { AgentConfig } from "./config.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import { DmsLink } from "./dms/link.ts";
+import { CredentialsStore } from "./identity/credentials.ts";
+import { Enroller } from "./identity/enroller.ts";
+import { ParamsFile } from "./identity/params.ts";
+import type { Logger } from "./log.ts";
+import { brokerTrust } from "./mqtt/tls.ts";
+import type { AgentPaths } from "./paths.ts";
+import type { BackoffOptions } from "./retry.ts";
+import { SnapdClient } from "./snapd/client.ts";
+
+/** What the agent is built from. */
+export interface AgentOptions {
+  config: AgentConfig;
+  paths: AgentPaths;
+  log: Logger;
+  /** @default systemClock */
+  clock?: Clock;
+  /** How often `params` is checked while waiting for a URL, in ms. @default 2000 */
+  paramsPollMs?: number;
+}
+
+/** The running agent. */
+export class Agent {
+  readonly #options: AgentOptions;
+  readonly #clock: Clock;
+  #link: DmsLink | undefined;
+
+  constructor(options: AgentOptions) {
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /** The DMS link, once enrolled. */
+  get link(): DmsLink | undefined {
+    return this.#link;
+  }
+
+  /** Runs until `signal` aborts, then stops cleanly (MQTT DISCONNECT, files and sockets closed). */
+  async run(signal: AbortSignal): Promise<void> {
+    const { config, paths, log } = this.#options;
+    const backoff: BackoffOptions = { initialMs: config["backoff.initial"], maxMs: config["backoff.max"] };
+    const snapd = new SnapdClient({ socketPath: config["snapd.socket"], timeoutMs: config["snapd.timeout"] });
+    try {
+      const enroller = new Enroller({
+        snapd,
+        params: new ParamsFile(paths, log.child("params")),
+        credentials: new CredentialsStore(paths, log.child("credentials")),
+        log: log.child("enrollment"),
+        clock: this.#clock,
+        backoff,
+        paramsPollMs: this.#options.paramsPollMs,
+      });
+      const enrollment = await enroller.ensureEnrolled(signal).catch((error) => {
+        if (signal.aborted) return undefined;
+        throw error;
+      });
+      if (!enrollment) return;
+      const trust = await brokerTrust({
+        verify: config["mqtt.verify"],
+        caFile: config["mqtt.ca"],
+        organizationRoot: enrollment.organization.rootcert,
+      });
+      this.#link = new DmsLink({
+        enrollment,
+        snapd,
+        trust,
+        protocol: config["dms.protocol"],
+        keepaliveMs: config["mqtt.keepalive"],
+        healthIntervalMs: config["health.interval"],
+        metricsIntervalMs: config["metrics.interval"],
+        backoff,
+        log: log.child("dms"),
+        clock: this.#clock,
+      });
+      this.#link.start();
+      await untilAborted(signal);
+      await this.#link.stop();
+    } finally {
+      snapd.close();
+    }
+  }
+}
+
+function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}

@@ -1,0 +1,24 @@
+/** Builds the health message: who we are, when, and (version-2 DMS) the snap hashes. */
+import type { DmsProtocol } from "../actions/context.ts";
+import type { Logger } from "../log.ts";
+import type { SnapdPort } from "../snapd/client.ts";
+import type { Health } from "./messages.ts";
+import { snapHashes } from "./snap_hashes.ts";
+
+/** Reads what health needs; without snapd the hashes are left out (the DMS then treats it as legacy health). */
+export async function buildHealth(
+  snapd: Pick<SnapdPort, "snaps">,
+  device: { id: string; organizationId: string },
+  protocol: DmsProtocol,
+  now: Date,
+  log: Logger,
+): Promise<Health> {
+  const health: Health = { deviceId: device.id, orgId: device.organizationId, refresh: now.toISOString() };
+  if (protocol === "legacy") return health;
+  try {
+    return { ...health, ...(await snapHashes(await snapd.snaps())) };
+  } catch (error) {
+    log.warn(`health without snap hashes: ${(error as Error).message}`);
+    return health;
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * State-file helpers: atomic replacement (temp file, fsync, rename, fsync of the directory) so a power cut
+ * leaves either the old or the new content, never a torn file; and moving a corrupt file aside instead of
+ * overwriting it.
+ */
+import { basename, dirname, join } from "node:path";
+
+/** Options of {@link writeFileAtomic}. */
+export interface AtomicWriteOptions {
+  /** Permission bits of the file. @default 0o600 */
+  mode?: number;
+}
+
+/** Replaces `path` with `data` atomically and durably. Creates the parent directory (0700) when missing. */
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  options: AtomicWriteOptions = {},
+): Promise<void> {
+  const dir = dirname(path);
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  const temp = join(dir, `.${basename(path)}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`);
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const mode = options.mode ?? 0o600;
+  try {
+    using file = await Deno.open(temp, { write: true, createNew: true, mode });
+    let written = 0;
+    while (written < bytes.length) written += await file.write(bytes.subarray(written));
+    await file.sync();
+  } catch (error) {
+    await Deno.remove(temp).catch(() => {});
+    throw error;
+  }
+  try {
+    await Deno.chmod(temp, mode); // the umask may have narrowed the creation mode
+    await Deno.rename(temp, path);
+  } catch (error) {
+    await Deno.remove(temp).catch(() => {});
+    throw error;
+  }
+  await syncDirectory(dir);
+}
+
+/** Flushes a directory entry (a rename or unlink) to disk. */
+export async function syncDirectory(dir: string): Promise<void> {
+  using handle = await Deno.open(dir, { read: true });
+  await handle.sync();
+}
+
+/** Reads a text file, or returns `undefined` when it does not exist. */
+export async function readTextIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+/** Removes a file; returns false when it did not exist. */
+export async function removeIfExists(path: string): Promise<boolean> {
+  try {
+    await Deno.remove(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+/**
+ * Renames a corrupt file to `<path>.corrupt-<UTC time>` so it can be inspected, and returns the new path.
+ * `now` is injectable for tests.
+ */
+export async function moveAside(path: string, now: Date = new Date()): Promise<string> {
+  const stamp = now.toISOString().replace(/[:.]/g, "-");
+  const target = `${path}.corrupt-${stamp}`;
+  await Deno.rename(path, target);
+  await syncDirectory(dirname(path));
+  return target;
+}

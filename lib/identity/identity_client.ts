@@ -1,0 +1,125 @@
+/**
+ * The IoT Identity service's enroll call: `POST <url>/v1/device/enroll` with the model and serial assertions
+ * (`application/x.ubuntu.assertion`). The service answers JSON whatever the status:
+ * `{"code":"","message":"","enrollment":{…}}` on success, `{"code":"EnrollDevice","message":…}` on failure.
+ */
+import type { AssertionBundle } from "../snapd/client.ts";
+import { parseAssertions } from "../snapd/assertions.ts";
+import { decodeEnrollment, type Enrollment } from "./enrollment.ts";
+
+/** Why an enrollment attempt failed; every reason is retried. */
+export type EnrollmentFailure = "no-assertions" | "unreachable" | "rejected" | "invalid-response";
+
+/** A failed enrollment attempt. */
+export class EnrollmentError extends Error {
+  override name = "EnrollmentError";
+  constructor(message: string, readonly reason: EnrollmentFailure, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/** The enroll endpoint under a base URL, joined as Go's path cleaning does (`/base/` -> `/base/v1/device/enroll`). */
+export function enrollUrl(base: string): URL {
+  const url = new URL(base);
+  url.pathname = `${url.pathname.replace(/\/+$/, "")}/v1/device/enroll`;
+  return url;
+}
+
+/**
+ * The enroll request body: the first model assertion, `\n`, the first serial assertion, each ending with
+ * exactly one newline — so the two are separated by one blank line.
+ * @throws {EnrollmentError} `no-assertions` when the device has no model or no serial assertion yet.
+ */
+export function enrollBody(model: AssertionBundle, serial: AssertionBundle): string {
+  const first = (bundle: AssertionBundle, type: string) => {
+    const assertion = bundle.count > 0
+      ? parseAssertions(bundle.text).find((a) => a.type === type)
+      : undefined;
+    if (!assertion) {
+      throw new EnrollmentError(
+        `no ${type} assertion yet (snapd has none; a device gets its serial from its brand's serial vault)`,
+        "no-assertions",
+      );
+    }
+    return assertion.text;
+  };
+  return `${first(model, "model")}\n${first(serial, "serial")}`;
+}
+
+/** Options of {@link requestEnrollment}. */
+export interface EnrollRequestOptions {
+  /** Time limit of the request, in ms. @default 30000 */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** Answers larger than this are not an identity service's. */
+const MAX_RESPONSE_BYTES = 1 << 20;
+
+/**
+ * Posts the assertions and returns the validated enrollment.
+ * @throws {EnrollmentError} with the service's `(code) message`, or why the answer was unusable.
+ */
+export async function requestEnrollment(
+  baseUrl: string,
+  body: string,
+  options: EnrollRequestOptions = {},
+): Promise<Enrollment> {
+  const url = enrollUrl(baseUrl);
+  const timeout = AbortSignal.timeout(options.timeoutMs ?? 30_000);
+  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+  let status: number;
+  let text: string;
+  try {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/x.ubuntu.assertion" },
+      body,
+      signal,
+    });
+    status = response.status;
+    text = await readLimited(response);
+  } catch (error) {
+    options.signal?.throwIfAborted();
+    const reason = timeout.aborted ? "no answer within the time limit" : (error as Error).message;
+    throw new EnrollmentError(`cannot reach the identity service at ${url}: ${reason}`, "unreachable", {
+      cause: error,
+    });
+  }
+  let answer: { code?: unknown; message?: unknown; enrollment?: unknown };
+  try {
+    answer = JSON.parse(text);
+    if (typeof answer !== "object" || answer === null) throw new TypeError("not an object");
+  } catch {
+    throw new EnrollmentError(
+      `the identity service at ${url} answered HTTP ${status} with a body that is not JSON: ${
+        JSON.stringify(text.slice(0, 120))
+      }`,
+      "invalid-response",
+    );
+  }
+  if (typeof answer.code === "string" && answer.code !== "") {
+    throw new EnrollmentError(`(${answer.code}) ${String(answer.message ?? "")}`, "rejected");
+  }
+  try {
+    return decodeEnrollment(answer.enrollment);
+  } catch (error) {
+    throw new EnrollmentError(
+      `the identity service at ${url} answered HTTP ${status} without usable credentials: ${
+        (error as Error).message
+      }`,
+      "invalid-response",
+    );
+  }
+}
+
+async function readLimited(response: Response): Promise<string> {
+  const declared = Number(response.headers.get("Content-Length") ?? "0");
+  if (declared > MAX_RESPONSE_BYTES) {
+    await response.body?.cancel();
+    throw new Error(`answer too large (${declared} bytes)`);
+  }
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  if (bytes.length > MAX_RESPONSE_BYTES) throw new Error(`answer too large (${bytes.length} bytes)`);
+  return new TextDecoder().decode(bytes);
+}

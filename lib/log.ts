@@ -1,0 +1,147 @@
+/**
+ * The agent's logger: one line per record, one category per subsystem, a level per logger, and secrets
+ * masked before anything is written. In a snap the lines go to the journal through stderr.
+ */
+
+/** Log levels, most verbose first. `off` silences a logger. */
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "off"] as const;
+/** One of {@link LOG_LEVELS}. */
+export type LogLevel = typeof LOG_LEVELS[number];
+
+/** Structured extras printed after the message as `key=value`. */
+export type LogFields = Record<string, unknown>;
+
+/** Where formatted lines go. */
+export interface LogSink {
+  write(line: string): void;
+}
+
+/** A logger for one category. */
+export interface Logger {
+  readonly category: string;
+  readonly level: LogLevel;
+  trace(message: string, fields?: LogFields): void;
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+  /** A logger for a sub-category (`parent.child`), with its own level when given. */
+  child(category: string, level?: LogLevel): Logger;
+  /** True when a record at `level` would be written. */
+  enabled(level: LogLevel): boolean;
+}
+
+const secrets = new Set<string>();
+
+/**
+ * Registers a value that must never appear in a log line (passwords, keys). Every line is scanned and each
+ * occurrence replaced by `***`. Values shorter than 4 characters are ignored (they would mask ordinary text).
+ */
+export function addSecret(value: string | undefined): void {
+  if (value && value.length >= 4) secrets.add(value);
+}
+
+/** Replaces every registered secret in `text` by `***`. */
+export function redact(text: string): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (out.includes(secret)) out = out.split(secret).join("***");
+  }
+  return out;
+}
+
+/** Writes lines to stderr synchronously, so nothing is lost or reordered when the process exits. */
+export const stderrSink: LogSink = {
+  write(line: string) {
+    const bytes = new TextEncoder().encode(line + "\n");
+    let written = 0;
+    while (written < bytes.length) written += Deno.stderr.writeSync(bytes.subarray(written));
+  },
+};
+
+/** Keeps lines in memory; for tests. */
+export class MemorySink implements LogSink {
+  readonly lines: string[] = [];
+  write(line: string): void {
+    this.lines.push(line);
+  }
+  /** Lines that match `pattern`. */
+  matching(pattern: RegExp): string[] {
+    return this.lines.filter((line) => pattern.test(line));
+  }
+}
+
+/** Options of {@link createLogger}. */
+export interface LoggerOptions {
+  /** @default "info" */
+  level?: LogLevel;
+  /** @default stderrSink */
+  sink?: LogSink;
+  /** Prefix each line with an ISO 8601 timestamp. @default true */
+  timestamps?: boolean;
+}
+
+/** Creates the root logger of a process. */
+export function createLogger(category: string, options: LoggerOptions = {}): Logger {
+  return new LineLogger(
+    category,
+    options.level ?? "info",
+    options.sink ?? stderrSink,
+    options.timestamps ?? true,
+  );
+}
+
+/** True when `value` names a log level. */
+export function isLogLevel(value: string): value is LogLevel {
+  return (LOG_LEVELS as readonly string[]).includes(value);
+}
+
+class LineLogger implements Logger {
+  constructor(
+    readonly category: string,
+    readonly level: LogLevel,
+    private readonly sink: LogSink,
+    private readonly timestamps: boolean,
+  ) {}
+
+  enabled(level: LogLevel): boolean {
+    return level !== "off" && LOG_LEVELS.indexOf(level) >= LOG_LEVELS.indexOf(this.level);
+  }
+
+  trace(message: string, fields?: LogFields) {
+    this.emit("trace", message, fields);
+  }
+  debug(message: string, fields?: LogFields) {
+    this.emit("debug", message, fields);
+  }
+  info(message: string, fields?: LogFields) {
+    this.emit("info", message, fields);
+  }
+  warn(message: string, fields?: LogFields) {
+    this.emit("warn", message, fields);
+  }
+  error(message: string, fields?: LogFields) {
+    this.emit("error", message, fields);
+  }
+
+  child(category: string, level?: LogLevel): Logger {
+    return new LineLogger(`${this.category}.${category}`, level ?? this.level, this.sink, this.timestamps);
+  }
+
+  private emit(level: LogLevel, message: string, fields?: LogFields) {
+    if (!this.enabled(level)) return;
+    const parts: string[] = [];
+    if (this.timestamps) parts.push(new Date().toISOString());
+    parts.push(level.toUpperCase().padEnd(5), `${this.category}:`, message);
+    for (const [key, value] of Object.entries(fields ?? {})) {
+      if (value !== undefined) parts.push(`${key}=${formatValue(value)}`);
+    }
+    this.sink.write(redact(parts.join(" ")));
+  }
+}
+
+function formatValue(value: unknown): string {
+  if (value instanceof Error) return JSON.stringify(value.message);
+  if (typeof value === "string") return /^[\w.:/@+-]+$/.test(value) ? value : JSON.stringify(value);
+  return JSON.stringify(value) ?? String(value);
+}

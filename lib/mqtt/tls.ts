@@ -1,0 +1,107 @@
+/**
+ * Which CAs the agent trusts for the broker certificate: the system store, the organisation root certificate
+ * of the enrollment, and the optional `mqtt.ca` bundle. With `mqtt.verify=false` nothing is verified (the Go
+ * agent's behaviour, insecure). Also turns TLS failures into one line that says what to do.
+ */
+import { rootCertificates } from "node:tls";
+import { readTextIfExists } from "../files.ts";
+
+/** The system CA bundle on Debian and Ubuntu (Ubuntu Core included). */
+export const SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
+
+/** The trust settings handed to the TLS client. */
+export interface BrokerTrust {
+  /** PEM certificates trusted as roots. */
+  ca: string[];
+  /** False when `mqtt.verify=false`. */
+  verify: boolean;
+  /** What `ca` was built from, for messages. */
+  sources: string[];
+}
+
+/** Options of {@link brokerTrust}. */
+export interface BrokerTrustOptions {
+  verify: boolean;
+  /** `mqtt.ca`: path of a PEM bundle. */
+  caFile?: string;
+  /** The enrollment's organisation root certificate (PEM), possibly empty. */
+  organizationRoot: string;
+  /** @default SYSTEM_CA_BUNDLE */
+  systemBundle?: string;
+}
+
+/**
+ * Builds the trust settings.
+ * @throws {Error} when `mqtt.ca` cannot be read or holds no certificate.
+ */
+export async function brokerTrust(options: BrokerTrustOptions): Promise<BrokerTrust> {
+  const ca: string[] = [...rootCertificates];
+  const sources = ["system store"];
+  const system = await readTextIfExists(options.systemBundle ?? SYSTEM_CA_BUNDLE).catch(() => undefined);
+  if (system) ca.push(...splitPem(system));
+  if (options.organizationRoot) {
+    ca.push(options.organizationRoot);
+    sources.push("organisation root certificate");
+  }
+  if (options.caFile) {
+    let bundle: string;
+    try {
+      bundle = await Deno.readTextFile(options.caFile);
+    } catch (error) {
+      throw new Error(`mqtt.ca=${options.caFile}: cannot read the CA bundle: ${(error as Error).message}`);
+    }
+    const certificates = splitPem(bundle);
+    if (certificates.length === 0) {
+      throw new Error(`mqtt.ca=${options.caFile}: no PEM certificate in the file`);
+    }
+    ca.push(...certificates);
+    sources.push(`mqtt.ca (${options.caFile})`);
+  } else {
+    sources.push("mqtt.ca (not set)");
+  }
+  return { ca, verify: options.verify, sources };
+}
+
+/** The PEM certificate blocks of a bundle. */
+export function splitPem(bundle: string): string[] {
+  return bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+}
+
+const VERIFY_CODES = new Set([
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "CERT_UNTRUSTED",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+/** True when `error` says the broker's certificate could not be verified. */
+export function isBrokerVerificationError(error: unknown): boolean {
+  const { code, message } = error as { code?: string; message?: string };
+  if (code && VERIFY_CODES.has(code)) return true;
+  return /invalid peer certificate|UnknownIssuer|NotValidForName|certificate (has )?expired|self[- ]signed/i
+    .test(
+      message ?? "",
+    );
+}
+
+/** True when the broker refused the device's client certificate during the handshake. */
+export function isClientCertificateRejected(error: unknown): boolean {
+  return /alert.*(BadCertificate|CertificateRequired|UnknownCA|CertificateUnknown|bad certificate)/i.test(
+    (error as { message?: string }).message ?? "",
+  );
+}
+
+/** One line that says why the broker was refused and names both remedies. */
+export function explainVerificationFailure(error: unknown, broker: string, trust: BrokerTrust): string {
+  const reason = (error as { message?: string }).message ?? String(error);
+  return `cannot verify the certificate of broker ${broker} (${reason}); trusted: ${
+    trust.sources.join(", ")
+  }. ` +
+    `Set mqtt.ca to the PEM bundle of the CA that signed the broker certificate, ` +
+    `or set mqtt.verify=false to connect without verifying it (insecure)`;
+}

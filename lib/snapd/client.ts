@@ -1,0 +1,406 @@
+/**
+ * snapd REST API client: HTTP/1.1 over the unix socket, snapd's sync / async / error envelope, a time limit
+ * per request, and GETs retried (capped full-jitter backoff) while snapd cannot be reached — snapd restarts on
+ * its own refreshes. Other methods are never retried: a POST that reached snapd may have started a change.
+ */
+import { parseJsonKeepingNumbers } from "../canonical_json.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import { Backoff } from "../retry.ts";
+import { parseAssertions } from "./assertions.ts";
+import { SnapdError } from "./error.ts";
+import type {
+  AppsAction,
+  ChangeSelection,
+  SnapAction,
+  SnapActionOptions,
+  SnapdApp,
+  SnapdChange,
+  SnapdLogEntry,
+  SnapdSnap,
+  SnapdUser,
+  SystemInfo,
+  UserRequest,
+  UserResult,
+} from "./types.ts";
+
+/** Options of {@link SnapdClient}. */
+export interface SnapdClientOptions {
+  /** @default "/run/snapd.socket" */
+  socketPath?: string;
+  /** Time limit of one request, retries included, in ms. @default 120000 */
+  timeoutMs?: number;
+  /** @default systemClock */
+  clock?: Clock;
+}
+
+/** Assertions of one type as snapd returns them. */
+export interface AssertionBundle {
+  /** `X-Ubuntu-Assertions-Count`. */
+  count: number;
+  /** The assertion stream, as text. */
+  text: string;
+}
+
+/** A snapshot export: a tar stream and its length. */
+export interface SnapshotExport {
+  body: ReadableStream<Uint8Array>;
+  length: number;
+}
+
+interface Envelope {
+  type: string;
+  result?: unknown;
+  change?: string;
+}
+
+interface RequestOptions {
+  query?: Record<string, string | undefined>;
+  body?: string;
+  /** Sent as JSON with `Content-Type: application/json`. */
+  json?: unknown;
+}
+
+/** The client's operations, as a port handlers depend on (tests may hand in anything with this shape). */
+export type SnapdPort = { [K in keyof SnapdClient]: SnapdClient[K] };
+
+/** A typed client of every snapd endpoint the agent uses. */
+export class SnapdClient {
+  readonly socketPath: string;
+  readonly #http: Deno.HttpClient;
+  readonly #timeoutMs: number;
+  readonly #clock: Clock;
+
+  constructor(options: SnapdClientOptions = {}) {
+    this.socketPath = options.socketPath ?? "/run/snapd.socket";
+    this.#http = Deno.createHttpClient({ proxy: { transport: "unix", path: this.socketPath } });
+    this.#timeoutMs = options.timeoutMs ?? 120_000;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /** Releases the connection pool. */
+  close(): void {
+    this.#http.close();
+  }
+
+  /** `GET /v2/system-info`. */
+  async systemInfo(): Promise<SystemInfo> {
+    return await this.#sync<SystemInfo>("GET", "/v2/system-info");
+  }
+
+  /** `GET /v2/assertions/<type>`: the assertion stream and its count (0 when the device has none yet). */
+  async assertions(type: string): Promise<AssertionBundle> {
+    return await this.#exchange("GET", `/v2/assertions/${encodeURIComponent(type)}`, {}, async (response) => {
+      if (response.status !== 200) return await this.#fail(response);
+      const header = response.headers.get("X-Ubuntu-Assertions-Count");
+      const text = await response.text();
+      const count = Number(header);
+      if (header === null || !Number.isInteger(count) || count < 0 || countAssertions(text) !== count) {
+        throw new SnapdError("response did not have the expected number of assertions", response.status);
+      }
+      return { count, text };
+    });
+  }
+
+  /** `POST /v2/assertions`: adds an assertion (text format) to the device's database. */
+  async addAssertion(text: string): Promise<void> {
+    await this.#sync("POST", "/v2/assertions", { body: text });
+  }
+
+  /** `GET /v2/snaps`: the active snaps, or every installed revision with `select: "all"`. */
+  async snaps(select?: "all"): Promise<SnapdSnap[]> {
+    return await this.#sync<SnapdSnap[]>("GET", "/v2/snaps", { query: { select } });
+  }
+
+  /** `GET /v2/snaps/<name>`. */
+  async snap(name: string): Promise<SnapdSnap> {
+    return await this.#sync<SnapdSnap>("GET", `/v2/snaps/${encodeURIComponent(name)}`);
+  }
+
+  /**
+   * `GET /v2/snaps/<name>/conf?keys=…`: the whole configuration document when `keys` is empty. Numbers keep
+   * their literal text (they stringify back unchanged).
+   */
+  async snapConfig(name: string, keys: string[] = []): Promise<Record<string, unknown>> {
+    const path = `/v2/snaps/${encodeURIComponent(name)}/conf`;
+    const envelope = await this.#exchange(
+      "GET",
+      path,
+      { query: { keys: keys.join(",") } },
+      (r) => this.#envelope(r, true),
+    );
+    return this.#expectSync<Record<string, unknown>>(envelope);
+  }
+
+  /** `PUT /v2/snaps/<name>/conf`; returns the change id. */
+  async setSnapConfig(name: string, values: Record<string, unknown>): Promise<string> {
+    return (await this.#async("PUT", `/v2/snaps/${encodeURIComponent(name)}/conf`, {
+      body: JSON.stringify(values),
+    }))
+      .changeId;
+  }
+
+  /** `POST /v2/snaps/<name>` `{"action", …options}`; returns the change id. */
+  async snapAction(name: string, action: SnapAction, options: SnapActionOptions = {}): Promise<string> {
+    const body: Record<string, unknown> = { action };
+    for (const [key, value] of Object.entries(options)) {
+      if (value !== undefined && value !== "") body[key] = value;
+    }
+    return (await this.#async("POST", `/v2/snaps/${encodeURIComponent(name)}`, { json: body })).changeId;
+  }
+
+  /** `POST /v2/snaps` `{"action":"snapshot","snaps":[…]}`; returns the change id and the snapshot set id. */
+  async snapshot(snaps: string[]): Promise<{ changeId: string; setId: number }> {
+    const { changeId, result } = await this.#async("POST", "/v2/snaps", {
+      json: { action: "snapshot", snaps },
+    });
+    const setId = (result as { "set-id"?: unknown } | null)?.["set-id"];
+    if (typeof setId !== "number") {
+      throw new SnapdError("server result does not contain snapshot set identifier", 202);
+    }
+    return { changeId, setId };
+  }
+
+  /** `GET /v2/snapshots/<id>/export`: the snapshot set as a tar stream (no time limit on the body). */
+  async exportSnapshot(setId: number): Promise<SnapshotExport> {
+    const response = await this.#request("GET", `/v2/snapshots/${setId}/export`);
+    if (response.status !== 200) return await this.#fail(response);
+    const type = response.headers.get("Content-Type") ?? "";
+    if (type !== "application/x.snapd.snapshot") {
+      await response.body?.cancel();
+      throw new SnapdError(`unexpected snapshot export content type "${type}"`, response.status);
+    }
+    const length = Number(response.headers.get("Content-Length"));
+    if (!response.body || !Number.isInteger(length)) {
+      throw new SnapdError("snapshot export without a length", response.status);
+    }
+    return { body: response.body, length };
+  }
+
+  /** `GET /v2/apps[?select=service][&names=…]`. */
+  async apps(options: { select?: "service"; names?: string[] } = {}): Promise<SnapdApp[]> {
+    return await this.#sync<SnapdApp[]>("GET", "/v2/apps", {
+      query: { select: options.select, names: options.names?.join(",") },
+    });
+  }
+
+  /** `POST /v2/apps` `{"action","names"}`: starts, stops or restarts services; returns the change id. */
+  async appsAction(action: AppsAction, names: string[]): Promise<string> {
+    return (await this.#async("POST", "/v2/apps", { body: JSON.stringify({ action, names }) })).changeId;
+  }
+
+  /**
+   * `GET /v2/logs?n=…[&names=…]`: journal records of the snaps' services, streamed (`n` < 0: all).
+   * Records that are not well-formed are skipped.
+   */
+  async *logs(options: { n: number; names?: string[] }): AsyncGenerator<SnapdLogEntry> {
+    const response = await this.#request("GET", "/v2/logs", {
+      query: { n: String(options.n), names: options.names?.join(",") },
+    });
+    if (response.status !== 200) return await this.#fail(response);
+    const decoder = new TextDecoder();
+    let pending = "";
+    for await (const chunk of response.body ?? []) {
+      pending += decoder.decode(chunk, { stream: true });
+      const records = pending.split("\x1e");
+      pending = records.pop() ?? "";
+      for (const record of records) yield* decodeLogRecord(record);
+    }
+    yield* decodeLogRecord(pending + decoder.decode());
+  }
+
+  /** `GET /v2/changes?select=…[&for=<snap>]` (snapd's default selection is `in-progress`). */
+  async changes(options: { select?: ChangeSelection; for?: string } = {}): Promise<SnapdChange[]> {
+    return await this.#sync<SnapdChange[]>("GET", "/v2/changes", {
+      query: { select: options.select, for: options.for },
+    });
+  }
+
+  /** `GET /v2/changes/<id>`. */
+  async change(id: string): Promise<SnapdChange> {
+    return await this.#sync<SnapdChange>("GET", `/v2/changes/${encodeURIComponent(id)}`);
+  }
+
+  /** `POST /v2/changes/<id>` `{"action":"abort"}`. */
+  async abortChange(id: string): Promise<SnapdChange> {
+    return await this.#sync<SnapdChange>("POST", `/v2/changes/${encodeURIComponent(id)}`, {
+      json: { action: "abort" },
+    });
+  }
+
+  /** `POST /v2/users`: creates or removes a system user. */
+  async users(request: UserRequest): Promise<UserResult> {
+    const result = await this.#sync<unknown>("POST", "/v2/users", { json: request });
+    if (request.action === "create") return { created: Array.isArray(result) ? (result as SnapdUser[]) : [] };
+    const removed = (result as { removed?: unknown } | null)?.removed;
+    return { removed: Array.isArray(removed) ? (removed as SnapdUser[]) : [] };
+  }
+
+  async #sync<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    return this.#expectSync<T>(await this.#exchange(method, path, options, (r) => this.#envelope(r, false)));
+  }
+
+  #expectSync<T>(envelope: Envelope): T {
+    if (envelope.type !== "sync") throw new SnapdError(`expected sync response, got "${envelope.type}"`, 200);
+    return envelope.result as T;
+  }
+
+  async #async(
+    method: string,
+    path: string,
+    options: RequestOptions,
+  ): Promise<{ changeId: string; result: unknown }> {
+    const [status, envelope] = await this.#exchange(
+      method,
+      path,
+      options,
+      async (response) => [response.status, await this.#envelope(response, false)] as const,
+    );
+    if (envelope.type !== "async") {
+      throw new SnapdError(
+        `expected async response for "${method}" on "${path}", got "${envelope.type}"`,
+        status,
+      );
+    }
+    if (status !== 202) throw new SnapdError("operation not accepted", status);
+    if (!envelope.change) throw new SnapdError("async response without change reference", status);
+    return { changeId: envelope.change, result: envelope.result };
+  }
+
+  /** Reads and checks the JSON envelope; throws the SnapdError an error envelope describes. */
+  async #envelope(response: Response, keepNumbers: boolean): Promise<Envelope> {
+    const text = await response.text();
+    let envelope: Envelope;
+    try {
+      envelope = (keepNumbers ? parseJsonKeepingNumbers(text) : JSON.parse(text)) as Envelope;
+    } catch (error) {
+      if (!(response.headers.get("Content-Type") ?? "").startsWith("application/json")) {
+        throw new SnapdError(`server error: "${response.status} ${response.statusText}"`, response.status);
+      }
+      throw new SnapdError(
+        `cannot decode "${text.slice(0, 200)}": ${(error as Error).message}`,
+        response.status,
+      );
+    }
+    if (typeof envelope !== "object" || envelope === null) {
+      throw new SnapdError(`cannot decode "${text.slice(0, 200)}": not an object`, response.status);
+    }
+    if (envelope.type === "error") throw errorFromEnvelope(envelope, response);
+    return envelope;
+  }
+
+  /** A non-200 answer of a non-JSON endpoint: snapd's error envelope, or the status line. */
+  async #fail(response: Response): Promise<never> {
+    await this.#envelope(response, false);
+    throw new SnapdError(`server error: "${response.status} ${response.statusText}"`, response.status);
+  }
+
+  /** Sends the request and hands the response to `consume`, all within the time limit. */
+  async #exchange<T>(
+    method: string,
+    path: string,
+    options: RequestOptions,
+    consume: (response: Response) => Promise<T>,
+  ): Promise<T> {
+    const deadline = this.#clock.now() + this.#timeoutMs;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.#timeoutMs);
+    try {
+      const response = await this.#send(method, path, options, deadline, controller.signal);
+      return await consume(response);
+    } catch (error) {
+      if (controller.signal.aborted) {
+        throw new SnapdError(
+          "cannot communicate with server: timeout exceeded while waiting for response",
+          0,
+          "",
+          undefined,
+          {
+            cause: error,
+          },
+        );
+      }
+      if (error instanceof SnapdError) throw error;
+      throw transportError(error);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** A request whose body is streamed: the time limit covers the response headers only. */
+  async #request(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+    return await this.#exchange(method, path, options, (response) => Promise.resolve(response));
+  }
+
+  async #send(
+    method: string,
+    path: string,
+    options: RequestOptions,
+    deadline: number,
+    signal: AbortSignal,
+  ): Promise<Response> {
+    const url = new URL(`http://localhost${path}`);
+    for (const [key, value] of Object.entries(options.query ?? {})) {
+      if (value !== undefined) url.searchParams.set(key, value);
+    }
+    const headers = new Headers();
+    let body = options.body;
+    if (options.json !== undefined) {
+      body = JSON.stringify(options.json);
+      headers.set("Content-Type", "application/json");
+    }
+    const backoff = new Backoff({ initialMs: 250, maxMs: 2000 });
+    for (;;) {
+      try {
+        return await fetch(url, { method, headers, body, client: this.#http, signal });
+      } catch (error) {
+        const delay = backoff.next();
+        if (signal.aborted || method !== "GET" || this.#clock.now() + delay >= deadline) throw error;
+        await this.#clock.sleep(delay, signal);
+      }
+    }
+  }
+}
+
+function countAssertions(text: string): number {
+  try {
+    return parseAssertions(text).length;
+  } catch {
+    return -1;
+  }
+}
+
+function transportError(error: unknown): SnapdError {
+  const reason = error instanceof Error ? error.message : String(error);
+  return new SnapdError(`cannot communicate with server: ${reason}`, 0, "", undefined, { cause: error });
+}
+
+function errorFromEnvelope(envelope: Envelope, response: Response): SnapdError {
+  const result = (envelope.result ?? {}) as { message?: unknown; kind?: unknown; value?: unknown };
+  const message = typeof result.message === "string" && result.message !== ""
+    ? result.message
+    : `server error: "${response.status} ${response.statusText}"`;
+  return new SnapdError(
+    message,
+    response.status,
+    typeof result.kind === "string" ? result.kind : "",
+    result.value,
+  );
+}
+
+function* decodeLogRecord(record: string): Generator<SnapdLogEntry> {
+  const trimmed = record.trim();
+  if (trimmed === "") return;
+  try {
+    const entry = JSON.parse(trimmed) as Partial<SnapdLogEntry>;
+    if (typeof entry.timestamp === "string" && typeof entry.message === "string") {
+      yield {
+        timestamp: entry.timestamp,
+        message: entry.message,
+        sid: String(entry.sid ?? ""),
+        pid: String(entry.pid ?? ""),
+      };
+    }
+  } catch {
+    // snapd skips records it cannot decode; so do we
+  }
+}

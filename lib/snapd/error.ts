@@ -1,0 +1,28 @@
+/**
+ * An error from snapd or from talking to it. `status` is the HTTP status (0 when snapd could not be reached or
+ * did not answer in time); `kind` is snapd's error kind (`snap-not-found`, `snap-change-conflict`, …) or "".
+ * The message is snapd's own text, passed through to the DMS verbatim.
+ */
+export class SnapdError extends Error {
+  override name = "SnapdError";
+
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly kind: string = "",
+    readonly value: unknown = undefined,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+
+  /** True when snapd could not be reached or did not answer in time. */
+  get isTransport(): boolean {
+    return this.status === 0;
+  }
+
+  /** True for snapd's 409 `snap-change-conflict` (another change on the snap is in progress). */
+  get isConflict(): boolean {
+    return this.kind === "snap-change-conflict";
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The `agent` executable.
+ *
+ *   agent [run] [--config FILE] [--<key>=<value>…]   run the daemon (default)
+ *   agent configure --url URL                          set the identity service URL (writes params)
+ *   agent --help | --version
+ *
+ * Exit codes: 0 stopped cleanly (SIGTERM/SIGINT); 2 bad command line; 78 invalid configuration; 1 other failure.
+ */
+import { parseArgs } from "node:util";
+import { Agent } from "./lib/agent.ts";
+import { ConfigError, describeConfig, loadConfig, SETTINGS } from "./lib/config.ts";
+import { ParamsFile, validateIdentityUrl } from "./lib/identity/params.ts";
+import { addSecret, createLogger } from "./lib/log.ts";
+import { processPaths } from "./lib/paths.ts";
+import { VERSION } from "./lib/version.ts";
+
+const EXIT_USAGE = 2;
+const EXIT_CONFIG = 78;
+
+const USAGE = `iot-agent ${VERSION} — device management agent for Ubuntu and Ubuntu Core
+
+Usage:
+  agent [run] [--config FILE] [--KEY=VALUE ...]   run the agent daemon (default command)
+  agent configure --url URL                         set the IoT Identity service URL (writes params)
+  agent --help | --version
+
+Settings (KEY, also IOTAGENT_<KEY> in the environment, or in the JSON file of --config / IOTAGENT_CONFIG):
+${Object.entries(SETTINGS).map(([key, s]) => `  --${key.padEnd(22)} ${s.description}`).join("\n")}
+`;
+
+function fail(message: string, code: number): never {
+  console.error(`agent: ${message}`);
+  Deno.exit(code);
+}
+
+function parseCommandLine(args: string[]) {
+  const settingOptions = Object.fromEntries(
+    Object.keys(SETTINGS).map((key) => [key, { type: "string" as const }]),
+  );
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: {
+        ...settingOptions,
+        config: { type: "string" },
+        url: { type: "string", short: "u" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean" },
+      },
+    });
+    const { config, url, help, version, ...flags } = values as Record<string, string | boolean | undefined>;
+    if (positionals.length > 1) throw new TypeError(`unexpected argument "${positionals[1]}"`);
+    return {
+      command: help ? "help" : version ? "version" : positionals[0] ?? "run",
+      configFile: config as string | undefined,
+      url: url as string | undefined,
+      flags: flags as Record<string, string>,
+    };
+  } catch (error) {
+    fail(`${(error as Error).message} (see agent --help)`, EXIT_USAGE);
+  }
+}
+
+async function run(configFile: string | undefined, flags: Record<string, string>): Promise<void> {
+  const paths = processPaths();
+  let loaded;
+  try {
+    loaded = await loadConfig({ flags, configFile, env: Deno.env.toObject(), inSnap: paths.inSnap });
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message, EXIT_CONFIG);
+    throw error;
+  }
+  const { config } = loaded;
+  addSecret(config["nats.snapd.password"]);
+  const log = createLogger("agent", { level: config["log.level"] });
+  log.info(`iot-agent ${VERSION} starting`, {
+    data: paths.dataDir,
+    common: paths.commonDir,
+    paths: paths.origin,
+  });
+  for (const line of describeConfig(loaded)) log.debug(`setting ${line}`);
+
+  const stop = new AbortController();
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    Deno.addSignalListener(signal, () => {
+      if (!stop.signal.aborted) log.info(`caught ${signal}, stopping`);
+      stop.abort();
+    });
+  }
+  await new Agent({ config, paths, log }).run(stop.signal);
+  log.info("stopped");
+}
+
+async function configure(url: string | undefined): Promise<void> {
+  if (!url) fail("configure needs --url URL", EXIT_USAGE);
+  try {
+    validateIdentityUrl(url);
+  } catch (error) {
+    fail((error as Error).message, EXIT_CONFIG);
+  }
+  const paths = processPaths();
+  const log = createLogger("configure", { timestamps: false });
+  await new ParamsFile(paths, log).write(url);
+  console.log(`Using url ${url} (written to ${paths.params})`);
+}
+
+if (import.meta.main) {
+  const { command, configFile, url, flags } = parseCommandLine(Deno.args);
+  try {
+    switch (command) {
+      case "help":
+        console.log(USAGE);
+        break;
+      case "version":
+        console.log(VERSION);
+        break;
+      case "run":
+        await run(configFile, flags);
+        break;
+      case "configure":
+        await configure(url);
+        break;
+      default:
+        fail(`unknown command "${command}" (see agent --help)`, EXIT_USAGE);
+    }
+  } catch (error) {
+    fail((error as Error).stack ?? String(error), 1);
+  }
+  Deno.exit(0);
+}

@@ -1,0 +1,35 @@
+/**
+ * The real agent as a child process, started exactly as `deno task start` starts it (same permission flags),
+ * so tests exercise the permissions, signals and exit codes of the shipped command line.
+ */
+import { fileURLToPath } from "node:url";
+import manifest from "../../deno.json" with { type: "json" };
+import { Child } from "./child.ts";
+
+/** The project root. */
+export const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/** `deno run <flags> main.ts` of the start task, minus its trailing `run` command. */
+function startCommand(): string[] {
+  const words = manifest.tasks.start.split(/\s+/);
+  const main = words.indexOf("main.ts");
+  return words.slice(1, main + 1);
+}
+
+/** Starts the agent with `args` (e.g. `["run"]`, `["configure", "--url", u]`) and `env`. */
+export function startAgent(args: string[], env: Record<string, string>): Child {
+  return Child.spawn(Deno.execPath(), [...startCommand(), ...args], {
+    cwd: PROJECT_ROOT,
+    env: { NO_COLOR: "1", ...env },
+  });
+}
+
+/** Runs the agent with `args` to completion; returns its exit code and output. */
+export async function runAgent(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; output: string }> {
+  const child = startAgent(args, env);
+  const status = await child.status;
+  return { code: status.code, output: child.lines.join("\n") };
+}

@@ -1,0 +1,573 @@
+/**
+ * A fake snapd on a unix socket, answering with the shapes of the captured snapd 2.57.6 responses
+ * (`tests/fixtures/snapd/`): the same envelopes, headers, error messages and kinds, snap and change objects.
+ * Each test scripts it: the snaps installed, the store's catalogue, configuration, changes, assertions, logs,
+ * and injected errors, conflicts and delays. Every request is recorded.
+ */
+import type { SnapdApp, SnapdChange, SnapdLogEntry, SnapdSnap, SnapdTask } from "../../lib/snapd/types.ts";
+import { type Assertion, parseAssertions } from "../../lib/snapd/assertions.ts";
+import { assertionFixture, fixtureResult, snapdFixture } from "./fixtures.ts";
+
+/** A recorded request. */
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  body: string;
+}
+
+/** Matches requests for scripted behaviour. */
+export interface RequestMatch {
+  method?: string;
+  /** Exact path, or a pattern tested against the path. */
+  path: string | RegExp;
+}
+
+/** An error answer. */
+export interface ScriptedError {
+  status: number;
+  message: string;
+  kind?: string;
+  value?: unknown;
+}
+
+interface Rule {
+  match: RequestMatch;
+  remaining: number;
+  error?: ScriptedError;
+  delayMs?: number;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  200: "OK",
+  202: "Accepted",
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  409: "Conflict",
+  500: "Internal Server Error",
+};
+
+/** A snap object in snapd's shape, cloned from the captured `peer-svc` snap and adjusted. */
+export function makeSnap(name: string, overrides: Partial<SnapdSnap> = {}): SnapdSnap {
+  const template = fixtureResult<SnapdSnap>("13");
+  const apps = (overrides.apps ?? []).map((app) => ({ snap: name, ...app }));
+  const snap: SnapdSnap = {
+    ...template,
+    id: `${name}-id-0000000000000000000`.slice(0, 32),
+    name,
+    summary: `${name} snap`,
+    description: `the ${name} snap`,
+    status: "active",
+    type: "app",
+    version: "1.0",
+    channel: "latest/stable",
+    "tracking-channel": "latest/stable",
+    revision: "1",
+    confinement: "strict",
+    devmode: false,
+    "mounted-from": `/var/lib/snapd/snaps/${name}_${overrides.revision ?? "1"}.snap`,
+    "install-date": "2026-11-26T23:36:15.767511008Z",
+    ...overrides,
+    apps,
+  };
+  if (snap.apps?.length === 0) delete snap.apps;
+  if (!overrides.base) delete snap.base;
+  return snap;
+}
+
+/** The snaps of the captured system (`GET /v2/snaps`, fixture 11): snapd, peer-bbbase and peer-svc. */
+export function capturedSnaps(): SnapdSnap[] {
+  return structuredClone(fixtureResult<SnapdSnap[]>("11"));
+}
+
+/** A fake snapd server. */
+export class FakeSnapd {
+  /** Installed snaps, every revision (the active one has status `active`). */
+  snaps: SnapdSnap[];
+  /** Snaps `install` can fetch, by name. */
+  store = new Map<string, SnapdSnap>();
+  /** Configuration documents, by snap. */
+  config = new Map<string, Record<string, unknown>>();
+  changes: SnapdChange[] = [];
+  /** Assertion streams by type; `undefined` (or absent) means none (count 0). */
+  assertions = new Map<string, string | undefined>();
+  systemInfo: Record<string, unknown> = fixtureResult("01");
+  logs: SnapdLogEntry[] = [];
+  /** Snapshot sets: id -> exported bytes. */
+  snapshots = new Map<number, Uint8Array>();
+  users: { username: string; email: string }[] = [];
+  /** How long a new change stays `Doing` before it is `Done`, in ms (0: done at once). */
+  changeDurationMs = 0;
+  readonly requests: RecordedRequest[] = [];
+  readonly #rules: Rule[] = [];
+  #nextChange = 100;
+  #nextSnapshot = 3;
+  #server: Deno.HttpServer | undefined;
+
+  private constructor(readonly socketPath: string, snaps: SnapdSnap[]) {
+    this.snaps = snaps;
+    this.assertions.set("model", assertionFixture("model.assert"));
+    this.assertions.set("serial", assertionFixture("serial-PEER0001.assert"));
+  }
+
+  /** Starts a fake snapd at `socketPath` (a new temp path by default) with the captured snaps. */
+  static start(options: { socketPath?: string; snaps?: SnapdSnap[] } = {}): FakeSnapd {
+    const socketPath = options.socketPath ??
+      `${Deno.makeTempDirSync({ prefix: "fake-snapd-" })}/snapd.socket`;
+    const fake = new FakeSnapd(socketPath, options.snaps ?? capturedSnaps());
+    fake.listen();
+    return fake;
+  }
+
+  /** (Re)starts listening on the socket. */
+  listen(): void {
+    try {
+      Deno.removeSync(this.socketPath);
+    } catch { /* not there */ }
+    this.#server = Deno.serve(
+      { path: this.socketPath, transport: "unix", onListen: () => {} },
+      (request) => this.#handle(request),
+    );
+  }
+
+  /** Stops listening (clients then get connection errors, as when snapd restarts). */
+  async stop(): Promise<void> {
+    await this.#server?.shutdown();
+    this.#server = undefined;
+  }
+
+  /** Answers the next `times` matching requests with an error envelope. */
+  failNext(match: RequestMatch, error: ScriptedError, times = 1): void {
+    this.#rules.push({ match, remaining: times, error });
+  }
+
+  /** Answers the next `times` mutations of `snap` with snapd's 409 `snap-change-conflict`. */
+  conflictNext(snap: string, times = 1, changeKind = "install-snap"): void {
+    this.failNext({ method: "POST", path: `/v2/snaps/${snap}` }, {
+      status: 409,
+      message: `snap "${snap}" has "${changeKind}" change in progress`,
+      kind: "snap-change-conflict",
+      value: { "change-kind": changeKind, "snap-name": snap },
+    }, times);
+  }
+
+  /** Delays the next `times` matching requests. */
+  delayNext(match: RequestMatch, delayMs: number, times = 1): void {
+    this.#rules.push({ match, remaining: times, delayMs });
+  }
+
+  /** Requests with this method and a path matching `path`. */
+  requestsTo(method: string, path: string | RegExp): RecordedRequest[] {
+    return this.requests.filter((r) => r.method === method && matches(path, r.path));
+  }
+
+  /** Adds a change (kind, summary, status) as snapd would report it; returns it. */
+  addChange(kind: string, summary: string, status = "Done", data?: Record<string, unknown>): SnapdChange {
+    const now = new Date().toISOString();
+    const ready = ["Done", "Undone", "Hold", "Error"].includes(status);
+    const task: SnapdTask = {
+      id: String(this.#nextChange * 10),
+      kind,
+      summary,
+      status,
+      progress: { label: "", done: ready ? 1 : 0, total: 1 },
+      "spawn-time": now,
+      ...(ready ? { "ready-time": now } : {}),
+    };
+    const change: SnapdChange = {
+      id: String(this.#nextChange++),
+      kind,
+      summary,
+      status,
+      tasks: [task],
+      ready,
+      "spawn-time": now,
+      ...(ready ? { "ready-time": now } : {}),
+      ...(status === "Error" ? { err: `cannot perform the following tasks:\n- ${summary}` } : {}),
+      ...(data ? { data } : {}),
+    };
+    this.changes.push(change);
+    return change;
+  }
+
+  async #handle(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    const body = await request.text();
+    const recorded = { method: request.method, path: url.pathname, query: url.searchParams, body };
+    this.requests.push(recorded);
+    for (const rule of this.#rules) {
+      if (rule.remaining <= 0 || !ruleMatches(rule.match, recorded)) continue;
+      rule.remaining--;
+      if (rule.delayMs) await new Promise((resolve) => setTimeout(resolve, rule.delayMs));
+      if (rule.error) return error(rule.error.status, rule.error.message, rule.error.kind, rule.error.value);
+    }
+    try {
+      return this.#route(recorded);
+    } catch (cause) {
+      return error(500, `fake snapd: ${(cause as Error).message}`);
+    }
+  }
+
+  #route(r: RecordedRequest): Response {
+    const { method, path } = r;
+    let m: RegExpMatchArray | null;
+    if (method === "GET" && path === "/v2/system-info") return sync(this.systemInfo);
+    if (method === "GET" && (m = path.match(/^\/v2\/assertions\/([^/]+)$/))) return this.#getAssertions(m[1]);
+    if (method === "POST" && path === "/v2/assertions") return this.#addAssertion(r.body);
+    if (method === "GET" && path === "/v2/snaps") return this.#listSnaps(r.query);
+    if (method === "POST" && path === "/v2/snaps") return this.#snapsAction(r.body);
+    if (method === "GET" && (m = path.match(/^\/v2\/snaps\/([^/]+)$/))) return this.#getSnap(m[1]);
+    if (method === "POST" && (m = path.match(/^\/v2\/snaps\/([^/]+)$/))) {
+      return this.#snapAction(m[1], r.body);
+    }
+    if (method === "GET" && (m = path.match(/^\/v2\/snaps\/([^/]+)\/conf$/))) {
+      return this.#getConf(m[1], r.query);
+    }
+    if (method === "PUT" && (m = path.match(/^\/v2\/snaps\/([^/]+)\/conf$/))) {
+      return this.#setConf(m[1], r.body);
+    }
+    if (method === "GET" && path === "/v2/apps") return this.#listApps(r.query);
+    if (method === "POST" && path === "/v2/apps") return this.#appsAction(r.body);
+    if (method === "GET" && path === "/v2/logs") return this.#logs(r.query);
+    if (method === "GET" && path === "/v2/changes") return this.#listChanges(r.query);
+    if (method === "GET" && (m = path.match(/^\/v2\/changes\/([^/]+)$/))) return this.#getChange(m[1]);
+    if (method === "POST" && (m = path.match(/^\/v2\/changes\/([^/]+)$/))) {
+      return this.#changeAction(m[1], r.body);
+    }
+    if (method === "GET" && (m = path.match(/^\/v2\/snapshots\/(\d+)\/export$/))) {
+      return this.#export(Number(m[1]));
+    }
+    if (method === "POST" && path === "/v2/users") return this.#users(r.body);
+    return error(404, "not found");
+  }
+
+  #getAssertions(type: string): Response {
+    const text = this.assertions.get(type) ?? "";
+    const count = text ? parseAssertions(text).length : 0;
+    return new Response(text, {
+      status: 200,
+      headers: {
+        "Content-Type": "application/x.ubuntu.assertion; bundle=y",
+        "X-Ubuntu-Assertions-Count": String(count),
+      },
+    });
+  }
+
+  #addAssertion(body: string): Response {
+    let assertions: Assertion[];
+    try {
+      assertions = parseAssertions(body);
+    } catch {
+      assertions = [];
+    }
+    if (assertions.length === 0) {
+      return error(400, "cannot decode request body into assertions: unexpected EOF");
+    }
+    for (const assertion of assertions) {
+      const existing = this.assertions.get(assertion.type);
+      this.assertions.set(assertion.type, existing ? `${existing}\n${assertion.text}` : assertion.text);
+    }
+    return sync(null);
+  }
+
+  #active(name: string): SnapdSnap | undefined {
+    const revisions = this.snaps.filter((s) => s.name === name);
+    return revisions.find((s) => s.status === "active") ?? revisions.find((s) => s["install-date"]) ??
+      revisions[0];
+  }
+
+  #listSnaps(query: URLSearchParams): Response {
+    const select = query.get("select");
+    const snaps = select === "all" ? this.snaps : this.snaps.filter((s) => s.status === "active");
+    return sync(snaps, { sources: ["local"] });
+  }
+
+  #getSnap(name: string): Response {
+    const snap = this.#active(name);
+    if (!snap) return error(404, "snap not installed", "snap-not-found", name);
+    return sync(snap);
+  }
+
+  #getConf(name: string, query: URLSearchParams): Response {
+    if (!this.#active(name)) return error(404, "snap not installed", "snap-not-found", name);
+    const document = this.config.get(name) ?? {};
+    const keys = (query.get("keys") ?? "").split(",").filter((k) => k !== "");
+    if (keys.length === 0) return sync(document);
+    const out: Record<string, unknown> = {};
+    for (const key of keys) {
+      if (!(key in document)) {
+        return error(400, `snap "${name}" has no "${key}" configuration option`, "option-not-found", {
+          SnapName: name,
+          Key: key,
+        });
+      }
+      out[key] = document[key];
+    }
+    return sync(out);
+  }
+
+  #setConf(name: string, body: string): Response {
+    if (!this.#active(name)) return error(404, "snap not installed", "snap-not-found", name);
+    let values: Record<string, unknown>;
+    try {
+      values = JSON.parse(body);
+    } catch {
+      return error(400, "cannot decode request body into patch values: unexpected EOF");
+    }
+    this.config.set(name, { ...(this.config.get(name) ?? {}), ...values });
+    return this.#startChange("configure-snap", `Change configuration of "${name}" snap`, {
+      "snap-names": [name],
+    });
+  }
+
+  #snapAction(name: string, body: string): Response {
+    let instruction: { action?: string; channel?: string };
+    try {
+      instruction = JSON.parse(body);
+    } catch {
+      return error(400, "cannot decode request body into snap instruction: unexpected EOF");
+    }
+    const snap = this.#active(name);
+    const action = instruction.action ?? "";
+    switch (action) {
+      case "install": {
+        if (snap) return error(400, `snap "${name}" is already installed`, "snap-already-installed", name);
+        const available = this.store.get(name);
+        if (!available) return error(404, `snap "${name}" not found`, "snap-not-found", name);
+        const channel = instruction.channel || "latest/stable";
+        this.snaps.push({
+          ...structuredClone(available),
+          channel,
+          "tracking-channel": channel,
+          status: "active",
+        });
+        return this.#startChange("install-snap", `Install "${name}" snap`, { "snap-names": [name] });
+      }
+      case "remove":
+        if (!snap) return error(400, `snap "${name}" is not installed`, "snap-not-installed", name);
+        this.snaps = this.snaps.filter((s) => s.name !== name);
+        return this.#startChange("remove-snap", `Remove "${name}" snap`, { "snap-names": [name] });
+      case "refresh":
+      case "switch":
+      case "revert":
+      case "enable":
+      case "disable":
+        if (!snap) return error(404, "snap not installed", "snap-not-found", name);
+        return this.#modify(snap, action, instruction.channel);
+      default:
+        return error(400, `unknown action ${action}`);
+    }
+  }
+
+  #modify(snap: SnapdSnap, action: string, channel: string | undefined): Response {
+    const name = snap.name;
+    if (action === "enable" && snap.status === "active") {
+      return error(400, `cannot enable "${name}": snap "${name}" already enabled`);
+    }
+    if (action === "disable" && snap.status !== "active") {
+      return error(400, `cannot disable "${name}": snap "${name}" already disabled`);
+    }
+    if (action === "revert" && this.snaps.filter((s) => s.name === name).length < 2) {
+      return error(400, `cannot revert "${name}": no revision to revert to`);
+    }
+    if (action === "enable") snap.status = "active";
+    if (action === "disable") snap.status = "installed";
+    if ((action === "refresh" || action === "switch") && channel) {
+      snap["tracking-channel"] = channel;
+      if (action === "refresh") snap.channel = channel;
+    }
+    const verb = action[0].toUpperCase() + action.slice(1);
+    const summary = action === "switch" ? `Switch "${name}" snap to ${channel}` : `${verb} "${name}" snap`;
+    return this.#startChange(`${action}-snap`, summary, { "snap-names": [name] });
+  }
+
+  #snapsAction(body: string): Response {
+    let instruction: { action?: string; snaps?: string[] };
+    try {
+      instruction = JSON.parse(body);
+    } catch {
+      return error(400, "cannot decode request body into snap instruction: unexpected EOF");
+    }
+    if (instruction.action !== "snapshot") {
+      return error(400, `unsupported multi-snap operation "${instruction.action}"`);
+    }
+    const names = instruction.snaps ?? [];
+    for (const name of names) {
+      if (!this.#active(name)) {
+        return error(404, `snap "${name}" is not installed`, "snap-not-installed", name);
+      }
+    }
+    const setId = this.#nextSnapshot++;
+    const tar = snapdFixture("86").body;
+    this.snapshots.set(setId, tar);
+    return this.#startChange("snapshot", `Snapshot snaps ${names.map((n) => `"${n}"`).join(", ")}`, {
+      "snap-names": names,
+    }, { "set-id": setId });
+  }
+
+  #export(setId: number): Response {
+    const data = this.snapshots.get(setId);
+    if (!data) return error(400, `cannot export ${setId}: no snapshot data found for ${setId}`);
+    return new Response(data.slice(), {
+      status: 200,
+      headers: { "Content-Type": "application/x.snapd.snapshot", "Content-Length": String(data.length) },
+    });
+  }
+
+  #apps(): SnapdApp[] {
+    return this.snaps.filter((s) => s.status === "active").flatMap((s) => s.apps ?? []);
+  }
+
+  #listApps(query: URLSearchParams): Response {
+    let apps = this.#apps();
+    if (query.get("select") === "service") apps = apps.filter((a) => a.daemon);
+    const names = (query.get("names") ?? "").split(",").filter((n) => n !== "");
+    if (names.length > 0) {
+      apps = apps.filter((a) => names.includes(a.snap ?? "") || names.includes(`${a.snap}.${a.name}`));
+    }
+    return sync(apps);
+  }
+
+  #appsAction(body: string): Response {
+    let instruction: { action?: string; names?: string[] };
+    try {
+      instruction = JSON.parse(body);
+    } catch {
+      return error(400, "cannot decode request body into service operation: unexpected EOF");
+    }
+    const names = instruction.names ?? [];
+    if (names.length === 0) {
+      return error(400, "cannot perform operation on services without a list of services");
+    }
+    const services: SnapdApp[] = [];
+    for (const name of names) {
+      const [snap, app] = name.split(".");
+      if (!this.#active(snap)) return error(404, `snap "${snap}" not found`, "snap-not-found", snap);
+      const found = this.#apps().filter((a) =>
+        a.snap === snap && a.daemon && (app === undefined || a.name === app)
+      );
+      if (found.length === 0) {
+        return error(404, `snap "${snap}" has no service "${app ?? ""}"`, "app-not-found", name);
+      }
+      services.push(...found);
+    }
+    const action = instruction.action;
+    if (!["start", "stop", "restart"].includes(action ?? "")) return error(400, `unknown action "${action}"`);
+    for (const service of services) service.active = action !== "stop";
+    const summary = `Running service command for snap "${names[0].split(".")[0]}"`;
+    return this.#startChange("service-control", summary, { "snap-names": [names[0].split(".")[0]] });
+  }
+
+  #logs(query: URLSearchParams): Response {
+    if (!this.snaps.some((s) => s.apps?.some((a) => a.daemon))) {
+      return error(404, "no matching services", "app-not-found");
+    }
+    const n = Number(query.get("n") ?? "10");
+    const entries = n < 0 ? this.logs : this.logs.slice(Math.max(0, this.logs.length - n));
+    const text = entries.map((entry) => `\x1e${JSON.stringify(entry)}\n`).join("");
+    return new Response(text, { status: 200, headers: { "Content-Type": "application/json-seq" } });
+  }
+
+  #listChanges(query: URLSearchParams): Response {
+    const select = query.get("select") ?? "in-progress";
+    if (!["all", "in-progress", "ready"].includes(select)) {
+      return error(400, "select should be one of: all,in-progress,ready");
+    }
+    const forSnap = query.get("for");
+    const changes = this.changes.filter((c) =>
+      (select === "all" || (select === "ready") === c.ready) &&
+      (!forSnap || ((c.data?.["snap-names"] as string[] | undefined) ?? []).includes(forSnap))
+    );
+    return sync(changes);
+  }
+
+  #getChange(id: string): Response {
+    const change = this.changes.find((c) => c.id === id);
+    if (!change) return error(404, `cannot find change with id "${id}"`);
+    return sync(change);
+  }
+
+  #changeAction(id: string, body: string): Response {
+    const change = this.changes.find((c) => c.id === id);
+    if (!change) return error(404, `cannot find change with id "${id}"`);
+    const { action } = JSON.parse(body || "{}") as { action?: string };
+    if (action !== "abort") return error(400, `change action "${action}" is unsupported`);
+    if (change.ready) return error(400, `cannot abort change ${id} with nothing pending`);
+    change.status = "Undone";
+    change.ready = true;
+    change["ready-time"] = new Date().toISOString();
+    change.err = `cannot perform the following tasks:\n- ${change.summary} (change was aborted)`;
+    return sync(change);
+  }
+
+  #users(body: string): Response {
+    const request = JSON.parse(body || "{}") as { action?: string; email?: string; username?: string };
+    if (request.action === "create") {
+      if (!request.email) return error(400, "cannot create user: 'email' field is empty");
+      const username = request.email.split("@")[0].replace(/[^a-z0-9]/g, "");
+      this.users.push({ username, email: request.email });
+      return sync([{ username, "ssh-keys": [`ssh-rsa AAAA ${request.email}`] }]);
+    }
+    if (request.action === "remove") {
+      const user = this.users.find((u) => u.username === request.username);
+      if (!user) return error(400, `user "${request.username}" is not known`);
+      this.users = this.users.filter((u) => u !== user);
+      return sync({ removed: [{ username: user.username }] });
+    }
+    return error(400, `unsupported user action "${request.action}"`);
+  }
+
+  #startChange(
+    kind: string,
+    summary: string,
+    data: Record<string, unknown>,
+    result: unknown = null,
+  ): Response {
+    const status = this.changeDurationMs > 0 ? "Doing" : "Done";
+    const change = this.addChange(kind, summary, status, data);
+    if (this.changeDurationMs > 0) {
+      setTimeout(() => {
+        change.status = "Done";
+        change.ready = true;
+        change["ready-time"] = new Date().toISOString();
+        for (const task of change.tasks ?? []) task.status = "Done";
+      }, this.changeDurationMs);
+    }
+    return json(202, { type: "async", "status-code": 202, status: "Accepted", result, change: change.id });
+  }
+}
+
+function matches(pattern: string | RegExp, path: string): boolean {
+  return typeof pattern === "string" ? pattern === path : pattern.test(path);
+}
+
+function ruleMatches(match: RequestMatch, request: RecordedRequest): boolean {
+  return (match.method === undefined || match.method === request.method) && matches(match.path, request.path);
+}
+
+function json(status: number, body: unknown): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    statusText: STATUS_TEXT[status],
+    headers: { "Content-Type": "application/json" },
+  });
+}
+
+function sync(result: unknown, extra: Record<string, unknown> = {}): Response {
+  return json(200, { type: "sync", "status-code": 200, status: "OK", result, ...extra });
+}
+
+/** snapd's error envelope. */
+export function error(status: number, message: string, kind?: string, value?: unknown): Response {
+  const result: Record<string, unknown> = { message };
+  if (kind) result.kind = kind;
+  if (value !== undefined) result.value = value;
+  return json(status, {
+    type: "error",
+    "status-code": status,
+    status: STATUS_TEXT[status] ?? "Error",
+    result,
+  });
+}

@@ -1,0 +1,74 @@
+/** A real nats-server for tests: a loopback port and user/password authorization (optionally per-user permissions). */
+import { join } from "node:path";
+import { Child } from "./child.ts";
+import { freePort, waitForPort } from "./ports.ts";
+
+/** A NATS user. */
+export interface NatsUser {
+  user: string;
+  password: string;
+  /** nats-server permissions block, e.g. `{ publish: ["v1.>"], subscribe: ["_INBOX.>"] }`. */
+  permissions?: { publish?: string[]; subscribe?: string[] };
+}
+
+/** Options of {@link NatsServer.start}. */
+export interface NatsServerOptions {
+  users: NatsUser[];
+  port?: number;
+  /** Extra configuration appended verbatim. */
+  extra?: string;
+}
+
+/** A running nats-server. */
+export class NatsServer {
+  #child: Child | undefined;
+
+  private constructor(readonly port: number, private readonly configPath: string) {}
+
+  /** Starts nats-server; resolves once it accepts connections. */
+  static async start(options: NatsServerOptions): Promise<NatsServer> {
+    const dir = await Deno.makeTempDir({ prefix: "nats-" });
+    const port = options.port ?? freePort();
+    const users = options.users.map((u) => {
+      const permissions = u.permissions ? `, permissions: ${JSON.stringify(u.permissions)}` : "";
+      return `    { user: ${JSON.stringify(u.user)}, password: ${JSON.stringify(u.password)}${permissions} }`;
+    });
+    const config = [
+      `listen: 127.0.0.1:${port}`,
+      "authorization {",
+      "  users = [",
+      users.join(",\n"),
+      "  ]",
+      "}",
+      options.extra ?? "",
+      "",
+    ].join("\n");
+    const configPath = join(dir, "nats.conf");
+    await Deno.writeTextFile(configPath, config);
+    const server = new NatsServer(port, configPath);
+    await server.restart();
+    return server;
+  }
+
+  /** `nats://127.0.0.1:<port>`. */
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+
+  /** Output of the current process. */
+  get log(): Child | undefined {
+    return this.#child;
+  }
+
+  /** Starts (again) on the same port. */
+  async restart(): Promise<void> {
+    if (this.#child) await this.stop();
+    this.#child = Child.spawn("nats-server", ["-c", this.configPath]);
+    await waitForPort(this.port);
+  }
+
+  async stop(): Promise<void> {
+    await this.#child?.stop();
+    this.#child = undefined;
+  }
+}

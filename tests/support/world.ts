@@ -1,0 +1,113 @@
+/**
+ * Everything the agent talks to, started for one test: the test CA, a fake snapd, the identity stub (with the
+ * fixture device PEER0001 pre-registered), a real mosquitto and the DMS test client — and the agent's data
+ * directories and environment.
+ */
+import { join } from "node:path";
+import { startAgent } from "./agent_process.ts";
+import type { Child } from "./child.ts";
+import { DmsClient } from "./dms_client.ts";
+import { FakeSnapd } from "./fake_snapd.ts";
+import { IdentityStub } from "./identity_stub.ts";
+import { Mosquitto } from "./mosquitto.ts";
+import { TestCA } from "./pki.ts";
+
+/** The device of the fixture assertions. */
+export const FIXTURE_DEVICE = { brand: "peerbrand", model: "peer-model", serial: "PEER0001" };
+
+/** Options of {@link startWorld}. */
+export interface WorldOptions {
+  /** Pre-register the fixture device with the identity stub. @default true */
+  register?: boolean;
+  /** Write `params` with the stub's URL. @default true */
+  configure?: boolean;
+  /** Trust the test CA through `mqtt.ca`. @default true */
+  trustBroker?: boolean;
+}
+
+/** A started world; `stop()` it at the end of the test. */
+export interface World {
+  ca: TestCA;
+  snapd: FakeSnapd;
+  identity: IdentityStub;
+  broker: Mosquitto;
+  dms: DmsClient;
+  dir: string;
+  dataDir: string;
+  commonDir: string;
+  /** Path of the CA certificate file (for `mqtt.ca`). */
+  caFile: string;
+  /** The agent's environment: paths, snapd socket, broker trust, short backoff. */
+  env: Record<string, string>;
+  /** Starts the agent (`run` plus `args`) with the world's environment plus `env`. */
+  agent(args?: string[], env?: Record<string, string>): Child;
+  /** Writes `params` as the Go `configure` would. */
+  configure(url?: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts a world. */
+export async function startWorld(options: WorldOptions = {}): Promise<World> {
+  const ca = TestCA.create();
+  const broker = await Mosquitto.start({ ca });
+  const snapd = FakeSnapd.start();
+  const identity = IdentityStub.start({ ca, mqttHost: "localhost", mqttPort: broker.port });
+  identity.onEnrolled = ({ commonName, serial, organizationId }) =>
+    void broker.grantDevice(commonName, serial, organizationId);
+  if (options.register ?? true) identity.register(FIXTURE_DEVICE);
+  const dms = await DmsClient.connect({ port: broker.port, ca });
+  const dir = await Deno.makeTempDir({ prefix: "iot-agent-test-" });
+  const dataDir = join(dir, "data");
+  const commonDir = join(dir, "common");
+  await Deno.mkdir(dataDir, { mode: 0o700 });
+  await Deno.mkdir(commonDir, { mode: 0o700 });
+  const caFile = join(dir, "broker-ca.pem");
+  await Deno.writeTextFile(caFile, ca.certPem);
+  const env: Record<string, string> = {
+    HOME: dir,
+    SNAP_DATA: dataDir,
+    SNAP_COMMON: commonDir,
+    IOTAGENT_SNAPD_SOCKET: snapd.socketPath,
+    IOTAGENT_BACKOFF_INITIAL: "100ms",
+    IOTAGENT_BACKOFF_MAX: "500ms",
+    IOTAGENT_LOG_LEVEL: "debug",
+    ...(options.trustBroker ?? true ? { IOTAGENT_MQTT_CA: caFile } : {}),
+  };
+  const children: Child[] = [];
+  const world: World = {
+    ca,
+    snapd,
+    identity,
+    broker,
+    dms,
+    dir,
+    dataDir,
+    commonDir,
+    caFile,
+    env,
+    agent(args = [], extraEnv = {}) {
+      const child = startAgent(["run", ...args], { ...env, ...extraEnv });
+      children.push(child);
+      return child;
+    },
+    async configure(url = identity.url) {
+      await Deno.writeTextFile(
+        join(dataDir, "params"),
+        JSON.stringify({ url, path: join(dataDir, ".secret") }),
+        {
+          mode: 0o600,
+        },
+      );
+    },
+    async stop() {
+      await Promise.all(children.map((child) => child.stop("SIGKILL")));
+      await dms.close();
+      await broker.stop();
+      await identity.stop();
+      await snapd.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+  if (options.configure ?? true) await world.configure();
+  return world;
+}
