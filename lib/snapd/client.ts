@@ -1,5 +1,6 @@
 /**
- * snapd REST API client: HTTP/1.1 over the unix socket, snapd's sync / async / error envelope, a time limit
+ * snapd REST API client: HTTP/1.1 over the unix socket (Deno's unix-socket proxy, which sends the request target
+ * in absolute form — `GET http://localhost/v2/snaps` — as Go's HTTP server, and so snapd, accepts), snapd's sync / async / error envelope, a time limit
  * per request, and GETs retried (capped full-jitter backoff) while snapd cannot be reached — snapd restarts on
  * its own refreshes. Other methods are never retried: a POST that reached snapd may have started a change.
  */

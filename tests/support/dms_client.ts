@@ -1,7 +1,7 @@
 /**
  * A small DMS for tests: connects to the broker with the DMS service's certificate, subscribes to
- * `devices/pub/+` and `devices/health/+` (as the Device Twin service does), and publishes actions to
- * `devices/sub/<id>` with QoS 1.
+ * `devices/pub/+` and `devices/health/+` (as the Device Twin service does) and `metrics/+` (as a metrics
+ * consumer would), and publishes actions to `devices/sub/<id>` with QoS 1.
  */
 import mqtt from "mqtt";
 import type { TestCA } from "./pki.ts";
@@ -21,6 +21,8 @@ export class DmsClient {
   readonly messages: DmsMessage[] = [];
   readonly #waiters = new Set<() => void>();
   #counter = 0;
+  /** Resolves once connected and subscribed; replaced on every disconnect. */
+  #ready: Promise<void> = Promise.resolve();
 
   private constructor(private readonly client: mqtt.MqttClient) {
     client.on("message", (topic, payload) => {
@@ -48,11 +50,11 @@ export class DmsClient {
       reconnectPeriod: 200,
     });
     const dms = new DmsClient(client);
-    await client.subscribeAsync(options.topics ?? ["devices/pub/+", "devices/health/+"], { qos: 1 });
-    client.on(
-      "connect",
-      () => client.subscribe(options.topics ?? ["devices/pub/+", "devices/health/+"], { qos: 1 }),
-    );
+    const topics = options.topics ?? ["devices/pub/+", "devices/health/+", "metrics/+"];
+    await client.subscribeAsync(topics, { qos: 1 });
+    let subscribed = () => {};
+    client.on("close", () => (dms.#ready = new Promise((resolve) => (subscribed = resolve))));
+    client.on("connect", () => client.subscribeAsync(topics, { qos: 1 }).then(() => subscribed()));
     return dms;
   }
 
@@ -96,8 +98,14 @@ export class DmsClient {
     });
   }
 
-  /** Publishes a raw payload to the device's action topic. */
+  /** Resolves once connected and subscribed (after a broker restart, once reconnected). */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  /** Publishes a raw payload to the device's action topic (once connected and subscribed). */
   async send(deviceId: string, payload: string | Uint8Array): Promise<void> {
+    await this.#ready;
     await this.client.publishAsync(`devices/sub/${deviceId}`, payload as string, { qos: 1 });
   }
 

@@ -109,6 +109,11 @@ export class IdentityStub {
     this.#faults.push(fault);
   }
 
+  /** Drops the faults not yet used. */
+  clearFaults(): void {
+    this.#faults.length = 0;
+  }
+
   async #handle(request: Request): Promise<Response> {
     const url = new URL(request.url);
     if (request.method !== "POST" || url.pathname !== "/v1/device/enroll") {

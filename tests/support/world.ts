@@ -41,6 +41,11 @@ export interface World {
   env: Record<string, string>;
   /** Starts the agent (`run` plus `args`) with the world's environment plus `env`. */
   agent(args?: string[], env?: Record<string, string>): Child;
+  /**
+   * Waits until the agent enrolled and announced itself with health — which it sends once its subscriptions
+   * are in place, so actions sent after this are received — and returns the device id.
+   */
+  online(options?: { after?: number; timeoutMs?: number }): Promise<string>;
   /** Writes `params` as the Go `configure` would. */
   configure(url?: string): Promise<void>;
   stop(): Promise<void>;
@@ -64,7 +69,6 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
   const caFile = join(dir, "broker-ca.pem");
   await Deno.writeTextFile(caFile, ca.certPem);
   const env: Record<string, string> = {
-    HOME: dir,
     SNAP_DATA: dataDir,
     SNAP_COMMON: commonDir,
     IOTAGENT_SNAPD_SOCKET: snapd.socketPath,
@@ -89,6 +93,13 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       const child = startAgent(["run", ...args], { ...env, ...extraEnv });
       children.push(child);
       return child;
+    },
+    async online(options = {}) {
+      const health = await dms.waitFor((m) => m.topic.startsWith("devices/health/"), {
+        ...options,
+        what: "health",
+      });
+      return health.topic.split("/")[2];
     },
     async configure(url = identity.url) {
       await Deno.writeTextFile(

@@ -1,0 +1,328 @@
+/**
+ * End-to-end: the real agent process (started as `deno task start` starts it) against a real mosquitto with
+ * mutual TLS and a DMS-like ACL, the identity stub and the fake snapd.
+ */
+import { join } from "node:path";
+import { assertEquals, assertIncludes, assertMatch, assertOk } from "./support/assert.ts";
+import { runAgent } from "./support/agent_process.ts";
+import { goSecret } from "./support/go_files.ts";
+import { startWorld, type World } from "./support/world.ts";
+
+const e2e = { sanitizeOps: false, sanitizeResources: false };
+
+async function withWorld(
+  fn: (world: World) => Promise<void>,
+  options: Parameters<typeof startWorld>[0] = {},
+) {
+  const world = await startWorld(options);
+  try {
+    await fn(world);
+  } finally {
+    await world.stop();
+  }
+}
+
+function dataFiles(world: World): string[] {
+  return [...Deno.readDirSync(world.dataDir)].map((e) => e.name).sort();
+}
+
+Deno.test({
+  name: "a fresh device enrolls, connects, sends health at once, then metrics, and answers device and list",
+  ...e2e,
+  async fn() {
+    await withWorld(async (world) => {
+      const agent = world.agent();
+      await agent.waitForLine(/enrolled as device/);
+      const id = world.identity.enrolledIds[0];
+      const connected = await agent.waitForLine(/connected to broker localhost:\d+/);
+      const health = await world.dms.health(id);
+      const connectedAt = Date.parse(connected.split(" ")[0]);
+      assertOk(health.at - connectedAt < 5000, "health right after connect, not after health.interval (60s)");
+      assertEquals(Object.keys(health.json!), [
+        "deviceId",
+        "installedSnapsHash",
+        "orgId",
+        "refresh",
+        "snapListHash",
+      ]);
+      assertEquals(health.json!.deviceId, id);
+      assertEquals(health.json!.orgId, "org-test");
+      assertOk(!Number.isNaN(Date.parse(health.json!.refresh as string)));
+      const memory = await world.dms.waitFor((m) =>
+        m.topic === "metrics/org-test" && m.payload.startsWith("memory,")
+      );
+      assertMatch(
+        memory.payload,
+        new RegExp(`^memory,device=${id} total=\\d+,used=-?\\d+,usedpc=-?\\d+\\.\\d{6}$`),
+      );
+      await world.dms.waitFor((m) => m.topic === "metrics/org-test" && m.payload.startsWith("cpu,"));
+
+      const device = await world.dms.request(id, { action: "device" });
+      assertEquals(device.success, true);
+      const result = device.result as Record<string, unknown>;
+      assertEquals([result.brand, result.model, result.serial, result.deviceId, result.orgId], [
+        "peerbrand",
+        "peer-model",
+        "PEER0001",
+        id,
+        "org-test",
+      ]);
+      const list = await world.dms.request(id, { action: "list" });
+      assertEquals([list.success, list.version, list.message], [true, "2", ""]);
+      const snaps = (list.result as { snaps: { name: string }[]; snapListHash: string }).snaps;
+      assertEquals(snaps.map((s) => s.name), ["snapd", "peer-bbbase", "peer-svc"]);
+      assertEquals((list.result as { snapListHash: string }).snapListHash, health.json!.snapListHash);
+
+      assertEquals(dataFiles(world), [".secret", "params"], "no temporary files left");
+      assertEquals((await Deno.stat(join(world.dataDir, ".secret"))).mode! & 0o777, 0o600);
+      // the broker saw a persistent session (c0) with a 30 s keep-alive (k30), client id = enrollment id
+      const login = world.broker.log!.lines.find((l) => l.includes(`as ${id} `))!;
+      assertMatch(login, /\(p2, c0, k30, u'[0-9A-Za-z]{27}'\)/);
+    });
+  },
+});
+
+Deno.test({
+  name: "dms.protocol=legacy: list answers the 2021 array, health has no hashes",
+  ...e2e,
+  async fn() {
+    await withWorld(async (world) => {
+      world.agent([], { IOTAGENT_DMS_PROTOCOL: "legacy" });
+      const id = await world.online();
+      const health = await world.dms.health(id);
+      assertEquals(Object.keys(health.json!), ["deviceId", "orgId", "refresh"]);
+      const list = await world.dms.request(id, { action: "list" });
+      assertEquals(list.version, undefined);
+      assertOk(Array.isArray(list.result));
+      assertEquals((list.result as Record<string, unknown>[])[2].revision, -1);
+    });
+  },
+});
+
+Deno.test({
+  name: "health repeats every health.interval",
+  ...e2e,
+  async fn() {
+    await withWorld(async (world) => {
+      world.agent([], { IOTAGENT_HEALTH_INTERVAL: "1s" });
+      const id = await world.online();
+      const first = await world.dms.health(id);
+      const after = world.dms.mark();
+      const second = await world.dms.health(id, { after });
+      const third = await world.dms.health(id, { after: world.dms.messages.indexOf(second) + 1 });
+      const gaps = [second.at - first.at, third.at - second.at];
+      assertOk(gaps.every((gap) => gap > 600 && gap < 2500), `gaps ${gaps}`);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "a broker certificate from an untrusted CA is refused, naming mqtt.ca and mqtt.verify; mqtt.verify=false connects",
+  ...e2e,
+  async fn() {
+    await withWorld(async (world) => {
+      const refused = world.agent();
+      const line = await refused.waitForLine(/connecting to broker .* failed/);
+      assertMatch(line, /cannot verify the certificate of broker localhost:\d+/);
+      assertIncludes(line, "Set mqtt.ca to the PEM bundle of the CA that signed the broker certificate");
+      assertIncludes(line, "set mqtt.verify=false");
+      assertIncludes(line, "mqtt.ca (not set)");
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      assertEquals(
+        refused.matching(/WARN .*connecting to broker/).length,
+        1,
+        "logged once for the same cause",
+      );
+      assertEquals(world.dms.messages.length, 0);
+      await refused.stop();
+
+      const insecure = world.agent([], { IOTAGENT_MQTT_VERIFY: "false" });
+      await insecure.waitForLine(
+        /mqtt\.verify=false: connecting to .* without verifying its certificate \(insecure\)/,
+      );
+      await world.dms.health(world.identity.enrolledIds[0]);
+    }, { trustBroker: false });
+  },
+});
+
+Deno.test({
+  name:
+    "after the broker is killed and restarted on the same port the agent reconnects, re-subscribes and answers",
+  ...e2e,
+  async fn() {
+    await withWorld(async (world) => {
+      const agent = world.agent();
+      const id = await world.online();
+      assertEquals((await world.dms.request(id, { action: "device" })).success, true);
+      const mark = agent.mark();
+      await world.broker.kill();
+      await agent.waitForLine(/WARN .*disconnected from broker/, { after: mark });
+      await world.broker.restart(); // no persistence: the broker has forgotten the subscription
+      await agent.waitForLine(/INFO .*connected to broker/, { after: mark });
+      await world.broker.log!.waitForLine(new RegExp(`${id} 1 devices/sub/${id}$`)); // subscribed again
+      await world.dms.ready();
+      const response = await world.dms.request(id, { action: "device" });
+      assertEquals(response.success, true);
+    });
+  },
+});
+
+Deno.test({
+  name: "bad input never crashes the agent and gets the replies Part 1 §3 requires",
+  ...e2e,
+  async fn() {
+    await withWorld(async (world) => {
+      const agent = world.agent();
+      const id = await world.online();
+
+      assertEquals(await world.dms.request(id, { action: "frobnicate" }), {
+        action: "frobnicate",
+        id: world.dms.responses(id).at(-1)!.json!.id as string,
+        message: "unhandled action: frobnicate",
+        success: false,
+      });
+      await world.dms.send(
+        id,
+        JSON.stringify({ id: "typed-1", action: "start", snap: "peer-svc", data: { services: [] } }),
+      );
+      assertEquals(await world.dms.response(id, "typed-1"), {
+        action: "start",
+        id: "typed-1",
+        message: 'invalid request: "data" must be a string, got object',
+        success: false,
+      });
+      const before = world.dms.responses(id).length;
+      await world.dms.send(id, "this is not JSON");
+      await world.dms.send(id, JSON.stringify({ action: "list" })); // no id: nothing to answer to
+      const huge = JSON.stringify({
+        id: "huge-1",
+        action: "setconf",
+        snap: "peer-svc",
+        data: "x".repeat(1 << 20),
+      });
+      await world.dms.send(id, huge);
+      const tooLarge = await world.dms.response(id, "huge-1");
+      assertEquals(tooLarge.success, false);
+      assertMatch(tooLarge.message as string, /^payload too large: \d+ bytes \(limit 262144\)$/);
+      await world.dms.send(id, new Uint8Array(1 << 20).fill(0x41)); // 1 MiB, not JSON, no id
+      assertEquals((await world.dms.request(id, { action: "device" })).success, true, "still answering");
+      assertEquals(
+        world.dms.responses(id).length,
+        before + 2,
+        "exactly the two answerable requests were answered",
+      );
+      assertEquals(
+        agent.matching(/dropped an action request that cannot be answered: not JSON/).length >= 1,
+        true,
+      );
+      assertEquals(agent.matching(/dropped an action request that cannot be answered: no id/).length, 1);
+    });
+  },
+});
+
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  Deno.test({
+    name: `${signal} stops the agent cleanly: MQTT DISCONNECT and exit code 0`,
+    ...e2e,
+    async fn() {
+      await withWorld(async (world) => {
+        const agent = world.agent();
+        const id = await world.online();
+        const status = await agent.stop(signal);
+        assertEquals(status.code, 0);
+        assertIncludes(agent.tail(3), "stopped");
+        await world.broker.log!.waitForLine(new RegExp(`Client ${id} disconnected\\.`));
+        assertEquals(world.broker.log!.matching(new RegExp(`Client ${id} closed its connection`)).length, 0);
+      });
+    },
+  });
+}
+
+Deno.test({
+  name: "a .secret written by the Go agent is used as is: no enrollment, straight to the broker",
+  ...e2e,
+  async fn() {
+    await withWorld(async (world) => {
+      const id = "1tQGoAgentWrote0000000000000";
+      const client = world.ca.issue("go-device-cn");
+      const organization = world.ca.issue("Example Inc", { isCA: true });
+      await Deno.writeTextFile(
+        join(world.dataDir, ".secret"),
+        goSecret({ id, client, organization, mqttUrl: "localhost", mqttPort: String(world.broker.port) }),
+        { mode: 0o600 },
+      );
+      world.agent();
+      await world.dms.health(id);
+      assertEquals((await world.dms.request(id, { action: "device" })).success, true);
+      assertEquals(world.identity.requests.length, 0);
+    });
+  },
+});
+
+Deno.test({
+  name: "not configured: the agent waits; `agent configure --url` writes params and it enrolls",
+  ...e2e,
+  async fn() {
+    await withWorld(async (world) => {
+      const agent = world.agent();
+      await agent.waitForLine(/not configured: waiting for the identity service URL/);
+      const bad = await runAgent(["configure", "--url", "ftp://nowhere"], world.env);
+      assertEquals(bad.code, 78);
+      assertIncludes(bad.output, 'invalid identity service URL "ftp://nowhere"');
+      assertEquals(dataFiles(world), []);
+      const good = await runAgent(["configure", "--url", world.identity.url], world.env);
+      assertEquals(good.code, 0);
+      assertIncludes(good.output, `Using url ${world.identity.url}`);
+      const params = join(world.dataDir, "params");
+      assertEquals(JSON.parse(await Deno.readTextFile(params)), {
+        url: world.identity.url,
+        path: join(world.dataDir, ".secret"),
+      });
+      assertEquals((await Deno.stat(params)).mode! & 0o777, 0o600);
+      await agent.waitForLine(/enrolled as device/);
+      await world.dms.health(world.identity.enrolledIds[0]);
+    }, { configure: false });
+  },
+});
+
+Deno.test({
+  name: "configuration errors stop the agent with one clear line and a non-zero exit",
+  ...e2e,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const env = { SNAP_DATA: dir, SNAP_COMMON: dir };
+    try {
+      const cases: [string[], Record<string, string>, number, RegExp][] = [
+        [
+          ["run"],
+          { IOTAGENT_HEALTH_INTERVAL: "soon" },
+          78,
+          /^agent: invalid configuration: health\.interval="soon" \(from env IOTAGENT_HEALTH_INTERVAL\): expected a Go duration/,
+        ],
+        [
+          ["run", "--dms.protocol=3"],
+          {},
+          78,
+          /^agent: invalid configuration: dms\.protocol="3" \(from flag --dms\.protocol\): expected one of 2, legacy$/,
+        ],
+        [["run", "--mqtt.verifyy=false"], {}, 2, /^agent: Unknown option '--mqtt\.verifyy'/],
+        [
+          ["run"],
+          { IOTAGENT_CONFIG: join(dir, "missing.json") },
+          78,
+          /^agent: cannot read configuration file .*missing\.json/,
+        ],
+        [["frobnicate"], {}, 2, /^agent: unknown command "frobnicate"/],
+      ];
+      for (const [args, extra, code, pattern] of cases) {
+        const result = await runAgent(args, { ...env, ...extra });
+        assertEquals(result.code, code, `${args} ${JSON.stringify(extra)}: ${result.output}`);
+        assertEquals(result.output.trim().split("\n").length, 1, `one line: ${result.output}`);
+        assertMatch(result.output.trim(), pattern);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

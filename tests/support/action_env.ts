@@ -1,0 +1,34 @@
+/** An action context on a fake snapd, for handler tests. */
+import type { ActionContext, DmsProtocol } from "../../lib/actions/context.ts";
+import { createLogger, MemorySink } from "../../lib/log.ts";
+import { SnapdClient } from "../../lib/snapd/client.ts";
+import { FakeSnapd } from "./fake_snapd.ts";
+
+/** What a handler test gets. */
+export interface ActionEnv {
+  snapd: FakeSnapd;
+  context: ActionContext;
+  logs: MemorySink;
+}
+
+/** Runs `fn` with a fake snapd and a context bound to it; everything is closed afterwards. */
+export async function withActionEnv(
+  fn: (env: ActionEnv) => Promise<void>,
+  options: { protocol?: DmsProtocol; snapdTimeoutMs?: number } = {},
+): Promise<void> {
+  const snapd = FakeSnapd.start();
+  const client = new SnapdClient({ socketPath: snapd.socketPath, timeoutMs: options.snapdTimeoutMs ?? 5000 });
+  const logs = new MemorySink();
+  const context: ActionContext = {
+    snapd: client,
+    device: { id: "dev-1", organizationId: "org-1" },
+    protocol: options.protocol ?? "2",
+    log: createLogger("test", { level: "debug", sink: logs }),
+  };
+  try {
+    await fn({ snapd, context, logs });
+  } finally {
+    client.close();
+    await snapd.stop();
+  }
+}
