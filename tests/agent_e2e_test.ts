@@ -6,15 +6,13 @@ import { join } from "node:path";
 import { assertEquals, assertIncludes, assertMatch, assertOk } from "./support/assert.ts";
 import { runAgent } from "./support/agent_process.ts";
 import { goSecret } from "./support/go_files.ts";
-import { startWorld, type World } from "./support/world.ts";
+import { startWorld, type World, type WorldOptions } from "./support/world.ts";
+import type { Mosquitto } from "./support/mosquitto.ts";
 
 const e2e = { sanitizeOps: false, sanitizeResources: false };
 
-async function withWorld(
-  fn: (world: World) => Promise<void>,
-  options: Parameters<typeof startWorld>[0] = {},
-) {
-  const world = await startWorld(options);
+async function withWorld(fn: (world: World) => Promise<void>, options: WorldOptions = {}) {
+  const world = await startWorld<Mosquitto>(options);
   try {
     await fn(world);
   } finally {

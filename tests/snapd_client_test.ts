@@ -18,6 +18,18 @@ async function withReplay(routes: [string, string, string][], fn: (client: Snapd
   }
 }
 
+/** Runs `fn` with a fake snapd and a client with time limit `timeoutMs`. */
+async function withFake(timeoutMs: number, fn: (fake: FakeSnapd, client: SnapdClient) => Promise<void>) {
+  const fake = FakeSnapd.start();
+  const client = new SnapdClient({ socketPath: fake.socketPath, timeoutMs });
+  try {
+    await fn(fake, client);
+  } finally {
+    client.close();
+    await fake.stop();
+  }
+}
+
 async function snapdError(promise: Promise<unknown>): Promise<SnapdError> {
   return (await assertRejects(promise, SnapdError)) as SnapdError;
 }
@@ -136,23 +148,16 @@ Deno.test("captured changes (large, chunked) and an empty log stream", async () 
 });
 
 Deno.test("GET is retried while snapd is unreachable, within the time limit", async () => {
-  const fake = FakeSnapd.start();
-  const client = new SnapdClient({ socketPath: fake.socketPath, timeoutMs: 10_000 });
-  try {
+  await withFake(10_000, async (fake, client) => {
     await fake.stop();
     setTimeout(() => fake.listen(), 400);
     const snaps = await client.snaps();
     assertEquals(snaps.length, 3);
-  } finally {
-    client.close();
-    await fake.stop();
-  }
+  });
 });
 
 Deno.test("other methods are never retried: a POST fails at once when snapd is unreachable", async () => {
-  const fake = FakeSnapd.start();
-  const client = new SnapdClient({ socketPath: fake.socketPath, timeoutMs: 10_000 });
-  try {
+  await withFake(10_000, async (fake, client) => {
     await fake.stop();
     const started = Date.now();
     const error = await snapdError(client.snapAction("peer-svc", "disable"));
@@ -162,16 +167,11 @@ Deno.test("other methods are never retried: a POST fails at once when snapd is u
     fake.listen();
     await new Promise((resolve) => setTimeout(resolve, 300));
     assertEquals(fake.requestsTo("POST", "/v2/snaps/peer-svc").length, 0);
-  } finally {
-    client.close();
-    await fake.stop();
-  }
+  });
 });
 
 Deno.test("a request that takes longer than the time limit fails with snapd's timeout text", async () => {
-  const fake = FakeSnapd.start();
-  const client = new SnapdClient({ socketPath: fake.socketPath, timeoutMs: 300 });
-  try {
+  await withFake(300, async (fake, client) => {
     fake.delayNext({ path: "/v2/snaps" }, 1000);
     const started = Date.now();
     const error = await snapdError(client.snaps());
@@ -181,23 +181,18 @@ Deno.test("a request that takes longer than the time limit fails with snapd's ti
     );
     assertOk(error.isTransport);
     assertOk(Date.now() - started < 900);
-  } finally {
-    client.close();
     await new Promise((resolve) => setTimeout(resolve, 800)); // let the delayed handler finish
-    await fake.stop();
-  }
+  });
 });
 
 Deno.test("configuration numbers keep their literal text; logs stream the last n records", async () => {
-  const fake = FakeSnapd.start();
-  const raw = (JSON as unknown as { rawJSON(t: string): unknown }).rawJSON;
-  fake.config.set("peer-svc", { title: "Hello", big: raw("12345678901234567890"), ratio: raw("2.50") });
-  fake.logs = [
-    { timestamp: "2026-01-01T00:00:00.12Z", message: "started", sid: "peer-svc.daemon", pid: "42" },
-    { timestamp: "2026-01-01T00:00:01Z", message: "running", sid: "peer-svc.daemon", pid: "42" },
-  ];
-  const client = new SnapdClient({ socketPath: fake.socketPath });
-  try {
+  await withFake(5000, async (fake, client) => {
+    const raw = (JSON as unknown as { rawJSON(t: string): unknown }).rawJSON;
+    fake.config.set("peer-svc", { title: "Hello", big: raw("12345678901234567890"), ratio: raw("2.50") });
+    fake.logs = [
+      { timestamp: "2026-01-01T00:00:00.12Z", message: "started", sid: "peer-svc.daemon", pid: "42" },
+      { timestamp: "2026-01-01T00:00:01Z", message: "running", sid: "peer-svc.daemon", pid: "42" },
+    ];
     assertEquals(
       canonicalJson(await client.snapConfig("peer-svc")),
       '{"big":12345678901234567890,"ratio":2.50,"title":"Hello"}',
@@ -205,16 +200,11 @@ Deno.test("configuration numbers keep their literal text; logs stream the last n
     assertEquals((await Array.fromAsync(client.logs({ n: 1 }))).map((e) => e.message), ["running"]);
     assertEquals((await Array.fromAsync(client.logs({ n: -1 }))).length, 2);
     assertEquals(fake.requestsTo("GET", "/v2/logs").map((r) => r.query.get("n")), ["1", "-1"]);
-  } finally {
-    client.close();
-    await fake.stop();
-  }
+  });
 });
 
 Deno.test("users, changes and abort against the fake", async () => {
-  const fake = FakeSnapd.start();
-  const client = new SnapdClient({ socketPath: fake.socketPath });
-  try {
+  await withFake(5000, async (fake, client) => {
     assertEquals(await client.users({ action: "create", email: "ops@example.com", sudoer: true }), {
       created: [{ username: "ops", "ssh-keys": ["ssh-rsa AAAA ops@example.com"] }],
     });
@@ -226,8 +216,5 @@ Deno.test("users, changes and abort against the fake", async () => {
     assertEquals((await client.changes({ select: "ready" })).length, 0);
     assertEquals((await client.abortChange(hung.id)).status, "Undone");
     assertEquals(JSON.parse(fake.requestsTo("POST", `/v2/changes/${hung.id}`)[0].body), { action: "abort" });
-  } finally {
-    client.close();
-    await fake.stop();
-  }
+  });
 });

@@ -16,11 +16,12 @@ function startCommand(): string[] {
   return words.slice(1, main + 1);
 }
 
-/** Starts the agent with `args` (e.g. `["run"]`, `["configure", "--url", u]`) and `env`. */
-export function startAgent(args: string[], env: Record<string, string>): Child {
+/** Starts the agent with `args` (e.g. `["run"]`, `["configure", "--url", u]`) and `env`; `echo` prefixes output. */
+export function startAgent(args: string[], env: Record<string, string>, echo?: string): Child {
   return Child.spawn(Deno.execPath(), [...startCommand(), ...args], {
     cwd: PROJECT_ROOT,
     env: { NO_COLOR: "1", ...env },
+    echo,
   });
 }
 

@@ -11,12 +11,26 @@ import { FakeSnapd } from "./fake_snapd.ts";
 import { IdentityStub } from "./identity_stub.ts";
 import { Mosquitto } from "./mosquitto.ts";
 import { TestCA } from "./pki.ts";
+import type { SnapdSnap } from "../../lib/snapd/types.ts";
 
 /** The device of the fixture assertions. */
 export const FIXTURE_DEVICE = { brand: "peerbrand", model: "peer-model", serial: "PEER0001" };
 
+/** What the world needs of a broker. */
+export interface TestBroker {
+  readonly port: number;
+  grantDevice(commonName: string, serial: string, organizationId: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
 /** Options of {@link startWorld}. */
-export interface WorldOptions {
+export interface WorldOptions<B extends TestBroker = Mosquitto> {
+  /** Starts the broker. @default mosquitto */
+  startBroker?: (ca: TestCA) => Promise<B>;
+  /** Snaps the fake snapd starts with. @default the captured ones */
+  snaps?: SnapdSnap[];
+  /** Where the agent's data goes. @default a new temporary directory */
+  dir?: string;
   /** Pre-register the fixture device with the identity stub. @default true */
   register?: boolean;
   /** Write `params` with the stub's URL. @default true */
@@ -26,11 +40,11 @@ export interface WorldOptions {
 }
 
 /** A started world; `stop()` it at the end of the test. */
-export interface World {
+export interface World<B extends TestBroker = Mosquitto> {
   ca: TestCA;
   snapd: FakeSnapd;
   identity: IdentityStub;
-  broker: Mosquitto;
+  broker: B;
   dms: DmsClient;
   dir: string;
   dataDir: string;
@@ -39,8 +53,8 @@ export interface World {
   caFile: string;
   /** The agent's environment: paths, snapd socket, broker trust, short backoff. */
   env: Record<string, string>;
-  /** Starts the agent (`run` plus `args`) with the world's environment plus `env`. */
-  agent(args?: string[], env?: Record<string, string>): Child;
+  /** Starts the agent (`run` plus `args`) with the world's environment plus `env`; `echo` prefixes its output. */
+  agent(args?: string[], env?: Record<string, string>, echo?: string): Child;
   /**
    * Waits until the agent enrolled and announced itself with health — which it sends once its subscriptions
    * are in place, so actions sent after this are received — and returns the device id.
@@ -52,16 +66,20 @@ export interface World {
 }
 
 /** Starts a world. */
-export async function startWorld(options: WorldOptions = {}): Promise<World> {
+export async function startWorld<B extends TestBroker = Mosquitto>(
+  options: WorldOptions<B> = {},
+): Promise<World<B>> {
   const ca = TestCA.create();
-  const broker = await Mosquitto.start({ ca });
-  const snapd = FakeSnapd.start();
+  const startBroker = options.startBroker ??
+    ((ca: TestCA) => Mosquitto.start({ ca }) as unknown as Promise<B>);
+  const broker = await startBroker(ca);
+  const snapd = FakeSnapd.start({ snaps: options.snaps });
   const identity = IdentityStub.start({ ca, mqttHost: "localhost", mqttPort: broker.port });
   identity.onEnrolled = ({ commonName, serial, organizationId }) =>
     void broker.grantDevice(commonName, serial, organizationId);
   if (options.register ?? true) identity.register(FIXTURE_DEVICE);
   const dms = await DmsClient.connect({ port: broker.port, ca });
-  const dir = await Deno.makeTempDir({ prefix: "iot-agent-test-" });
+  const dir = options.dir ?? await Deno.makeTempDir({ prefix: "iot-agent-test-" });
   const dataDir = join(dir, "data");
   const commonDir = join(dir, "common");
   await Deno.mkdir(dataDir, { mode: 0o700 });
@@ -78,7 +96,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     ...(options.trustBroker ?? true ? { IOTAGENT_MQTT_CA: caFile } : {}),
   };
   const children: Child[] = [];
-  const world: World = {
+  const world: World<B> = {
     ca,
     snapd,
     identity,
@@ -89,8 +107,8 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     commonDir,
     caFile,
     env,
-    agent(args = [], extraEnv = {}) {
-      const child = startAgent(["run", ...args], { ...env, ...extraEnv });
+    agent(args = [], extraEnv = {}, echo) {
+      const child = startAgent(["run", ...args], { ...env, ...extraEnv }, echo);
       children.push(child);
       return child;
     },
