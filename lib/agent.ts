@@ -1,7 +1,9 @@
 /**
- * The agent daemon: enrolls (or loads the stored enrollment), then keeps the DMS link up until stopped.
+ * The agent daemon: enrolls (or loads the stored enrollment), then keeps the DMS link up until stopped — or until
+ * the DMS unregisters the device, after which it clears the enrollment and waits for a URL again.
  * This is where the real ports are wired; everything below takes them as arguments.
  */
+import { join } from "node:path";
 import type { AgentConfig } from "./config.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { DmsLink } from "./dms/link.ts";
@@ -13,6 +15,8 @@ import { brokerTrust } from "./mqtt/tls.ts";
 import type { AgentPaths } from "./paths.ts";
 import type { BackoffOptions } from "./retry.ts";
 import { SnapdClient } from "./snapd/client.ts";
+import { openAgentDb } from "./store/agent_db.ts";
+import { uploadStream } from "./uploads.ts";
 
 /** What the agent is built from. */
 export interface AgentOptions {
@@ -36,7 +40,7 @@ export class Agent {
     this.#clock = options.clock ?? systemClock;
   }
 
-  /** The DMS link, once enrolled. */
+  /** The DMS link, while enrolled. */
   get link(): DmsLink | undefined {
     return this.#link;
   }
@@ -46,42 +50,62 @@ export class Agent {
     const { config, paths, log } = this.#options;
     const backoff: BackoffOptions = { initialMs: config["backoff.initial"], maxMs: config["backoff.max"] };
     const snapd = new SnapdClient({ socketPath: config["snapd.socket"], timeoutMs: config["snapd.timeout"] });
+    const db = await openAgentDb(join(paths.dataDir, "agent.db"), log.child("store"));
+    const params = new ParamsFile(paths, log.child("params"));
+    const credentials = new CredentialsStore(paths, log.child("credentials"));
     try {
       const enroller = new Enroller({
         snapd,
-        params: new ParamsFile(paths, log.child("params")),
-        credentials: new CredentialsStore(paths, log.child("credentials")),
+        params,
+        credentials,
         log: log.child("enrollment"),
         clock: this.#clock,
         backoff,
         paramsPollMs: this.#options.paramsPollMs,
       });
-      const enrollment = await enroller.ensureEnrolled(signal).catch((error) => {
-        if (signal.aborted) return undefined;
-        throw error;
-      });
-      if (!enrollment) return;
-      const trust = await brokerTrust({
-        verify: config["mqtt.verify"],
-        caFile: config["mqtt.ca"],
-        organizationRoot: enrollment.organization.rootcert,
-      });
-      this.#link = new DmsLink({
-        enrollment,
-        snapd,
-        trust,
-        protocol: config["dms.protocol"],
-        keepaliveMs: config["mqtt.keepalive"],
-        healthIntervalMs: config["health.interval"],
-        metricsIntervalMs: config["metrics.interval"],
-        backoff,
-        log: log.child("dms"),
-        clock: this.#clock,
-      });
-      this.#link.start();
-      await untilAborted(signal);
-      await this.#link.stop();
+      while (!signal.aborted) {
+        const enrollment = await enroller.ensureEnrolled(signal).catch((error) => {
+          if (signal.aborted) return undefined;
+          throw error;
+        });
+        if (!enrollment) return;
+        const unregistered = new AbortController();
+        this.#link = new DmsLink({
+          enrollment,
+          actions: {
+            snapd,
+            protocol: config["dms.protocol"],
+            clock: this.#clock,
+            upload: uploadStream,
+            allowHttpUploads: config["uploads.allow-http"],
+            conflictTimeoutMs: config["snapd.conflict-timeout"],
+          },
+          db,
+          trust: await brokerTrust({
+            verify: config["mqtt.verify"],
+            caFile: config["mqtt.ca"],
+            organizationRoot: enrollment.organization.rootcert,
+          }),
+          keepaliveMs: config["mqtt.keepalive"],
+          healthIntervalMs: config["health.interval"],
+          metricsIntervalMs: config["metrics.interval"],
+          backoff,
+          log: log.child("dms"),
+          clock: this.#clock,
+          onUnregister: async () => {
+            await credentials.clear();
+            await params.remove();
+            log.info("unregistered: enrollment cleared; waiting for a new identity service URL");
+            unregistered.abort();
+          },
+        });
+        this.#link.start();
+        await untilAborted(AbortSignal.any([signal, unregistered.signal]));
+        await this.#link.stop();
+        this.#link = undefined;
+      }
     } finally {
+      db.close();
       snapd.close();
     }
   }

@@ -152,6 +152,14 @@ export const SETTINGS = {
   "nats.url": urlList("nats://localhost:4222", ["nats", "tls"], "NATS servers of the local API."),
   "nats.snapd.password": nonEmpty(DEFAULT_NATS_PASSWORD, "Password of NATS user snapd.", true),
   "log.level": logLevel("Level of the agent's log."),
+  "snapd.conflict-timeout": duration(
+    "2m",
+    "How long an action retries while snapd answers 409 snap-change-conflict before it replies with the error.",
+  ),
+  "uploads.allow-http": flag(
+    false,
+    "Allow logs and snapshot uploads to plain http URLs (https only by default).",
+  ),
   "backoff.initial": duration("1s", "Ceiling of the first retry delay (enrollment, broker reconnect).", 1),
   "backoff.max": duration("2m", "Cap of every retry delay; each delay is drawn at random below it.", 1),
 } as const;

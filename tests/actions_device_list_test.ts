@@ -1,5 +1,5 @@
 import { assertEquals, assertMatch, assertOk } from "./support/assert.ts";
-import { runAction } from "../lib/actions/dispatcher.ts";
+import { run } from "./support/action_env.ts";
 import type { ActionRequest } from "../lib/dms/messages.ts";
 import { withActionEnv } from "./support/action_env.ts";
 import { makeSnap } from "./support/fake_snapd.ts";
@@ -15,7 +15,7 @@ const request = (action: string, fields: Partial<ActionRequest> = {}): ActionReq
 
 Deno.test("device: identity from the serial assertion, store from the model, OS version from snapd", async () => {
   await withActionEnv(async ({ context }) => {
-    const response = await runAction(request("device"), context);
+    const response = await run(request("device"), context);
     assertEquals(response.success, true);
     const device = response.result as Record<string, unknown>;
     assertEquals(device.brand, "peerbrand");
@@ -44,7 +44,7 @@ Deno.test("device: the model's store header is reported", async () => {
     const model = snapd.assertions.get("model")!.replace("series: 16\n", "series: 16\nstore: brandstore\n");
     snapd.assertions.set("model", model);
     assertEquals(
-      ((await runAction(request("device"), context)).result as Record<string, unknown>).store,
+      ((await run(request("device"), context)).result as Record<string, unknown>).store,
       "brandstore",
     );
   });
@@ -53,7 +53,7 @@ Deno.test("device: the model's store header is reported", async () => {
 Deno.test("device: without system information the version is omitted, not an error", async () => {
   await withActionEnv(async ({ snapd, context }) => {
     snapd.failNext({ path: "/v2/system-info" }, { status: 500, message: "boom" });
-    const response = await runAction(request("device"), context);
+    const response = await run(request("device"), context);
     assertEquals(response.success, true);
     assertEquals((response.result as Record<string, unknown>).version, undefined);
   });
@@ -62,21 +62,21 @@ Deno.test("device: without system information the version is omitted, not an err
 Deno.test("device: no serial assertion yet, or snapd failing, is a clear failure", async () => {
   await withActionEnv(async ({ snapd, context }) => {
     snapd.assertions.set("serial", undefined);
-    assertEquals(await runAction(request("device"), context), {
+    assertEquals(await run(request("device"), context), {
       action: "device",
       id: "id-device",
       success: false,
       message: "no serial assertion on this device",
     });
     snapd.failNext({ path: "/v2/assertions/model" }, { status: 500, message: "cannot read assertions" });
-    assertEquals((await runAction(request("device"), context)).message, "cannot read assertions");
+    assertEquals((await run(request("device"), context)).message, "cannot read assertions");
   });
 });
 
 Deno.test("list v2: version 2 reply with hashes and snaps carrying services and config", async () => {
   await withActionEnv(async ({ snapd, context }) => {
     snapd.config.set("peer-svc", { title: "Hello", nested: { b: 2, a: 1 } });
-    const response = await runAction(request("list"), context);
+    const response = await run(request("list"), context);
     assertEquals(response.version, "2");
     const result = response.result as {
       snapListHash: string;
@@ -109,7 +109,7 @@ Deno.test("list v2: version 2 reply with hashes and snaps carrying services and 
 Deno.test("list v2: hashes change exactly when the snap list changes", async () => {
   await withActionEnv(async ({ snapd, context }) => {
     const hashes = async () => {
-      const { snapListHash, installedSnapsHash } = (await runAction(request("list"), context))
+      const { snapListHash, installedSnapsHash } = (await run(request("list"), context))
         .result as Record<string, string>;
       return { snapListHash, installedSnapsHash };
     };
@@ -130,13 +130,13 @@ Deno.test("list v2: hashes change exactly when the snap list changes", async () 
 
 Deno.test("list legacy: the 2021 array, no services, and `no snaps installed` for an empty device", async () => {
   await withActionEnv(async ({ snapd, context }) => {
-    const response = await runAction(request("list"), context);
+    const response = await run(request("list"), context);
     assertEquals(response.version, undefined);
     const snaps = response.result as Record<string, unknown>[];
     assertEquals(snaps.length, 3);
     assertEquals("services" in snaps[2], false);
     snapd.snaps = [];
-    assertEquals((await runAction(request("list"), context)).message, "no snaps installed");
+    assertEquals((await run(request("list"), context)).message, "no snaps installed");
   }, { protocol: "legacy" });
 });
 
@@ -144,11 +144,11 @@ Deno.test("list: a snap whose configuration cannot be read has no config key; sn
   await withActionEnv(async ({ snapd, context }) => {
     snapd.failNext({ path: "/v2/snaps/peer-svc/conf" }, { status: 500, message: "cannot get config" });
     const snaps =
-      ((await runAction(request("list"), context)).result as { snaps: Record<string, unknown>[] }).snaps;
+      ((await run(request("list"), context)).result as { snaps: Record<string, unknown>[] }).snaps;
     assertEquals("config" in snaps[2], false);
     assertEquals(snaps[0].config, "{}");
     snapd.failNext({ path: "/v2/snaps" }, { status: 500, message: "snapd is busy" });
-    assertEquals(await runAction(request("list"), context), {
+    assertEquals(await run(request("list"), context), {
       action: "list",
       id: "id-list",
       success: false,
@@ -169,7 +169,7 @@ Deno.test("revisions are integers: 123 -> 123, x3 -> -3, unset -> 0", () => {
 Deno.test("an unknown action gets `unhandled action: X`; inherited object keys are not actions", async () => {
   await withActionEnv(async ({ context }) => {
     for (const action of ["frobnicate", "", "constructor", "__proto__", "toString"]) {
-      assertEquals(await runAction(request(action), context), {
+      assertEquals(await run(request(action), context), {
         action,
         id: `id-${action}`,
         success: false,

@@ -1,21 +1,98 @@
-import { assertEquals } from "./support/assert.ts";
+import { assertEquals, assertOk } from "./support/assert.ts";
 import { Outbox, type OutboxEntry } from "../lib/dms/outbox.ts";
+import { ActionJournal, JOURNAL_KEEP_COUNT, JOURNAL_KEEP_MS } from "../lib/dms/journal.ts";
+import { openAgentDb } from "../lib/store/agent_db.ts";
 import { createLogger, MemorySink } from "../lib/log.ts";
 
-Deno.test("entries go out in order; a failed publish keeps it and everything behind it for the next flush", async () => {
-  const published: string[] = [];
-  let up = false;
-  const outbox = new Outbox((entry: OutboxEntry) => {
-    if (!up) return Promise.reject(new Error("not connected"));
-    published.push(entry.payload);
-    return Promise.resolve();
-  }, createLogger("test", { sink: new MemorySink() }));
-  outbox.add({ topic: "t", payload: "1" });
-  outbox.add({ topic: "t", payload: "2" });
-  await outbox.flush();
-  assertEquals([published, outbox.depth], [[], 2]);
-  up = true;
-  outbox.add({ topic: "t", payload: "3" });
-  await outbox.flush();
-  assertEquals([published, outbox.depth], [["1", "2", "3"], 0]);
+const quiet = () => createLogger("test", { sink: new MemorySink() });
+
+async function withDb(fn: (path: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir();
+  try {
+    await fn(`${dir}/agent.db`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("outbox: in order; a failed publish keeps it and everything behind it, across a reopen", async () => {
+  await withDb(async (path) => {
+    const published: string[] = [];
+    let up = false;
+    const publish = (entry: OutboxEntry) => {
+      if (!up) return Promise.reject(new Error("not connected"));
+      published.push(entry.payload);
+      return Promise.resolve();
+    };
+    const db = await openAgentDb(path, quiet());
+    const outbox = new Outbox(db, publish, quiet());
+    outbox.add("t", "1");
+    outbox.add("t", "2");
+    await outbox.flush();
+    assertEquals([published, outbox.depth], [[], 2]);
+    db.close();
+
+    const reopened = await openAgentDb(path, quiet());
+    const again = new Outbox(reopened, publish, quiet());
+    up = true;
+    const seq = again.add("t", "3");
+    const acknowledged = again.acknowledged(seq);
+    await again.flush();
+    await acknowledged;
+    assertEquals([published, again.depth], [["1", "2", "3"], 0]);
+    reopened.close();
+  });
+});
+
+Deno.test("journal: a known id is not accepted twice; done entries keep their response; unfinished ones resume", async () => {
+  await withDb(async (path) => {
+    const db = await openAgentDb(path, quiet());
+    const journal = new ActionJournal(db);
+    const request = { id: "a1", action: "install", snap: "hello", data: "" };
+    assertEquals(journal.accept(request, 1000), { fresh: true });
+    assertEquals(journal.accept(request, 1001).fresh, false);
+    journal.markStarted("a1", 1002);
+    assertEquals(journal.unfinished().map((e) => [e.request.id, e.state, e.startedAt]), [[
+      "a1",
+      "started",
+      1002,
+    ]]);
+    journal.complete("a1", '{"id":"a1"}', "devices/pub/d");
+    const repeat = journal.accept(request, 1003);
+    assertEquals(repeat.fresh ? undefined : repeat.entry.response, '{"id":"a1"}');
+    assertEquals(journal.unfinished(), []);
+    assertEquals(new Outbox(db, () => Promise.resolve(), quiet()).depth, 1, "the response is queued with it");
+    db.close();
+  });
+});
+
+Deno.test("journal: bounded to 7 days and 10,000 handled ids", async () => {
+  await withDb(async (path) => {
+    const db = await openAgentDb(path, quiet());
+    const journal = new ActionJournal(db);
+    const request = (id: string) => ({ id, action: "list", snap: "", data: "" });
+    journal.accept(request("old"), 0);
+    journal.complete("old", "{}", "t");
+    for (let i = 0; i < JOURNAL_KEEP_COUNT + 300; i++) {
+      journal.accept(request(`n${i}`), JOURNAL_KEEP_MS + 10 + i);
+      journal.complete(`n${i}`, "{}", "t");
+    }
+    assertEquals(journal.get("old"), undefined, "older than 7 days");
+    assertOk(journal.size() <= JOURNAL_KEEP_COUNT + 100, `${journal.size()} kept`);
+    assertEquals(journal.get(`n${JOURNAL_KEEP_COUNT + 299}`)?.state, "done");
+    db.close();
+  });
+});
+
+Deno.test("a corrupt database is moved aside, reported and recreated", async () => {
+  await withDb(async (path) => {
+    await Deno.writeTextFile(path, "this is not an sqlite database, just garbage ".repeat(200));
+    const logs = new MemorySink();
+    const db = await openAgentDb(path, createLogger("test", { sink: logs }));
+    new ActionJournal(db).accept({ id: "x", action: "list", snap: "", data: "" }, 1);
+    db.close();
+    const dir = path.slice(0, path.lastIndexOf("/"));
+    assertEquals([...Deno.readDirSync(dir)].filter((e) => e.name.startsWith("agent.db.corrupt-")).length, 1);
+    assertOk(logs.matching(/ERROR .*agent\.db is unusable .*moved to .*recreated/).length === 1);
+  });
 });

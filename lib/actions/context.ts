@@ -1,4 +1,5 @@
 /** What every action handler receives and returns. Handlers know nothing of MQTT. */
+import type { Clock } from "../clock.ts";
 import type { ActionRequest } from "../dms/messages.ts";
 import type { Logger } from "../log.ts";
 import type { SnapdPort } from "../snapd/client.ts";
@@ -14,12 +15,21 @@ export interface DeviceIdentity {
   organizationId: string;
 }
 
+/** Uploads a stream of known length with HTTP PUT; rejects unless the answer is 2xx. */
+export type Upload = (url: URL, body: ReadableStream<Uint8Array>, length: number) => Promise<void>;
+
 /** The ports and facts a handler may use. */
 export interface ActionContext {
   snapd: SnapdPort;
   device: DeviceIdentity;
   protocol: DmsProtocol;
   log: Logger;
+  clock: Clock;
+  upload: Upload;
+  /** Allow uploads to plain http URLs. */
+  allowHttpUploads: boolean;
+  /** How long to retry while snapd reports a conflicting change, in ms. */
+  conflictTimeoutMs: number;
 }
 
 /** A successful outcome; a failure is thrown as an Error whose message goes to the DMS. */
@@ -27,6 +37,8 @@ export interface ActionOutcome {
   result?: unknown;
   /** `"2"` marks a version-2 reply. */
   version?: "2";
+  /** Something the agent must do once the reply was acknowledged by the broker. */
+  afterReply?: "unregister";
 }
 
 /** One action. */

@@ -1,12 +1,14 @@
 /**
- * Responses waiting for the broker's acknowledgement, published one at a time in order. A response that could
- * not be published (broker down, connection lost before PUBACK) stays first in line and goes out after the next
- * connect.
+ * Responses waiting for the broker's acknowledgement, kept in sqlite and published one at a time in order. A
+ * response that could not be published (broker down, connection lost before PUBACK, agent restarted) stays first
+ * in line and goes out after the next connect.
  */
+import type { DatabaseSync } from "node:sqlite";
 import type { Logger } from "../log.ts";
 
 /** A message to publish. */
 export interface OutboxEntry {
+  seq: number;
   topic: string;
   payload: string;
 }
@@ -14,22 +16,42 @@ export interface OutboxEntry {
 /** Publishes one entry; rejects when it was not acknowledged. */
 export type PublishEntry = (entry: OutboxEntry) => Promise<void>;
 
-/** An in-order, retrying publisher of responses. */
+/** An in-order, persistent, retrying publisher of responses. */
 export class Outbox {
-  readonly #entries: OutboxEntry[] = [];
   #flushing: Promise<void> | undefined;
+  readonly #waiters = new Map<number, () => void>();
 
-  constructor(private readonly publish: PublishEntry, private readonly log: Logger) {}
+  constructor(
+    private readonly db: DatabaseSync,
+    private readonly publish: PublishEntry,
+    private readonly log: Logger,
+  ) {}
 
   /** Responses not yet acknowledged. */
   get depth(): number {
-    return this.#entries.length;
+    return (this.db.prepare("SELECT COUNT(*) AS n FROM outbox").get() as { n: number }).n;
   }
 
-  /** Queues an entry and tries to publish it. */
-  add(entry: OutboxEntry): void {
-    this.#entries.push(entry);
-    void this.flush();
+  /** Queues an entry (outside an action: e.g. a stored response sent again); returns its sequence number. */
+  add(topic: string, payload: string): number {
+    const result = this.db.prepare("INSERT INTO outbox (topic, payload) VALUES (?, ?)").run(topic, payload);
+    return Number(result.lastInsertRowid);
+  }
+
+  /** The sequence number of the queued response of an action. */
+  seqOf(actionId: string): number | undefined {
+    const row = this.db.prepare("SELECT seq FROM outbox WHERE action_id = ? ORDER BY seq DESC LIMIT 1").get(
+      actionId,
+    ) as
+      | { seq: number }
+      | undefined;
+    return row?.seq;
+  }
+
+  /** Resolves once entry `seq` has been acknowledged (at once if it is no longer queued). */
+  acknowledged(seq: number): Promise<void> {
+    if (!this.db.prepare("SELECT 1 FROM outbox WHERE seq = ?").get(seq)) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.set(seq, resolve));
   }
 
   /** Publishes queued entries in order until one fails or none is left; concurrent calls share one run. */
@@ -37,24 +59,29 @@ export class Outbox {
     this.#flushing ??= this.#drain().then((drained) => {
       this.#flushing = undefined;
       // an entry added while the last run was finishing would otherwise wait for the next connect
-      if (drained && this.#entries.length > 0) return this.flush();
+      if (drained && this.depth > 0) return this.flush();
     });
     return this.#flushing;
   }
 
   /** Publishes until empty (true) or until a publish fails (false). */
   async #drain(): Promise<boolean> {
-    while (this.#entries.length > 0) {
+    for (;;) {
+      const entry = this.db.prepare("SELECT seq, topic, payload FROM outbox ORDER BY seq LIMIT 1").get() as
+        | OutboxEntry
+        | undefined;
+      if (!entry) return true;
       try {
-        await this.publish(this.#entries[0]);
+        await this.publish(entry);
       } catch (error) {
         this.log.debug(`response kept for the next connection: ${(error as Error).message}`, {
           depth: this.depth,
         });
         return false;
       }
-      this.#entries.shift();
+      this.db.prepare("DELETE FROM outbox WHERE seq = ?").run(entry.seq);
+      this.#waiters.get(entry.seq)?.();
+      this.#waiters.delete(entry.seq);
     }
-    return true;
   }
 }

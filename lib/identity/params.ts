@@ -4,7 +4,7 @@
  * configured yet: the agent waits for an operator to set the URL.
  */
 import { type AgentPaths } from "../paths.ts";
-import { moveAside, readTextIfExists, writeFileAtomic } from "../files.ts";
+import { moveAside, readTextIfExists, removeIfExists, writeFileAtomic } from "../files.ts";
 import type { Logger } from "../log.ts";
 
 /** The identity service settings. */
@@ -63,6 +63,11 @@ export class ParamsFile {
       url: url.trim(),
       path: typeof path === "string" && path !== "" ? path : this.paths.credentialsPathForParams,
     };
+  }
+
+  /** Removes `params` (unregister); returns whether it existed. */
+  async remove(): Promise<boolean> {
+    return await removeIfExists(this.paths.params);
   }
 
   /** Writes `{"url","path"}` atomically with mode 0600. */

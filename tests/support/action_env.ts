@@ -1,5 +1,9 @@
 /** An action context on a fake snapd, for handler tests. */
 import type { ActionContext, DmsProtocol } from "../../lib/actions/context.ts";
+import { runAction } from "../../lib/actions/dispatcher.ts";
+import type { ActionRequest, ActionResponse } from "../../lib/dms/messages.ts";
+import { systemClock } from "../../lib/clock.ts";
+import { uploadStream } from "../../lib/uploads.ts";
 import { createLogger, MemorySink } from "../../lib/log.ts";
 import { SnapdClient } from "../../lib/snapd/client.ts";
 import { FakeSnapd } from "./fake_snapd.ts";
@@ -14,7 +18,12 @@ export interface ActionEnv {
 /** Runs `fn` with a fake snapd and a context bound to it; everything is closed afterwards. */
 export async function withActionEnv(
   fn: (env: ActionEnv) => Promise<void>,
-  options: { protocol?: DmsProtocol; snapdTimeoutMs?: number } = {},
+  options: {
+    protocol?: DmsProtocol;
+    snapdTimeoutMs?: number;
+    conflictTimeoutMs?: number;
+    allowHttp?: boolean;
+  } = {},
 ): Promise<void> {
   const snapd = FakeSnapd.start();
   const client = new SnapdClient({ socketPath: snapd.socketPath, timeoutMs: options.snapdTimeoutMs ?? 5000 });
@@ -24,6 +33,10 @@ export async function withActionEnv(
     device: { id: "dev-1", organizationId: "org-1" },
     protocol: options.protocol ?? "2",
     log: createLogger("test", { level: "debug", sink: logs }),
+    clock: systemClock,
+    upload: uploadStream,
+    allowHttpUploads: options.allowHttp ?? true,
+    conflictTimeoutMs: options.conflictTimeoutMs ?? 3000,
   };
   try {
     await fn({ snapd, context, logs });
@@ -31,4 +44,9 @@ export async function withActionEnv(
     client.close();
     await snapd.stop();
   }
+}
+
+/** Runs a request through the dispatcher and returns the response. */
+export async function run(request: ActionRequest, context: ActionContext): Promise<ActionResponse> {
+  return (await runAction(request, context)).response;
 }

@@ -402,7 +402,7 @@ export class FakeSnapd {
     const setId = this.#nextSnapshot++;
     const tar = snapdFixture("86").body;
     this.snapshots.set(setId, tar);
-    return this.#startChange("snapshot", `Snapshot snaps ${names.map((n) => `"${n}"`).join(", ")}`, {
+    return this.#startChange("snapshot-snap", `Snapshot snaps ${names.map((n) => `"${n}"`).join(", ")}`, {
       "snap-names": names,
     }, { "set-id": setId });
   }

@@ -1,0 +1,117 @@
+/**
+ * The action journal: every action id the agent accepted, its state and its response, in sqlite, so that a
+ * redelivered id is answered with the stored response instead of running again, and an agent restart resumes
+ * what was accepted but not finished. Bounded: entries older than 7 days, or beyond the newest 10,000, go.
+ */
+import type { DatabaseSync } from "node:sqlite";
+import type { ActionRequest } from "./messages.ts";
+
+/** A journal entry. */
+export interface JournalEntry {
+  request: ActionRequest;
+  state: "accepted" | "started" | "done";
+  receivedAt: number;
+  startedAt?: number;
+  /** The encoded response, once done. */
+  response?: string;
+}
+
+/** Retention of handled ids. */
+export const JOURNAL_KEEP_MS = 7 * 24 * 3600 * 1000;
+export const JOURNAL_KEEP_COUNT = 10_000;
+
+interface Row {
+  request: string;
+  state: JournalEntry["state"];
+  received_at: number;
+  started_at: number | null;
+  response: string | null;
+}
+
+function toEntry(row: Row): JournalEntry {
+  return {
+    request: JSON.parse(row.request),
+    state: row.state,
+    receivedAt: row.received_at,
+    startedAt: row.started_at ?? undefined,
+    response: row.response ?? undefined,
+  };
+}
+
+/** Pruning runs once every this many accepted ids (it scans the table). */
+const PRUNE_EVERY = 100;
+
+/** The journal over an open agent database. */
+export class ActionJournal {
+  #sincePrune = PRUNE_EVERY;
+
+  constructor(private readonly db: DatabaseSync) {}
+
+  /** Records a new request; returns the existing entry instead when the id is known. */
+  accept(request: ActionRequest, now: number): { fresh: true } | { fresh: false; entry: JournalEntry } {
+    const existing = this.get(request.id);
+    if (existing) return { fresh: false, entry: existing };
+    this.db.prepare("INSERT INTO actions (id, request, state, received_at) VALUES (?, ?, 'accepted', ?)")
+      .run(request.id, JSON.stringify(request), now);
+    if (++this.#sincePrune >= PRUNE_EVERY) this.#prune(now);
+    return { fresh: true };
+  }
+
+  /** The entry of an id. */
+  get(id: string): JournalEntry | undefined {
+    const row = this.db.prepare(
+      "SELECT request, state, received_at, started_at, response FROM actions WHERE id = ?",
+    )
+      .get(id) as Row | undefined;
+    return row ? toEntry(row) : undefined;
+  }
+
+  /** Marks that the action is about to change something in snapd. */
+  markStarted(id: string, now: number): void {
+    this.db.prepare("UPDATE actions SET state = 'started', started_at = ? WHERE id = ?").run(now, id);
+  }
+
+  /**
+   * Stores the response and queues it in the outbox, in one transaction: after a crash either both are there
+   * or neither (and the action is resumed).
+   */
+  complete(id: string, response: string, topic: string): void {
+    this.db.exec("BEGIN IMMEDIATE");
+    try {
+      this.db.prepare("UPDATE actions SET state = 'done', response = ? WHERE id = ?").run(response, id);
+      this.db.prepare("INSERT INTO outbox (topic, payload, action_id) VALUES (?, ?, ?)").run(
+        topic,
+        response,
+        id,
+      );
+      this.db.exec("COMMIT");
+    } catch (error) {
+      this.db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  /** Entries accepted or started but not done, oldest first (to resume after a restart). */
+  unfinished(): JournalEntry[] {
+    const rows = this.db.prepare(
+      "SELECT request, state, received_at, started_at, response FROM actions WHERE state != 'done' ORDER BY received_at, rowid",
+    ).all() as unknown as Row[];
+    return rows.map(toEntry);
+  }
+
+  /** Number of entries kept. */
+  size(): number {
+    return (this.db.prepare("SELECT COUNT(*) AS n FROM actions").get() as { n: number }).n;
+  }
+
+  #prune(now: number): void {
+    this.#sincePrune = 0;
+    this.db.prepare("DELETE FROM actions WHERE state = 'done' AND received_at < ?").run(
+      now - JOURNAL_KEEP_MS,
+    );
+    this.db.prepare(
+      `DELETE FROM actions WHERE state = 'done' AND rowid NOT IN
+         (SELECT rowid FROM actions ORDER BY received_at DESC, rowid DESC LIMIT ?)`,
+    ).run(JOURNAL_KEEP_COUNT);
+  }
+}

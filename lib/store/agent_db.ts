@@ -1,0 +1,34 @@
+/** The agent's own database (`$SNAP_DATA/agent.db`): handled actions, the response outbox, required snaps. */
+import type { DatabaseSync } from "node:sqlite";
+import type { Logger } from "../log.ts";
+import { type Migrations, openDatabase } from "./database.ts";
+
+const MIGRATIONS: Migrations = [
+  `CREATE TABLE actions (
+     id TEXT PRIMARY KEY,
+     request TEXT NOT NULL,
+     state TEXT NOT NULL CHECK (state IN ('accepted', 'started', 'done')),
+     received_at INTEGER NOT NULL,
+     started_at INTEGER,
+     response TEXT
+   );
+   CREATE INDEX actions_received ON actions (received_at);
+   CREATE TABLE outbox (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     topic TEXT NOT NULL,
+     payload TEXT NOT NULL,
+     action_id TEXT
+   );
+   CREATE TABLE required_snaps (
+     name TEXT PRIMARY KEY,
+     channel TEXT NOT NULL,
+     requested_at INTEGER NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     last_error TEXT
+   );`,
+];
+
+/** Opens the agent database. */
+export function openAgentDb(path: string, log: Logger): Promise<DatabaseSync> {
+  return openDatabase(path, MIGRATIONS, log);
+}

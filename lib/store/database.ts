@@ -1,0 +1,57 @@
+/**
+ * Opening an sqlite database (node:sqlite) the way every store of the agent does: WAL journal (survives a power
+ * cut), a versioned schema applied by numbered migrations recorded in `schema_migrations`, and a corrupt or
+ * unreadable file moved aside (`<name>.corrupt-<time>`), reported, and recreated — the agent keeps running.
+ */
+import { DatabaseSync } from "node:sqlite";
+import { dirname } from "node:path";
+import { moveAside } from "../files.ts";
+import type { Logger } from "../log.ts";
+
+/** Schema steps, applied in order; index + 1 is the version. */
+export type Migrations = readonly string[];
+
+function tryOpen(path: string, migrations: Migrations): DatabaseSync {
+  const db = new DatabaseSync(path);
+  try {
+    db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+    const check = db.prepare("PRAGMA quick_check").get() as { quick_check?: string } | undefined;
+    if (check?.quick_check !== "ok") throw new Error(`integrity check failed: ${check?.quick_check}`);
+    db.exec(
+      "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    );
+    const row = db.prepare("SELECT MAX(version) AS version FROM schema_migrations").get() as {
+      version: number | null;
+    };
+    const current = row.version ?? 0;
+    if (current > migrations.length) {
+      throw new Error(`schema version ${current} is newer than this agent knows`);
+    }
+    for (let version = current + 1; version <= migrations.length; version++) {
+      db.exec("BEGIN");
+      db.exec(migrations[version - 1]);
+      db.prepare("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)").run(
+        version,
+        Date.now(),
+      );
+      db.exec("COMMIT");
+    }
+    return db;
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+/** Opens (creating, migrating, or replacing a corrupt file) the database at `path`. */
+export async function openDatabase(path: string, migrations: Migrations, log: Logger): Promise<DatabaseSync> {
+  await Deno.mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  try {
+    return tryOpen(path, migrations);
+  } catch (error) {
+    const aside = await moveAside(path);
+    for (const suffix of ["-wal", "-shm"]) await Deno.remove(path + suffix).catch(() => {});
+    log.error(`database ${path} is unusable (${(error as Error).message}); moved to ${aside} and recreated`);
+    return tryOpen(path, migrations);
+  }
+}
