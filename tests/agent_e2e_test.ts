@@ -22,7 +22,8 @@ async function withWorld(fn: (world: World) => Promise<void>, options: WorldOpti
 
 /** The agent's files in `$SNAP_DATA`, besides its database. */
 function dataFiles(world: World): string[] {
-  return [...Deno.readDirSync(world.dataDir)].map((e) => e.name).filter((n) => !n.startsWith("agent.db")).sort();
+  return [...Deno.readDirSync(world.dataDir)].map((e) => e.name).filter((n) => !n.startsWith("agent.db"))
+    .sort();
 }
 
 Deno.test({
