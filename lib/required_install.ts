@@ -154,9 +154,11 @@ export class RequiredInstaller {
       if (!wanted) return;
       try {
         await queue.run(name, () => this.#installOnce(wanted));
+        if (signal.aborted) return; // the database may be closed; the next start checks again
         db.prepare("DELETE FROM required_snaps WHERE name = ?").run(name);
         return;
       } catch (error) {
+        if (signal.aborted) return;
         const message = (error as Error).message;
         db.prepare("UPDATE required_snaps SET attempts = attempts + 1, last_error = ? WHERE name = ?").run(
           message,

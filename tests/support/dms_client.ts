@@ -37,13 +37,16 @@ export class DmsClient {
   }
 
   /** Connects and subscribes. */
-  static async connect(options: { port: number; ca: TestCA; topics?: string[] }): Promise<DmsClient> {
+  static async connect(
+    options: { port: number; ca: TestCA; topics?: string[]; persistentSession?: boolean },
+  ): Promise<DmsClient> {
     const identity = options.ca.issue(DMS_USER);
     const client = await mqtt.connectAsync({
       protocol: "mqtts",
       host: "localhost",
       port: options.port,
       clientId: `devicetwin-${crypto.randomUUID().slice(0, 8)}`,
+      clean: !options.persistentSession,
       ca: [options.ca.certPem],
       cert: identity.certPem,
       key: identity.keyPem,
@@ -107,6 +110,12 @@ export class DmsClient {
   async send(deviceId: string, payload: string | Uint8Array): Promise<void> {
     await this.#ready;
     await this.client.publishAsync(`devices/sub/${deviceId}`, payload as string, { qos: 1 });
+  }
+
+  /** Publishes a raw payload to any topic (e.g. a required-install command). */
+  async publish(topic: string, payload: string): Promise<void> {
+    await this.#ready;
+    await this.client.publishAsync(topic, payload, { qos: 1 });
   }
 
   /** Sends an action (a fresh id unless given) and waits for the response with that id. */

@@ -153,7 +153,7 @@ export class FakeSnapd {
     }, times);
   }
 
-  /** Delays the next `times` matching requests. */
+  /** Delays the answers to the next `times` matching requests (their effect happens at once). */
   delayNext(match: RequestMatch, delayMs: number, times = 1): void {
     this.#rules.push({ match, remaining: times, delayMs });
   }
@@ -197,17 +197,28 @@ export class FakeSnapd {
     const body = await request.text();
     const recorded = { method: request.method, path: url.pathname, query: url.searchParams, body };
     this.requests.push(recorded);
+    let delayMs = 0;
+    let scripted: Response | undefined;
     for (const rule of this.#rules) {
       if (rule.remaining <= 0 || !ruleMatches(rule.match, recorded)) continue;
       rule.remaining--;
-      if (rule.delayMs) await new Promise((resolve) => setTimeout(resolve, rule.delayMs));
-      if (rule.error) return error(rule.error.status, rule.error.message, rule.error.kind, rule.error.value);
+      delayMs += rule.delayMs ?? 0;
+      if (rule.error) {
+        scripted = error(rule.error.status, rule.error.message, rule.error.kind, rule.error.value);
+        break;
+      }
     }
-    try {
-      return this.#route(recorded);
-    } catch (cause) {
-      return error(500, `fake snapd: ${(cause as Error).message}`);
+    let response = scripted;
+    if (!response) {
+      try {
+        response = this.#route(recorded);
+      } catch (cause) {
+        response = error(500, `fake snapd: ${(cause as Error).message}`);
+      }
     }
+    // a delayed request has done its work (e.g. started its change) and only its answer is late
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+    return response;
   }
 
   #route(r: RecordedRequest): Response {

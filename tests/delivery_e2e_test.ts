@@ -1,0 +1,218 @@
+/**
+ * Delivery guarantees end to end, with the real agent process and mosquitto: exactly one effect and one
+ * response per action id across redeliveries, agent kills and broker outages; per-snap ordering; required-install.
+ */
+import { assertEquals, assertOk } from "./support/assert.ts";
+import { makeSnap } from "./support/fake_snapd.ts";
+import type { Mosquitto } from "./support/mosquitto.ts";
+import { startWorld, type World, type WorldOptions } from "./support/world.ts";
+
+const e2e = { sanitizeOps: false, sanitizeResources: false };
+
+async function withWorld(fn: (world: World) => Promise<void>, options: WorldOptions = {}) {
+  const world = await startWorld<Mosquitto>(options);
+  try {
+    await fn(world);
+  } finally {
+    await world.stop();
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(condition: () => boolean, what: string, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await sleep(20);
+  }
+}
+
+function responsesTo(world: World, deviceId: string, id: string) {
+  return world.dms.responses(deviceId).filter((m) => m.json?.id === id);
+}
+
+Deno.test({
+  name: "a redelivered action id gets the stored response, not a second snapd call",
+  ...e2e,
+  async fn() {
+    await withWorld(async (world) => {
+      world.agent();
+      const id = await world.online();
+      const payload = JSON.stringify({ action: "disable", id: "dup-1", snap: "peer-svc" });
+      await world.dms.send(id, payload);
+      const first = await world.dms.response(id, "dup-1");
+      await world.dms.send(id, payload);
+      await until(() => responsesTo(world, id, "dup-1").length === 2, "the second answer");
+      assertEquals(responsesTo(world, id, "dup-1")[1].json, first);
+      assertEquals(world.snapd.requestsTo("POST", "/v2/snaps/peer-svc").length, 1);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "killed between 'snapd change started' and 'response published': after restart one response, one snapd request",
+  ...e2e,
+  async fn() {
+    await withWorld(async (world) => {
+      const first = world.agent();
+      const id = await world.online();
+      world.snapd.delayNext({ method: "POST", path: "/v2/snaps/peer-svc" }, 4000);
+      await world.dms.send(id, JSON.stringify({ action: "disable", id: "kill-1", snap: "peer-svc" }));
+      await until(
+        () => world.snapd.requestsTo("POST", "/v2/snaps/peer-svc").length === 1,
+        "snapd started the change",
+      );
+      await first.stop("SIGKILL");
+      assertEquals(responsesTo(world, id, "kill-1").length, 0);
+      const change = world.snapd.changes.at(-1)!;
+
+      const second = world.agent();
+      const response = await world.dms.response(id, "kill-1");
+      assertEquals([response.success, response.result], [true, change.id]);
+      await second.waitForLine(/action kill-1 had started change \d+ before the restart: answering with it/);
+      await sleep(1500);
+      assertEquals(responsesTo(world, id, "kill-1").length, 1, "exactly one response");
+      assertEquals(world.snapd.requestsTo("POST", "/v2/snaps/peer-svc").length, 1, "snapd saw one request");
+    });
+  },
+});
+
+Deno.test({
+  name: "an action accepted but not started before a kill runs once after the restart",
+  ...e2e,
+  async fn() {
+    await withWorld(async (world) => {
+      const first = world.agent();
+      const id = await world.online();
+      world.snapd.delayNext({ method: "POST", path: "/v2/snaps/peer-svc" }, 4000);
+      await world.dms.send(id, JSON.stringify({ action: "disable", id: "slow-1", snap: "peer-svc" }));
+      await world.dms.send(id, JSON.stringify({ action: "enable", id: "queued-1", snap: "peer-svc" })); // waits behind it
+      await until(
+        () => world.snapd.requestsTo("POST", "/v2/snaps/peer-svc").length === 1,
+        "the first started",
+      );
+      await sleep(300);
+      await first.stop("SIGKILL");
+      world.agent();
+      await world.dms.response(id, "queued-1");
+      await world.dms.response(id, "slow-1");
+      assertEquals(
+        world.snapd.requestsTo("POST", "/v2/snaps/peer-svc").map((r) => JSON.parse(r.body).action),
+        ["disable", "enable"],
+      );
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "a response produced while the broker is down is published after it comes back, also across an agent restart",
+  ...e2e,
+  async fn() {
+    await withWorld(async (world) => {
+      const first = world.agent();
+      const id = await world.online();
+      world.snapd.delayNext({ method: "POST", path: "/v2/snaps/peer-svc" }, 1500);
+      await world.dms.send(id, JSON.stringify({ action: "disable", id: "outage-1", snap: "peer-svc" }));
+      await until(() => world.snapd.requestsTo("POST", "/v2/snaps/peer-svc").length === 1, "in snapd");
+      await world.broker.stop(); // clean stop: the broker saves the DMS's session
+      await first.waitForLine(/action disable succeeded id=outage-1/);
+      await sleep(200);
+      await first.stop("SIGKILL"); // the response is only in the outbox now
+      await world.broker.restart();
+      await world.dms.ready();
+      assertEquals(responsesTo(world, id, "outage-1").length, 0);
+      world.agent();
+      const response = await world.dms.response(id, "outage-1");
+      assertEquals(response.success, true);
+
+      // an outage without a restart: the stored response goes out after the reconnect
+      world.snapd.delayNext({ method: "POST", path: "/v2/snaps/peer-svc" }, 1500);
+      await world.dms.send(id, JSON.stringify({ action: "enable", id: "outage-2", snap: "peer-svc" }));
+      await until(() => world.snapd.requestsTo("POST", "/v2/snaps/peer-svc").length === 2, "in snapd");
+      await world.broker.stop();
+      await sleep(2000);
+      await world.broker.restart();
+      assertEquals((await world.dms.response(id, "outage-2")).success, true);
+      await sleep(1000);
+      assertEquals([responsesTo(world, id, "outage-1").length, responsesTo(world, id, "outage-2").length], [
+        1,
+        1,
+      ]);
+    }, { persistentBroker: true });
+  },
+});
+
+Deno.test({
+  name: "actions on one snap run in arrival order; another snap does not wait for them",
+  ...e2e,
+  async fn() {
+    await withWorld(async (world) => {
+      world.agent();
+      const id = await world.online();
+      world.snapd.delayNext({ method: "POST", path: "/v2/snaps/peer-svc" }, 2000);
+      const after = world.dms.mark();
+      await world.dms.send(id, JSON.stringify({ action: "disable", id: "a1", snap: "peer-svc" }));
+      await world.dms.send(id, JSON.stringify({ action: "enable", id: "a2", snap: "peer-svc" }));
+      await world.dms.send(id, JSON.stringify({ action: "refresh", id: "b1", snap: "peer-bbbase" }));
+      for (const action of ["a1", "a2", "b1"]) await world.dms.response(id, action, { after });
+      const order = world.dms.responses(id).map((m) => m.json!.id).filter((x) =>
+        ["a1", "a2", "b1"].includes(x as string)
+      );
+      assertEquals(order, ["b1", "a1", "a2"]);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "required-install from the DMS: installed from latest/stable, and a pending install survives an agent restart",
+  ...e2e,
+  async fn() {
+    await withWorld(async (world) => {
+      const first = world.agent();
+      const id = await world.online();
+      world.snapd.store.set("hello-world", makeSnap("hello-world", { revision: "29" }));
+      const payload = JSON.stringify({
+        id: "r1",
+        snaps: [{ channel: "latest", name: "hello-world", track: "stable" }, { name: "htop" }],
+      });
+      await world.dms.publish("devices/actions/PEER0001/required-install", payload);
+      await first.waitForLine(/required snap hello-world installed/);
+      await first.waitForLine(/installing required snap htop failed: snap "htop" not found/);
+      assertEquals(JSON.parse(world.snapd.requestsTo("POST", "/v2/snaps/hello-world")[0].body), {
+        action: "install",
+        channel: "latest/stable",
+      });
+      await first.stop("SIGKILL");
+      world.snapd.store.set("htop", makeSnap("htop", { revision: "4" }));
+      const second = world.agent();
+      await second.waitForLine(/required snap htop installed/);
+      assertOk(world.snapd.snaps.some((s) => s.name === "htop"));
+      assertEquals(id.length, 27);
+    });
+  },
+});
+
+Deno.test({
+  name: "unregister answers, then clears the enrollment and waits for a URL without exiting",
+  ...e2e,
+  async fn() {
+    await withWorld(async (world) => {
+      const agent = world.agent();
+      const id = await world.online();
+      const response = await world.dms.request(id, { action: "unregister" });
+      assertEquals([response.success, (response.result as Record<string, unknown>).serial], [
+        true,
+        "PEER0001",
+      ]);
+      await agent.waitForLine(/not configured: waiting for the identity service URL/);
+      const files = [...Deno.readDirSync(world.dataDir)].map((e) => e.name);
+      assertEquals(files.includes(".secret") || files.includes("params"), false);
+      await sleep(300);
+      assertEquals(agent.matching(/stopped/).length, 0, "still running");
+    });
+  },
+});
