@@ -33,7 +33,7 @@ const SNAP_ACTIONS = [
   ["disable", "peer-svc", "disable-snap"],
 ] as const;
 
-async function prepare({ snapd }: ActionEnv, action: string) {
+function prepare({ snapd }: ActionEnv, action: string) {
   snapd.store.set("hello-world", makeSnap("hello-world", { revision: "29" }));
   if (action === "enable") snapd.snaps.find((s) => s.name === "peer-svc")!.status = "installed";
   if (action === "revert") {
@@ -48,7 +48,7 @@ async function prepare({ snapd }: ActionEnv, action: string) {
 for (const [action, snap, kind] of SNAP_ACTIONS) {
   Deno.test(`${action}: one snapd change, the change id as result; errors and bad input answered`, async () => {
     await withActionEnv(async (env) => {
-      await prepare(env, action);
+      prepare(env, action);
       const changeId = succeeded(await run(request(action, { snap }), env.context));
       assertEquals(typeof changeId, "string");
       const posts = env.snapd.requestsTo("POST", `/v2/snaps/${snap}`);
