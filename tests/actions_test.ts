@@ -429,3 +429,35 @@ Deno.test("a snapd conflict is retried until the other change is done; past snap
     assertOk(Date.now() - started < 3000, "bounded by the timeout");
   }, { conflictTimeoutMs: 1500 });
 });
+
+Deno.test("snapd's error text reaches the DMS for every action that calls snapd", async () => {
+  const uploads = UploadServer.start();
+  try {
+    await withActionEnv(async ({ snapd, context }) => {
+      const url = JSON.stringify({ url: uploads.url("/u") });
+      const cases: [Partial<ActionRequest> & { action: string }, string | RegExp][] = [
+        [{ action: "device" }, "/v2/assertions/model"],
+        [{ action: "list" }, "/v2/snaps"],
+        [{ action: "switch", snap: "peer-svc", data: "latest/edge" }, "/v2/snaps/peer-svc"],
+        [{ action: "conf", snap: "peer-svc" }, "/v2/snaps/peer-svc/conf"],
+        [{ action: "setconf", snap: "peer-svc", data: '{"a":1}' }, "/v2/snaps/peer-svc/conf"],
+        [{ action: "ack", data: snapd.assertions.get("model")! }, "/v2/assertions"],
+        [{ action: "snapshot", snap: "peer-svc", data: url }, "/v2/snaps"],
+        [{ action: "user", data: '{"action":"create","email":"a@b.c"}' }, "/v2/users"],
+        [{ action: "unregister" }, "/v2/assertions/serial"],
+        [{ action: "logs", data: url }, "/v2/logs"],
+      ];
+      for (const [fields, path] of cases) {
+        snapd.failNext({ path }, { status: 500, message: `snapd says no to ${fields.action}` });
+        const message = failed(await run(request(fields.action, fields), context));
+        assertEquals(
+          message.endsWith(`snapd says no to ${fields.action}`),
+          true,
+          `${fields.action}: ${message}`,
+        );
+      }
+    });
+  } finally {
+    await uploads.stop();
+  }
+});

@@ -6,19 +6,7 @@ import { join } from "node:path";
 import { assertEquals, assertIncludes, assertMatch, assertOk } from "./support/assert.ts";
 import { runAgent } from "./support/agent_process.ts";
 import { goSecret } from "./support/go_files.ts";
-import { startWorld, type World, type WorldOptions } from "./support/world.ts";
-import type { Mosquitto } from "./support/mosquitto.ts";
-
-const e2e = { sanitizeOps: false, sanitizeResources: false };
-
-async function withWorld(fn: (world: World) => Promise<void>, options: WorldOptions = {}) {
-  const world = await startWorld<Mosquitto>(options);
-  try {
-    await fn(world);
-  } finally {
-    await world.stop();
-  }
-}
+import { E2E, withWorld, type World } from "./support/world.ts";
 
 /** The agent's files in `$SNAP_DATA`, besides its database. */
 function dataFiles(world: World): string[] {
@@ -28,7 +16,7 @@ function dataFiles(world: World): string[] {
 
 Deno.test({
   name: "a fresh device enrolls, connects, sends health at once, then metrics, and answers device and list",
-  ...e2e,
+  ...E2E,
   async fn() {
     await withWorld(async (world) => {
       const agent = world.agent();
@@ -84,7 +72,7 @@ Deno.test({
 
 Deno.test({
   name: "dms.protocol=legacy: list answers the 2021 array, health has no hashes",
-  ...e2e,
+  ...E2E,
   async fn() {
     await withWorld(async (world) => {
       world.agent([], { IOTAGENT_DMS_PROTOCOL: "legacy" });
@@ -101,7 +89,7 @@ Deno.test({
 
 Deno.test({
   name: "health repeats every health.interval",
-  ...e2e,
+  ...E2E,
   async fn() {
     await withWorld(async (world) => {
       world.agent([], { IOTAGENT_HEALTH_INTERVAL: "1s" });
@@ -119,7 +107,7 @@ Deno.test({
 Deno.test({
   name:
     "a broker certificate from an untrusted CA is refused, naming mqtt.ca and mqtt.verify; mqtt.verify=false connects",
-  ...e2e,
+  ...E2E,
   async fn() {
     await withWorld(async (world) => {
       const refused = world.agent();
@@ -149,7 +137,7 @@ Deno.test({
 Deno.test({
   name:
     "after the broker is killed and restarted on the same port the agent reconnects, re-subscribes and answers",
-  ...e2e,
+  ...E2E,
   async fn() {
     await withWorld(async (world) => {
       const agent = world.agent();
@@ -170,7 +158,7 @@ Deno.test({
 
 Deno.test({
   name: "bad input never crashes the agent and gets the replies Part 1 §3 requires",
-  ...e2e,
+  ...E2E,
   async fn() {
     await withWorld(async (world) => {
       const agent = world.agent();
@@ -224,7 +212,7 @@ Deno.test({
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   Deno.test({
     name: `${signal} stops the agent cleanly: MQTT DISCONNECT and exit code 0`,
-    ...e2e,
+    ...E2E,
     async fn() {
       await withWorld(async (world) => {
         const agent = world.agent();
@@ -241,7 +229,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
 
 Deno.test({
   name: "a .secret written by the Go agent is used as is: no enrollment, straight to the broker",
-  ...e2e,
+  ...E2E,
   async fn() {
     await withWorld(async (world) => {
       const id = "1tQGoAgentWrote0000000000000";
@@ -262,7 +250,7 @@ Deno.test({
 
 Deno.test({
   name: "not configured: the agent waits; `agent configure --url` writes params and it enrolls",
-  ...e2e,
+  ...E2E,
   async fn() {
     await withWorld(async (world) => {
       const agent = world.agent();
@@ -288,7 +276,7 @@ Deno.test({
 
 Deno.test({
   name: "configuration errors stop the agent with one clear line and a non-zero exit",
-  ...e2e,
+  ...E2E,
   async fn() {
     const dir = await Deno.makeTempDir();
     const env = { SNAP_DATA: dir, SNAP_COMMON: dir };

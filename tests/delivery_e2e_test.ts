@@ -4,28 +4,20 @@
  */
 import { assertEquals, assertOk } from "./support/assert.ts";
 import { makeSnap } from "./support/fake_snapd.ts";
-import type { Mosquitto } from "./support/mosquitto.ts";
-import { startWorld, type World, type WorldOptions } from "./support/world.ts";
+import { E2E, withWorld, type World } from "./support/world.ts";
 
-const e2e = { sanitizeOps: false, sanitizeResources: false };
+import { sleep, until } from "./support/wait.ts";
 
-async function withWorld(fn: (world: World) => Promise<void>, options: WorldOptions = {}) {
-  const world = await startWorld<Mosquitto>(options);
-  try {
-    await fn(world);
-  } finally {
-    await world.stop();
-  }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(condition: () => boolean, what: string, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await sleep(20);
-  }
+/**
+ * Sends `action` on peer-svc with snapd's answer `delayMs` late; resolves once snapd has received it (its change
+ * is started, the agent is waiting for the answer).
+ */
+async function sendSlow(world: World, deviceId: string, action: string, id: string, delayMs: number) {
+  const posts = () => world.snapd.requestsTo("POST", "/v2/snaps/peer-svc").length;
+  const before = posts();
+  world.snapd.delayNext({ method: "POST", path: "/v2/snaps/peer-svc" }, delayMs);
+  await world.dms.send(deviceId, JSON.stringify({ action, id, snap: "peer-svc" }));
+  await until(() => posts() === before + 1, `snapd received ${id}`);
 }
 
 function responsesTo(world: World, deviceId: string, id: string) {
@@ -34,7 +26,7 @@ function responsesTo(world: World, deviceId: string, id: string) {
 
 Deno.test({
   name: "a redelivered action id gets the stored response, not a second snapd call",
-  ...e2e,
+  ...E2E,
   async fn() {
     await withWorld(async (world) => {
       world.agent();
@@ -53,17 +45,12 @@ Deno.test({
 Deno.test({
   name:
     "killed between 'snapd change started' and 'response published': after restart one response, one snapd request",
-  ...e2e,
+  ...E2E,
   async fn() {
     await withWorld(async (world) => {
       const first = world.agent();
       const id = await world.online();
-      world.snapd.delayNext({ method: "POST", path: "/v2/snaps/peer-svc" }, 4000);
-      await world.dms.send(id, JSON.stringify({ action: "disable", id: "kill-1", snap: "peer-svc" }));
-      await until(
-        () => world.snapd.requestsTo("POST", "/v2/snaps/peer-svc").length === 1,
-        "snapd started the change",
-      );
+      await sendSlow(world, id, "disable", "kill-1", 4000);
       await first.stop("SIGKILL");
       assertEquals(responsesTo(world, id, "kill-1").length, 0);
       const change = world.snapd.changes.at(-1)!;
@@ -81,18 +68,13 @@ Deno.test({
 
 Deno.test({
   name: "an action accepted but not started before a kill runs once after the restart",
-  ...e2e,
+  ...E2E,
   async fn() {
     await withWorld(async (world) => {
       const first = world.agent();
       const id = await world.online();
-      world.snapd.delayNext({ method: "POST", path: "/v2/snaps/peer-svc" }, 4000);
-      await world.dms.send(id, JSON.stringify({ action: "disable", id: "slow-1", snap: "peer-svc" }));
+      await sendSlow(world, id, "disable", "slow-1", 4000);
       await world.dms.send(id, JSON.stringify({ action: "enable", id: "queued-1", snap: "peer-svc" })); // waits behind it
-      await until(
-        () => world.snapd.requestsTo("POST", "/v2/snaps/peer-svc").length === 1,
-        "the first started",
-      );
       await sleep(300);
       await first.stop("SIGKILL");
       world.agent();
@@ -109,14 +91,12 @@ Deno.test({
 Deno.test({
   name:
     "a response produced while the broker is down is published after it comes back, also across an agent restart",
-  ...e2e,
+  ...E2E,
   async fn() {
     await withWorld(async (world) => {
       const first = world.agent();
       const id = await world.online();
-      world.snapd.delayNext({ method: "POST", path: "/v2/snaps/peer-svc" }, 1500);
-      await world.dms.send(id, JSON.stringify({ action: "disable", id: "outage-1", snap: "peer-svc" }));
-      await until(() => world.snapd.requestsTo("POST", "/v2/snaps/peer-svc").length === 1, "in snapd");
+      await sendSlow(world, id, "disable", "outage-1", 1500);
       await world.broker.stop(); // clean stop: the broker saves the DMS's session
       await first.waitForLine(/action disable succeeded id=outage-1/);
       await sleep(200);
@@ -129,9 +109,7 @@ Deno.test({
       assertEquals(response.success, true);
 
       // an outage without a restart: the stored response goes out after the reconnect
-      world.snapd.delayNext({ method: "POST", path: "/v2/snaps/peer-svc" }, 1500);
-      await world.dms.send(id, JSON.stringify({ action: "enable", id: "outage-2", snap: "peer-svc" }));
-      await until(() => world.snapd.requestsTo("POST", "/v2/snaps/peer-svc").length === 2, "in snapd");
+      await sendSlow(world, id, "enable", "outage-2", 1500);
       await world.broker.stop();
       await sleep(2000);
       await world.broker.restart();
@@ -147,7 +125,7 @@ Deno.test({
 
 Deno.test({
   name: "actions on one snap run in arrival order; another snap does not wait for them",
-  ...e2e,
+  ...E2E,
   async fn() {
     await withWorld(async (world) => {
       world.agent();
@@ -169,7 +147,7 @@ Deno.test({
 Deno.test({
   name:
     "required-install from the DMS: installed from latest/stable, and a pending install survives an agent restart",
-  ...e2e,
+  ...E2E,
   async fn() {
     await withWorld(async (world) => {
       const first = world.agent();
@@ -198,7 +176,7 @@ Deno.test({
 
 Deno.test({
   name: "unregister answers, then clears the enrollment and waits for a URL without exiting",
-  ...e2e,
+  ...E2E,
   async fn() {
     await withWorld(async (world) => {
       const agent = world.agent();

@@ -142,3 +142,19 @@ export async function startWorld<B extends TestBroker = Mosquitto>(
   if (options.configure ?? true) await world.configure();
   return world;
 }
+
+/** Test options for tests that run child processes and servers across awaits. */
+export const E2E = { sanitizeOps: false, sanitizeResources: false } as const;
+
+/** Runs `fn` in a new world with mosquitto, and stops the world afterwards. */
+export async function withWorld(
+  fn: (world: World) => Promise<void>,
+  options: WorldOptions = {},
+): Promise<void> {
+  const world = await startWorld<Mosquitto>(options);
+  try {
+    await fn(world);
+  } finally {
+    await world.stop();
+  }
+}
