@@ -4,7 +4,7 @@
  * This is where the real ports are wired; everything below takes them as arguments.
  */
 import { join } from "node:path";
-import type { AgentConfig } from "./config.ts";
+import { type AgentConfig, DEFAULT_NATS_PASSWORD } from "./config.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { DmsLink } from "./dms/link.ts";
 import { CredentialsStore } from "./identity/credentials.ts";
@@ -17,6 +17,10 @@ import type { BackoffOptions } from "./retry.ts";
 import { SnapdClient } from "./snapd/client.ts";
 import { openAgentDb } from "./store/agent_db.ts";
 import { uploadStream } from "./uploads.ts";
+import type { Enrollment } from "./identity/enrollment.ts";
+import type { AgentStatus } from "./nats/api.ts";
+import { NatsService } from "./nats/service.ts";
+import { VERSION } from "./version.ts";
 
 /** What the agent is built from. */
 export interface AgentOptions {
@@ -34,6 +38,8 @@ export class Agent {
   readonly #options: AgentOptions;
   readonly #clock: Clock;
   #link: DmsLink | undefined;
+  #enrollment: Enrollment | undefined;
+  #enroller: Enroller | undefined;
 
   constructor(options: AgentOptions) {
     this.#options = options;
@@ -45,6 +51,31 @@ export class Agent {
     return this.#link;
   }
 
+  /** The agent's state, as `v1.iot.agent.status` reports it. */
+  status(): AgentStatus {
+    const enrollment = this.#enrollment;
+    const link = this.#link;
+    const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+    return {
+      version: VERSION,
+      enrolled: enrollment !== undefined,
+      deviceId: enrollment?.id,
+      organizationId: enrollment?.organization.id,
+      enrollmentError: enrollment ? undefined : this.#enroller?.lastFailure,
+      broker: enrollment
+        ? {
+          host: enrollment.credentials.mqttUrl,
+          port: Number(enrollment.credentials.mqttPort),
+          connected: link?.connected ?? false,
+          connectedSince: iso(link?.session.connectedSince),
+          lastError: link?.session.lastFailure,
+        }
+        : undefined,
+      lastHealthAt: iso(link?.lastHealthAt),
+      outboxDepth: link?.outboxDepth ?? 0,
+    };
+  }
+
   /** Runs until `signal` aborts, then stops cleanly (MQTT DISCONNECT, files and sockets closed). */
   async run(signal: AbortSignal): Promise<void> {
     const { config, paths, log } = this.#options;
@@ -53,6 +84,7 @@ export class Agent {
     const db = await openAgentDb(join(paths.dataDir, "agent.db"), log.child("store"));
     const params = new ParamsFile(paths, log.child("params"));
     const credentials = new CredentialsStore(paths, log.child("credentials"));
+    const nats = config["nats.enabled"] ? await this.#startNats(snapd, backoff) : undefined;
     try {
       const enroller = new Enroller({
         snapd,
@@ -63,12 +95,14 @@ export class Agent {
         backoff,
         paramsPollMs: this.#options.paramsPollMs,
       });
+      this.#enroller = enroller;
       while (!signal.aborted) {
         const enrollment = await enroller.ensureEnrolled(signal).catch((error) => {
           if (signal.aborted) return undefined;
           throw error;
         });
         if (!enrollment) return;
+        this.#enrollment = enrollment;
         const unregistered = new AbortController();
         this.#link = new DmsLink({
           enrollment,
@@ -96,6 +130,7 @@ export class Agent {
             await credentials.clear();
             await params.remove();
             log.info("unregistered: enrollment cleared; waiting for a new identity service URL");
+            this.#enrollment = undefined;
             unregistered.abort();
           },
         });
@@ -105,9 +140,33 @@ export class Agent {
         this.#link = undefined;
       }
     } finally {
+      await nats?.stop();
       db.close();
       snapd.close();
     }
+  }
+
+  /** Starts the local NATS API; it never delays enrollment or MQTT. */
+  async #startNats(snapd: SnapdClient, backoff: BackoffOptions): Promise<NatsService> {
+    const { config, log } = this.#options;
+    const password = config["nats.snapd.password"];
+    if (password === DEFAULT_NATS_PASSWORD) {
+      log.warn(
+        "nats.snapd.password is the well-known default: set your own (snap set <snap> nats.snapd.password=…)",
+      );
+    }
+    const caFile = config["nats.ca"];
+    const service = new NatsService({
+      servers: config["nats.url"],
+      password,
+      ca: caFile ? await Deno.readTextFile(caFile) : undefined,
+      ports: { snapd, status: () => this.status() },
+      log: log.child("nats"),
+      clock: this.#clock,
+      backoff,
+    });
+    service.start();
+    return service;
   }
 }
 

@@ -149,8 +149,10 @@ export const SETTINGS = {
     "2",
     "`2`: list v2 and health hashes; `legacy`: 2021 formats.",
   ),
+  "nats.enabled": flag(true, "Serve the local NATS API."),
   "nats.url": urlList("nats://localhost:4222", ["nats", "tls"], "NATS servers of the local API."),
   "nats.snapd.password": nonEmpty(DEFAULT_NATS_PASSWORD, "Password of NATS user snapd.", true),
+  "nats.ca": optionalPath("PEM bundle of the CA of the NATS server's certificate: connect with TLS."),
   "log.level": logLevel("Level of the agent's log."),
   "snapd.conflict-timeout": duration(
     "2m",
@@ -337,13 +339,14 @@ export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConf
     env: options.env,
     flags: options.flags,
   });
-  const ca = loaded.config["mqtt.ca"];
-  if (ca !== undefined) {
+  for (const key of ["mqtt.ca", "nats.ca"] as const) {
+    const path = loaded.config[key];
+    if (path === undefined) continue;
     try {
-      if (!(await Deno.stat(ca)).isFile) throw new Error("not a file");
+      if (!(await Deno.stat(path)).isFile) throw new Error("not a file");
     } catch (error) {
       throw new ConfigError(
-        `invalid configuration: mqtt.ca=${JSON.stringify(ca)} (from ${loaded.origins["mqtt.ca"]}): ` +
+        `invalid configuration: ${key}=${JSON.stringify(path)} (from ${loaded.origins[key]}): ` +
           `expected a readable PEM file (${(error as Error).message})`,
       );
     }

@@ -50,6 +50,17 @@ export class NatsServer {
     return server;
   }
 
+  /** Starts nats-server with a configuration file's text, its `listen` line replaced by a free loopback port. */
+  static async fromConfig(text: string, port?: number): Promise<NatsServer> {
+    const dir = await Deno.makeTempDir({ prefix: "nats-" });
+    const chosen = port ?? freePort();
+    const configPath = join(dir, "nats.conf");
+    await Deno.writeTextFile(configPath, text.replace(/^listen:.*$/m, `listen: 127.0.0.1:${chosen}`));
+    const server = new NatsServer(chosen, configPath);
+    await server.restart();
+    return server;
+  }
+
   /** `nats://127.0.0.1:<port>`. */
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;

@@ -95,6 +95,7 @@ export async function startWorld<B extends TestBroker = Mosquitto>(
     IOTAGENT_BACKOFF_INITIAL: "100ms",
     IOTAGENT_BACKOFF_MAX: "500ms",
     IOTAGENT_LOG_LEVEL: "debug",
+    IOTAGENT_NATS_ENABLED: "false", // tests that need the local API turn it on with their own server
     ...(options.trustBroker ?? true ? { IOTAGENT_MQTT_CA: caFile } : {}),
   };
   const children: Child[] = [];

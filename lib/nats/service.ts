@@ -1,0 +1,146 @@
+/**
+ * The local NATS API service: connects to the local NATS servers as user `snapd`, subscribes every subject of
+ * the API once per connection (nats.js renews the subscriptions after its own reconnects), and answers each
+ * request. It never blocks enrollment or MQTT: it runs on its own, connects whenever a server appears, and after
+ * a connection is lost for good (or refused, e.g. a wrong password) tries again forever with capped full-jitter
+ * backoff, logging each distinct cause once.
+ */
+import type { Msg, NatsConnection } from "nats";
+import type { Clock } from "../clock.ts";
+import { FailureLog } from "../failure_log.ts";
+import type { Logger } from "../log.ts";
+import { Backoff, type BackoffOptions } from "../retry.ts";
+import { answer, type NatsApiPorts, type Subject, SUBJECTS } from "./api.ts";
+import { connectNats } from "./transport.ts";
+
+/** Options of {@link NatsService}. */
+export interface NatsServiceOptions {
+  servers: string[];
+  /** Password of user `snapd`. */
+  password: string;
+  /** PEM CA bundle for TLS to the server (`nats.ca`); plain TCP without it. */
+  ca?: string;
+  ports: NatsApiPorts;
+  log: Logger;
+  clock: Clock;
+  backoff: BackoffOptions;
+}
+
+/** The NATS user the agent connects as (the companion NATS snap's convention). */
+export const NATS_USER = "snapd";
+
+/** The local API service. */
+export class NatsService {
+  readonly #options: NatsServiceOptions;
+  readonly #failures: FailureLog;
+  readonly #stopping = new AbortController();
+  #connection: NatsConnection | undefined;
+  #running: Promise<void> | undefined;
+
+  constructor(options: NatsServiceOptions) {
+    this.#options = options;
+    this.#failures = new FailureLog(options.log, `connecting to NATS ${options.servers.join(",")}`);
+  }
+
+  /** True while connected to a NATS server. */
+  get connected(): boolean {
+    return this.#connection !== undefined && !this.#connection.isClosed() &&
+      !isReconnecting(this.#connection);
+  }
+
+  /** Why the last connection attempt failed, if it did. */
+  get lastError(): string | undefined {
+    return this.#failures.lastCause;
+  }
+
+  /** Starts connecting in the background. */
+  start(): void {
+    this.#running ??= this.#run().catch((error) => this.#options.log.error(`NATS service stopped: ${error}`));
+  }
+
+  /** Drains the subscriptions and closes the connection. */
+  async stop(): Promise<void> {
+    this.#stopping.abort();
+    await this.#connection?.close().catch(() => {});
+    await this.#running;
+  }
+
+  async #run(): Promise<void> {
+    const { log, clock, servers, password, ca } = this.#options;
+    const backoff = new Backoff(this.#options.backoff);
+    const signal = this.#stopping.signal;
+    while (!signal.aborted) {
+      let connection: NatsConnection;
+      try {
+        connection = await connectNats({
+          servers,
+          user: NATS_USER,
+          pass: password,
+          name: "iot-agent",
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 2000,
+          reconnectJitter: 2000,
+          reconnectJitterTLS: 2000,
+          ...(ca ? { tls: { ca } } : {}),
+        });
+      } catch (error) {
+        const delay = backoff.next();
+        this.#failures.failed(explain(error), delay);
+        await clock.sleep(delay, signal).catch(() => {});
+        continue;
+      }
+      if (signal.aborted) {
+        await connection.close();
+        return;
+      }
+      backoff.reset();
+      this.#failures.succeeded();
+      this.#connection = connection;
+      for (const subject of SUBJECTS) this.#serve(connection, subject);
+      await connection.flush().catch(() => {}); // the server has the subscriptions before we say we serve
+      log.info(`connected to NATS ${connection.getServer()}; serving ${SUBJECTS.length} subjects`);
+      this.#watch(connection);
+      const error = await connection.closed();
+      this.#connection = undefined;
+      if (!signal.aborted) {
+        log.warn(`NATS connection closed${error ? `: ${explain(error)}` : ""}; reconnecting`);
+      }
+    }
+  }
+
+  #serve(connection: NatsConnection, definition: Subject): void {
+    const subscription = connection.subscribe(definition.subject);
+    (async () => {
+      for await (const message of subscription) void this.#reply(definition, message);
+    })().catch((error) => this.#options.log.warn(`subscription ${definition.subject} ended: ${error}`));
+  }
+
+  async #reply(definition: Subject, message: Msg): Promise<void> {
+    const reply = await answer(definition, message.subject, message.data, this.#options.ports);
+    if (!message.reply) {
+      this.#options.log.debug(`request on ${message.subject} has no reply subject; nothing sent`);
+      return;
+    }
+    message.respond(new TextEncoder().encode(JSON.stringify(reply)));
+  }
+
+  async #watch(connection: NatsConnection): Promise<void> {
+    for await (const status of connection.status()) {
+      if (status.type === "disconnect") this.#options.log.warn(`disconnected from NATS ${status.data}`);
+      if (status.type === "reconnect") this.#options.log.info(`reconnected to NATS ${status.data}`);
+      if (status.type === "error") this.#options.log.warn(`NATS: ${explain(status.data)}`);
+    }
+  }
+}
+
+function isReconnecting(connection: NatsConnection): boolean {
+  return (connection as unknown as { protocol?: { connected?: boolean } }).protocol?.connected === false;
+}
+
+function explain(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/authorization violation/i.test(message)) {
+    return `${message}: the server refused user ${NATS_USER} (check nats.snapd.password)`;
+  }
+  return message;
+}
