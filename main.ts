@@ -3,16 +3,18 @@
  *
  *   agent [run] [--config FILE] [--<key>=<value>…]   run the daemon (default)
  *   agent configure --url URL                          set the identity service URL (writes params)
+ *   agent watchdog [--config FILE] [--<key>=<value>…]  run the change logger and hung-change watchdog daemon
  *   agent --help | --version
  *
  * Exit codes: 0 stopped cleanly (SIGTERM/SIGINT); 2 bad command line; 78 invalid configuration; 1 other failure.
  */
 import { parseArgs } from "node:util";
 import { Agent } from "./lib/agent.ts";
-import { ConfigError, describeConfig, loadConfig, SETTINGS } from "./lib/config.ts";
+import { type AgentConfig, ConfigError, describeConfig, loadConfig, SETTINGS } from "./lib/config.ts";
 import { ParamsFile, validateIdentityUrl } from "./lib/identity/params.ts";
-import { addSecret, createLogger } from "./lib/log.ts";
-import { processPaths } from "./lib/paths.ts";
+import { addSecret, createLogger, type Logger } from "./lib/log.ts";
+import { type AgentPaths, processPaths } from "./lib/paths.ts";
+import { runWatchdogDaemon } from "./lib/watchdog_daemon.ts";
 import { VERSION } from "./lib/version.ts";
 
 const EXIT_USAGE = 2;
@@ -23,6 +25,7 @@ const USAGE = `iot-agent ${VERSION} — device management agent for Ubuntu and U
 Usage:
   agent [run] [--config FILE] [--KEY=VALUE ...]   run the agent daemon (default command)
   agent configure --url URL                         set the IoT Identity service URL (writes params)
+  agent watchdog [--config FILE] [--KEY=VALUE ...]  run the change logger and watchdog daemon
   agent --help | --version
 
 Settings (KEY, also IOTAGENT_<KEY> in the environment, or in the JSON file of --config / IOTAGENT_CONFIG):
@@ -64,7 +67,16 @@ function parseCommandLine(args: string[]) {
   }
 }
 
-async function run(configFile: string | undefined, flags: Record<string, string>): Promise<void> {
+/** Loads the configuration, sets up logging and signals; then runs `body` until SIGTERM or SIGINT. */
+async function daemon(
+  name: string,
+  configFile: string | undefined,
+  flags: Record<string, string>,
+  body: (
+    context: { config: AgentConfig; paths: AgentPaths; log: Logger },
+    signal: AbortSignal,
+  ) => Promise<void>,
+): Promise<void> {
   const paths = processPaths();
   let loaded;
   try {
@@ -75,8 +87,8 @@ async function run(configFile: string | undefined, flags: Record<string, string>
   }
   const { config } = loaded;
   addSecret(config["nats.snapd.password"]);
-  const log = createLogger("agent", { level: config["log.level"] });
-  log.info(`iot-agent ${VERSION} starting`, {
+  const log = createLogger(name, { level: config["log.level"] });
+  log.info(`iot-agent ${VERSION} ${name} starting`, {
     data: paths.dataDir,
     common: paths.commonDir,
     paths: paths.origin,
@@ -90,7 +102,7 @@ async function run(configFile: string | undefined, flags: Record<string, string>
       stop.abort();
     });
   }
-  await new Agent({ config, paths, log }).run(stop.signal);
+  await body({ config, paths, log }, stop.signal);
   log.info("stopped");
 }
 
@@ -118,7 +130,15 @@ if (import.meta.main) {
         console.log(VERSION);
         break;
       case "run":
-        await run(configFile, flags);
+        await daemon("agent", configFile, flags, (context, signal) => new Agent(context).run(signal));
+        break;
+      case "watchdog":
+        await daemon(
+          "watchdog",
+          configFile,
+          flags,
+          (context, signal) => runWatchdogDaemon({ ...context, env: Deno.env.toObject() }, signal),
+        );
         break;
       case "configure":
         await configure(url);

@@ -128,6 +128,30 @@ const urlList = (fallback: string, schemes: string[], description: string) =>
     },
   });
 
+const count = (fallback: number, min: number, description: string) =>
+  setting<number>({
+    fallback: String(fallback),
+    description,
+    allowed: `a whole number of at least ${min}`,
+    parse(raw) {
+      const value = typeof raw === "number" ? raw : Number(text(raw).trim());
+      if (!Number.isInteger(value) || value < min) throw new RangeError("not a count");
+      return value;
+    },
+  });
+
+const pathTemplate = (fallback: string, description: string) =>
+  setting<string>({
+    fallback,
+    description,
+    allowed: "a file path ($VAR and ${VAR} are expanded)",
+    parse(raw) {
+      const value = text(raw).trim();
+      if (value === "") throw new RangeError("empty");
+      return value;
+    },
+  });
+
 /** The default password of user `snapd` on the companion NATS snap. */
 export const DEFAULT_NATS_PASSWORD = "accept solve carbon atmosphere";
 
@@ -161,6 +185,27 @@ export const SETTINGS = {
   "uploads.allow-http": flag(
     false,
     "Allow logs and snapshot uploads to plain http URLs (https only by default).",
+  ),
+  "snaplogger.database.location": pathTemplate("$SNAP_DATA/changes.db", "sqlite database of snap changes."),
+  "snaplogger.maximum.changes.keep": count(1000, 1, "Changes kept in the database (the oldest go first)."),
+  "snaplogger.duration.between.checks": duration(
+    "1h",
+    "Period of the change logger's look at snapd's changes.",
+    1000,
+  ),
+  "snaplogger.log.changes.startup": flag(true, "At start, log the changes less than 24 h old."),
+  "snaplogger.log.level": logLevel(
+    "Level of the change logger only; below info it stops logging, storing goes on.",
+  ),
+  "watchdog.change.timeout": duration(
+    "1h",
+    "A change not ready this long after its spawn time is hung.",
+    1000,
+  ),
+  "watchdog.check.interval": duration("1m", "Period of the watchdog's look for hung changes.", 1000),
+  "watchdog.reboot": flag(
+    true,
+    "Reboot the device for a hung change (false: write the report and log only).",
   ),
   "backoff.initial": duration("1s", "Ceiling of the first retry delay (enrollment, broker reconnect).", 1),
   "backoff.max": duration("2m", "Cap of every retry delay; each delay is drawn at random below it.", 1),

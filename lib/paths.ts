@@ -77,3 +77,11 @@ export function processPaths(): AgentPaths {
   }
   return resolvePaths(env, isRoot);
 }
+
+/** Expands `$VAR` and `${VAR}` in `text` from `env` (unknown variables become empty, as in a shell). */
+export function expandVariables(text: string, env: Record<string, string | undefined>): string {
+  return text.replace(
+    /\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+    (_, braced, bare) => env[braced ?? bare] ?? "",
+  );
+}

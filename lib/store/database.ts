@@ -14,7 +14,9 @@ export type Migrations = readonly string[];
 function tryOpen(path: string, migrations: Migrations): DatabaseSync {
   const db = new DatabaseSync(path);
   try {
-    db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+    // auto_vacuum only takes effect before the first table exists: it lets deleted rows give space back
+    db.exec("PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+    db.exec("PRAGMA busy_timeout = 5000;");
     const check = db.prepare("PRAGMA quick_check").get() as { quick_check?: string } | undefined;
     if (check?.quick_check !== "ok") throw new Error(`integrity check failed: ${check?.quick_check}`);
     db.exec(

@@ -1,0 +1,20 @@
+/** Rebooting the device, as a port (tests hand in a fake). In the snap: the `shutdown` interface. */
+
+/** Something that can reboot the device. */
+export interface Power {
+  reboot(reason: string): Promise<void>;
+}
+
+/** Reboots through systemd (`systemctl reboot`), which the snap's `shutdown` interface allows. */
+export const systemdPower: Power = {
+  async reboot(reason: string) {
+    const output = await new Deno.Command("systemctl", {
+      args: ["reboot", `--message=${reason}`],
+      stderr: "piped",
+    })
+      .output();
+    if (!output.success) {
+      throw new Error(`systemctl reboot failed: ${new TextDecoder().decode(output.stderr).trim()}`);
+    }
+  },
+};

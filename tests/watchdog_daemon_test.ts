@@ -1,0 +1,43 @@
+/** `agent watchdog` as the snap's second daemon: the real process, the fake snapd, no enrollment needed. */
+import { join } from "node:path";
+import { assertEquals, assertOk } from "./support/assert.ts";
+import { startAgent } from "./support/agent_process.ts";
+import { FakeSnapd } from "./support/fake_snapd.ts";
+import { E2E } from "./support/world.ts";
+
+Deno.test({
+  name:
+    "the watchdog daemon logs changes and writes a complete report even when killed right after writing it",
+  ...E2E,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const snapd = FakeSnapd.start();
+    try {
+      snapd.addChange("install-snap", 'Install "slow" snap', "Doing", { "snap-names": ["slow"] });
+      snapd.addChange("remove-snap", 'Remove "old" snap', "Done");
+      const watchdog = startAgent(["watchdog"], {
+        SNAP_DATA: dir,
+        SNAP_COMMON: dir,
+        IOTAGENT_SNAPD_SOCKET: snapd.socketPath,
+        IOTAGENT_WATCHDOG_CHANGE_TIMEOUT: "1s",
+        IOTAGENT_WATCHDOG_CHECK_INTERVAL: "1s",
+        IOTAGENT_WATCHDOG_REBOOT: "false",
+      });
+      await watchdog.waitForLine(/snaplogger: 2 change\(s\) in the last 24 h/);
+      await watchdog.waitForLine(/known change \d+ install-snap "Install "slow" snap" Doing/);
+      await watchdog.waitForLine(/report written to .*snap_changes_\d+\.json; not rebooting/);
+      await watchdog.stop("SIGKILL");
+      const reports = [...Deno.readDirSync(dir)].filter((e) => e.name.startsWith("snap_changes_"));
+      assertEquals(reports.length, 1);
+      const report = JSON.parse(await Deno.readTextFile(join(dir, reports[0].name)));
+      assertEquals(report.map((c: { summary: string }) => c.summary), [
+        'Install "slow" snap',
+        'Remove "old" snap',
+      ]);
+      assertOk(await Deno.stat(join(dir, "changes.db")), "the change database is in $SNAP_DATA");
+    } finally {
+      await snapd.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
