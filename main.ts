@@ -4,13 +4,26 @@
  *   agent [run] [--config FILE] [--<key>=<value>…]   run the daemon (default)
  *   agent configure --url URL                          set the identity service URL (writes params)
  *   agent watchdog [--config FILE] [--<key>=<value>…]  run the change logger and hung-change watchdog daemon
+ *   agent configure --check                            validate every setting; print each daemon's settings digest
+ *   agent status [--json]                              what the daemons report about themselves
+ *   agent doctor                                       the checks a support engineer would run
  *   agent --help | --version
  *
- * Exit codes: 0 stopped cleanly (SIGTERM/SIGINT); 2 bad command line; 78 invalid configuration; 1 other failure.
+ * Exit codes: 0 stopped cleanly (SIGTERM/SIGINT) or done; 1 other failure (doctor: a check failed);
+ * 2 bad command line; 78 invalid configuration.
  */
 import { parseArgs } from "node:util";
 import { Agent } from "./lib/agent.ts";
-import { type AgentConfig, ConfigError, describeConfig, loadConfig, SETTINGS } from "./lib/config.ts";
+import {
+  type AgentConfig,
+  ConfigError,
+  describeConfig,
+  loadConfig,
+  SETTINGS,
+  settingsDigest,
+} from "./lib/config.ts";
+import { formatDoctor, runDoctor } from "./lib/doctor.ts";
+import { formatStatus, readStatus } from "./lib/status_report.ts";
 import { ParamsFile, validateIdentityUrl } from "./lib/identity/params.ts";
 import { addSecret, createLogger, type Logger } from "./lib/log.ts";
 import { type AgentPaths, processPaths } from "./lib/paths.ts";
@@ -26,6 +39,9 @@ Usage:
   agent [run] [--config FILE] [--KEY=VALUE ...]   run the agent daemon (default command)
   agent configure --url URL                         set the IoT Identity service URL (writes params)
   agent watchdog [--config FILE] [--KEY=VALUE ...]  run the change logger and watchdog daemon
+  agent configure --check                           validate every setting (the snap's configure hook runs it)
+  agent status [--json]                             enrollment, broker, health, outbox, NATS, watchdog, change store
+  agent doctor                                      run the support checks; exit 1 when one fails
   agent --help | --version
 
 Settings (KEY, also IOTAGENT_<KEY> in the environment, or in the JSON file of --config / IOTAGENT_CONFIG):
@@ -50,16 +66,23 @@ function parseCommandLine(args: string[]) {
         ...settingOptions,
         config: { type: "string" },
         url: { type: "string", short: "u" },
+        check: { type: "boolean" },
+        json: { type: "boolean" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean" },
       },
     });
-    const { config, url, help, version, ...flags } = values as Record<string, string | boolean | undefined>;
+    const { config, url, help, version, check, json, ...flags } = values as Record<
+      string,
+      string | boolean | undefined
+    >;
     if (positionals.length > 1) throw new TypeError(`unexpected argument "${positionals[1]}"`);
     return {
       command: help ? "help" : version ? "version" : positionals[0] ?? "run",
       configFile: config as string | undefined,
       url: url as string | undefined,
+      check: check === true,
+      json: json === true,
       flags: flags as Record<string, string>,
     };
   } catch (error) {
@@ -77,15 +100,8 @@ async function daemon(
     signal: AbortSignal,
   ) => Promise<void>,
 ): Promise<void> {
-  const paths = processPaths();
-  let loaded;
-  try {
-    loaded = await loadConfig({ flags, configFile, env: Deno.env.toObject(), inSnap: paths.inSnap });
-  } catch (error) {
-    if (error instanceof ConfigError) fail(error.message, EXIT_CONFIG);
-    throw error;
-  }
-  const { config } = loaded;
+  const loaded = await settings(configFile, flags);
+  const { config, paths } = loaded;
   addSecret(config["nats.snapd.password"]);
   const log = createLogger(name, { level: config["log.level"] });
   log.info(`iot-agent ${VERSION} ${name} starting`, {
@@ -106,8 +122,50 @@ async function daemon(
   log.info("stopped");
 }
 
+/** Loads and validates the configuration, or exits with the one-line message. */
+async function settings(configFile: string | undefined, flags: Record<string, string>) {
+  const paths = processPaths();
+  try {
+    return {
+      paths,
+      ...(await loadConfig({ flags, configFile, env: Deno.env.toObject(), inSnap: paths.inSnap })),
+    };
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message, EXIT_CONFIG);
+    throw error;
+  }
+}
+
+/** `configure --check`: every setting valid; prints `agent=<digest>` and `watchdog=<digest>`. */
+async function checkConfiguration(
+  configFile: string | undefined,
+  flags: Record<string, string>,
+): Promise<void> {
+  const { config } = await settings(configFile, flags);
+  console.log(`agent=${await settingsDigest(config, "agent")}`);
+  console.log(`watchdog=${await settingsDigest(config, "watchdog")}`);
+}
+
+async function status(
+  configFile: string | undefined,
+  flags: Record<string, string>,
+  json: boolean,
+): Promise<void> {
+  const { config, paths } = await settings(configFile, flags);
+  const report = await readStatus(config, paths, Deno.env.toObject());
+  console.log(json ? JSON.stringify(report, null, 2) : formatStatus(report, Date.now()));
+}
+
+async function doctor(configFile: string | undefined, flags: Record<string, string>): Promise<number> {
+  const { config, paths } = await settings(configFile, flags);
+  const log = createLogger("doctor", { level: "off" });
+  const { text, failed } = formatDoctor(await runDoctor({ config, paths, env: Deno.env.toObject(), log }));
+  console.log(text);
+  return failed ? 1 : 0;
+}
+
 async function configure(url: string | undefined): Promise<void> {
-  if (!url) fail("configure needs --url URL", EXIT_USAGE);
+  if (!url) fail("configure needs --url URL (or --check)", EXIT_USAGE);
   try {
     validateIdentityUrl(url);
   } catch (error) {
@@ -120,7 +178,7 @@ async function configure(url: string | undefined): Promise<void> {
 }
 
 if (import.meta.main) {
-  const { command, configFile, url, flags } = parseCommandLine(Deno.args);
+  const { command, configFile, url, check, json, flags } = parseCommandLine(Deno.args);
   try {
     switch (command) {
       case "help":
@@ -141,7 +199,13 @@ if (import.meta.main) {
         );
         break;
       case "configure":
-        await configure(url);
+        await (check ? checkConfiguration(configFile, flags) : configure(url));
+        break;
+      case "status":
+        await status(configFile, flags, json);
+        break;
+      case "doctor":
+        Deno.exit(await doctor(configFile, flags));
         break;
       default:
         fail(`unknown command "${command}" (see agent --help)`, EXIT_USAGE);

@@ -17,6 +17,8 @@ import type { BackoffOptions } from "./retry.ts";
 import { SnapdClient } from "./snapd/client.ts";
 import { openAgentDb } from "./store/agent_db.ts";
 import { uploadStream } from "./uploads.ts";
+import { writeFileAtomic } from "./files.ts";
+import { Periodic } from "./periodic.ts";
 import type { Enrollment } from "./identity/enrollment.ts";
 import type { AgentStatus } from "./nats/api.ts";
 import { NatsService } from "./nats/service.ts";
@@ -40,6 +42,7 @@ export class Agent {
   #link: DmsLink | undefined;
   #enrollment: Enrollment | undefined;
   #enroller: Enroller | undefined;
+  #nats: NatsService | undefined;
 
   constructor(options: AgentOptions) {
     this.#options = options;
@@ -73,7 +76,26 @@ export class Agent {
         : undefined,
       lastHealthAt: iso(link?.lastHealthAt),
       outboxDepth: link?.outboxDepth ?? 0,
+      nats: {
+        enabled: this.#options.config["nats.enabled"],
+        connected: this.#nats?.connected ?? false,
+        lastError: this.#nats?.lastError,
+      },
     };
+  }
+
+  /** Writes the status file that `agent status` reads (atomically; a failure is only logged). */
+  async #writeStatus(state: "running" | "stopped"): Promise<void> {
+    const document = {
+      ...this.status(),
+      state,
+      pid: Deno.pid,
+      updatedAt: new Date(this.#clock.now()).toISOString(),
+    };
+    await writeFileAtomic(statusPath(this.#options.paths), JSON.stringify(document, null, 2) + "\n", {
+      mode: 0o644,
+    })
+      .catch((error) => this.#options.log.debug(`status file not written: ${(error as Error).message}`));
   }
 
   /** Runs until `signal` aborts, then stops cleanly (MQTT DISCONNECT, files and sockets closed). */
@@ -85,6 +107,9 @@ export class Agent {
     const params = new ParamsFile(paths, log.child("params"));
     const credentials = new CredentialsStore(paths, log.child("credentials"));
     const nats = config["nats.enabled"] ? await this.#startNats(snapd, backoff) : undefined;
+    this.#nats = nats;
+    const statusWriter = new Periodic(STATUS_PERIOD_MS, () => this.#writeStatus("running"), this.#clock);
+    statusWriter.restart();
     try {
       const enroller = new Enroller({
         snapd,
@@ -135,12 +160,27 @@ export class Agent {
           },
         });
         this.#link.start();
+        // `unregister` outside a snap removes the files under a running agent: notice it and start over
+        const removal = new Periodic(this.#options.paramsPollMs ?? 2000, async () => {
+          if (!(await exists(paths.credentials)) && !unregistered.signal.aborted) {
+            log.info(
+              `${paths.credentials} was removed (unregister): leaving the DMS and waiting for a new URL`,
+            );
+            this.#enrollment = undefined;
+            unregistered.abort();
+          }
+        }, this.#clock);
+        removal.restart();
         await untilAborted(AbortSignal.any([signal, unregistered.signal]));
+        removal.stop();
         await this.#link.stop();
         this.#link = undefined;
       }
     } finally {
+      statusWriter.stop();
       await nats?.stop();
+      this.#link = undefined;
+      await this.#writeStatus("stopped");
       db.close();
       snapd.close();
     }
@@ -168,6 +208,18 @@ export class Agent {
     service.start();
     return service;
   }
+}
+
+/** How often the status file is rewritten, in ms. */
+const STATUS_PERIOD_MS = 5000;
+
+/** The status file of the agent daemon. */
+export function statusPath(paths: Pick<AgentPaths, "dataDir">): string {
+  return join(paths.dataDir, "status.json");
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.stat(path).then(() => true, () => false);
 }
 
 function untilAborted(signal: AbortSignal): Promise<void> {

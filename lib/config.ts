@@ -398,3 +398,19 @@ export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConf
   }
   return loaded;
 }
+
+/** The settings each daemon reads: a change of any of them needs a restart of that daemon. */
+const DAEMON_KEYS: Record<"agent" | "watchdog", (key: ConfigKey) => boolean> = {
+  agent: (key) => !key.startsWith("snaplogger.") && !key.startsWith("watchdog."),
+  watchdog: (key) => /^(snapd|snaplogger|watchdog|log)\./.test(key),
+};
+
+/** A digest of the settings a daemon reads (SHA-256 hex), for the configure hook to restart only what changed. */
+export async function settingsDigest(config: AgentConfig, daemon: "agent" | "watchdog"): Promise<string> {
+  const keys = (Object.keys(SETTINGS) as ConfigKey[]).filter(DAEMON_KEYS[daemon]);
+  const text = JSON.stringify(keys.map((key) => [key, config[key] ?? null]));
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  // prefixed so that `snapctl set` cannot mistake it for a JSON number
+  return "sha256:" +
+    Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
+}

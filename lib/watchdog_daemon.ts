@@ -3,7 +3,9 @@
  * watchdog, each on its own period. It needs no enrollment and shares nothing with the agent daemon but snapd,
  * so it keeps working when the agent is wedged.
  */
+import { join } from "node:path";
 import { ChangeLogger } from "./changes/logger.ts";
+import { writeFileAtomic } from "./files.ts";
 import { ChangeStore } from "./changes/store.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { AgentConfig } from "./config.ts";
@@ -25,6 +27,11 @@ export interface WatchdogDaemonOptions {
   clock?: Clock;
   /** @default systemctl reboot */
   power?: Power;
+}
+
+/** The status file of the watchdog daemon. */
+export function watchdogStatusPath(paths: Pick<AgentPaths, "dataDir">): string {
+  return join(paths.dataDir, "watchdog-status.json");
 }
 
 /** Where the change database is: `snaplogger.database.location` with variables expanded. */
@@ -81,13 +88,35 @@ export async function runWatchdogDaemon(options: WatchdogDaemonOptions, signal: 
       loggerFailures.failed((error as Error).message);
     }
   }, clock);
+  let last: { at: string; verdict: string; changeId?: string } | undefined;
+  const writeStatus = (state: "running" | "stopped") =>
+    writeFileAtomic(
+      watchdogStatusPath(paths),
+      JSON.stringify(
+        { state, pid: Deno.pid, updatedAt: new Date(clock.now()).toISOString(), lastCheck: last },
+        null,
+        2,
+      ) +
+        "\n",
+      { mode: 0o644 },
+    ).catch((error) => log.debug(`status file not written: ${(error as Error).message}`));
   const checking = new Periodic(config["watchdog.check.interval"], async () => {
     try {
-      await watchdog.check();
+      const verdict = await watchdog.check();
+      last = {
+        at: new Date(clock.now()).toISOString(),
+        verdict: verdict.kind,
+        changeId: verdict.kind === "healthy" ? undefined : verdict.changeId,
+      };
       watchdogFailures.succeeded();
     } catch (error) {
+      last = {
+        at: new Date(clock.now()).toISOString(),
+        verdict: `check failed: ${(error as Error).message}`,
+      };
       watchdogFailures.failed((error as Error).message);
     }
+    await writeStatus("running");
   }, clock);
   logging.restart();
   checking.restart();
@@ -97,6 +126,7 @@ export async function runWatchdogDaemon(options: WatchdogDaemonOptions, signal: 
   });
   logging.stop();
   checking.stop();
+  await writeStatus("stopped");
   store.close();
   snapd.close();
 }

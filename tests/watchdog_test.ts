@@ -182,7 +182,7 @@ Deno.test("a hung change: report with every change, then exactly one reboot", as
     assertEquals(reboots, ["snap change 7 hung"]);
     const report = JSON.parse(await Deno.readTextFile(reportPath(dir, "7")));
     assertEquals(report, snapd.changes, "every known change, as snapd returns them");
-    assertMatch(await Deno.readTextFile(reportPath(dir, "7")), /^\[\n  \{\n    "id": "7"/);
+    assertMatch(await Deno.readTextFile(reportPath(dir, "7")), /^\[\n {2}\{\n {4}"id": "7"/);
   });
 });
 

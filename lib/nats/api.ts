@@ -32,6 +32,8 @@ export interface AgentStatus {
   lastHealthAt?: string;
   /** Responses waiting for the broker. */
   outboxDepth: number;
+  /** The local API's own connection. */
+  nats?: { enabled: boolean; connected: boolean; lastError?: string };
 }
 
 /** The ports of the API. */

@@ -371,7 +371,9 @@ function countAssertions(text: string): number {
 }
 
 function transportError(error: unknown): SnapdError {
-  const reason = error instanceof Error ? error.message : String(error);
+  const cause = (error as { cause?: { message?: string } })?.cause?.message;
+  const message = error instanceof Error ? error.message : String(error);
+  const reason = cause && !message.includes(cause) ? `${message}: ${cause}` : message;
   return new SnapdError(`cannot communicate with server: ${reason}`, 0, "", undefined, { cause: error });
 }
 
