@@ -8,10 +8,10 @@ import { runAgent } from "./support/agent_process.ts";
 import { goSecret } from "./support/go_files.ts";
 import { E2E, withWorld, type World } from "./support/world.ts";
 
-/** The agent's files in `$SNAP_DATA`, besides its database. */
+/** The agent's files in `$SNAP_DATA`, besides its database and status file. */
 function dataFiles(world: World): string[] {
-  return [...Deno.readDirSync(world.dataDir)].map((e) => e.name).filter((n) => !n.startsWith("agent.db"))
-    .sort();
+  const bookkeeping = (name: string) => name.startsWith("agent.db") || name === "status.json";
+  return [...Deno.readDirSync(world.dataDir)].map((e) => e.name).filter((name) => !bookkeeping(name)).sort();
 }
 
 Deno.test({
