@@ -368,3 +368,19 @@ Deno.test({
     }, { configure: false });
   },
 });
+
+Deno.test({
+  name:
+    "asyncapi.yaml is valid for the official AsyncAPI parser: no error, no warning but the missing contact",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const { Parser } = await import("@asyncapi/parser");
+    const { document, diagnostics } = await new Parser().parse(
+      await Deno.readTextFile(new URL("asyncapi.yaml", root)),
+    );
+    assertOk(document, "the document parses");
+    const problems = diagnostics.filter((d) => d.severity <= 1 && d.code !== "asyncapi-info-contact");
+    assertEquals(problems.map((d) => `${d.code}: ${d.message} at ${d.path.join(".")}`), []);
+  },
+});
