@@ -97,29 +97,42 @@ Deno.test({
       const first = world.agent();
       const id = await world.online();
       await sendSlow(world, id, "disable", "outage-1", 1500);
-      await world.broker.stop(); // clean stop: the broker saves the DMS's session
+      await world.broker.stop();
       await first.waitForLine(/action disable succeeded id=outage-1/);
       await sleep(200);
       await first.stop("SIGKILL"); // the response is only in the outbox now
       await world.broker.restart();
       await world.dms.ready();
       assertEquals(responsesTo(world, id, "outage-1").length, 0);
-      world.agent();
+      const second = world.agent();
       const response = await world.dms.response(id, "outage-1");
       assertEquals(response.success, true);
 
-      // an outage without a restart: the stored response goes out after the reconnect
+      // an outage without a restart: the stored response goes out after the reconnect. The agent is paused
+      // while the broker restarts so that the DMS is subscribed again before the agent reconnects.
       await sendSlow(world, id, "enable", "outage-2", 1500);
       await world.broker.stop();
-      await sleep(2000);
-      await world.broker.restart();
-      assertEquals((await world.dms.response(id, "outage-2")).success, true);
+      await second.waitForLine(/action enable succeeded id=outage-2/);
+      await second.waitForLine(/response kept for the next connection/);
+      Deno.kill(second.pid, "SIGSTOP");
+      try {
+        await world.broker.restart();
+        await world.dms.ready();
+      } finally {
+        Deno.kill(second.pid, "SIGCONT");
+      }
+      const late = await world.dms.response(id, "outage-2", { timeoutMs: 30_000 }).catch((error) => {
+        throw new Error(
+          `${error.message}\nagent:\n${second.tail(25)}\nbroker:\n${world.broker.log?.tail(25)}`,
+        );
+      });
+      assertEquals(late.success, true);
       await sleep(1000);
       assertEquals([responsesTo(world, id, "outage-1").length, responsesTo(world, id, "outage-2").length], [
         1,
         1,
       ]);
-    }, { persistentBroker: true });
+    });
   },
 });
 

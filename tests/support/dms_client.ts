@@ -37,16 +37,13 @@ export class DmsClient {
   }
 
   /** Connects and subscribes. */
-  static async connect(
-    options: { port: number; ca: TestCA; topics?: string[]; persistentSession?: boolean },
-  ): Promise<DmsClient> {
+  static async connect(options: { port: number; ca: TestCA; topics?: string[] }): Promise<DmsClient> {
     const identity = options.ca.issue(DMS_USER);
     const client = await mqtt.connectAsync({
       protocol: "mqtts",
       host: "localhost",
       port: options.port,
       clientId: `devicetwin-${crypto.randomUUID().slice(0, 8)}`,
-      clean: !options.persistentSession,
       ca: [options.ca.certPem],
       cert: identity.certPem,
       key: identity.keyPem,

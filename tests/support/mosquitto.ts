@@ -19,8 +19,6 @@ export interface MosquittoOptions {
   /** Server certificate; by default one for `localhost` / 127.0.0.1 from `ca`. */
   server?: Issued;
   port?: number;
-  /** Keep sessions and queued messages across restarts (saved on a clean stop). @default false */
-  persistent?: boolean;
 }
 
 /** A running mosquitto. */
@@ -44,9 +42,7 @@ export class Mosquitto {
       join(dir, "mosquitto.conf"),
       [
         "user root",
-        ...(options.persistent
-          ? ["persistence true", `persistence_location ${dir}/`]
-          : ["persistence false"]),
+        "persistence false",
         "log_dest stderr",
         "log_type error",
         "log_type warning",

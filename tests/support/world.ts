@@ -37,8 +37,6 @@ export interface WorldOptions<B extends TestBroker = Mosquitto> {
   configure?: boolean;
   /** Trust the test CA through `mqtt.ca`. @default true */
   trustBroker?: boolean;
-  /** Broker and DMS keep their sessions across a broker restart (mosquitto persistence). @default false */
-  persistentBroker?: boolean;
 }
 
 /** A started world; `stop()` it at the end of the test. */
@@ -80,7 +78,7 @@ export async function startWorld<B extends TestBroker = Mosquitto>(
   identity.onEnrolled = ({ commonName, serial, organizationId }) =>
     void broker.grantDevice(commonName, serial, organizationId);
   if (options.register ?? true) identity.register(FIXTURE_DEVICE);
-  const dms = await DmsClient.connect({ port: broker.port, ca, persistentSession: options.persistentBroker });
+  const dms = await DmsClient.connect({ port: broker.port, ca });
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: "iot-agent-test-" });
   const dataDir = join(dir, "data");
   const commonDir = join(dir, "common");
