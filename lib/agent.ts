@@ -15,7 +15,7 @@ import { brokerTrust } from "./mqtt/tls.ts";
 import type { AgentPaths } from "./paths.ts";
 import type { BackoffOptions } from "./retry.ts";
 import { SnapdClient } from "./snapd/client.ts";
-import { openAgentDb } from "./store/agent_db.ts";
+import { forgetEnrollment, openAgentDb } from "./store/agent_db.ts";
 import { uploadStream } from "./uploads.ts";
 import { writeFileAtomic } from "./files.ts";
 import { Periodic } from "./periodic.ts";
@@ -175,6 +175,10 @@ export class Agent {
         removal.stop();
         await this.#link.stop();
         this.#link = undefined;
+        if (unregistered.signal.aborted) {
+          const forgotten = forgetEnrollment(db);
+          log.info("forgot the old enrollment's pending work", forgotten);
+        }
       }
     } finally {
       statusWriter.stop();

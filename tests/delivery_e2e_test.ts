@@ -200,6 +200,7 @@ Deno.test({
         "PEER0001",
       ]);
       await agent.waitForLine(/not configured: waiting for the identity service URL/);
+      await agent.waitForLine(/forgot the old enrollment's pending work responses=0 requiredSnaps=0/);
       const files = [...Deno.readDirSync(world.dataDir)].map((e) => e.name);
       assertEquals(files.includes(".secret") || files.includes("params"), false);
       await sleep(300);

@@ -1,7 +1,7 @@
 import { assertEquals, assertOk } from "./support/assert.ts";
 import { Outbox, type OutboxEntry } from "../lib/dms/outbox.ts";
 import { ActionJournal, JOURNAL_KEEP_COUNT, JOURNAL_KEEP_MS } from "../lib/dms/journal.ts";
-import { openAgentDb } from "../lib/store/agent_db.ts";
+import { forgetEnrollment, openAgentDb } from "../lib/store/agent_db.ts";
 import { createLogger, MemorySink } from "../lib/log.ts";
 
 const quiet = () => createLogger("test", { sink: new MemorySink() });
@@ -94,5 +94,20 @@ Deno.test("a corrupt database is moved aside, reported and recreated", async () 
     const dir = path.slice(0, path.lastIndexOf("/"));
     assertEquals([...Deno.readDirSync(dir)].filter((e) => e.name.startsWith("agent.db.corrupt-")).length, 1);
     assertOk(logs.matching(/ERROR .*agent\.db is unusable .*moved to .*recreated/).length === 1);
+  });
+});
+
+Deno.test("forgetting an enrollment drops its queued responses and required snaps, keeps the journal", async () => {
+  await withDb(async (path) => {
+    const db = await openAgentDb(path, quiet());
+    const journal = new ActionJournal(db);
+    journal.accept({ id: "a1", action: "list", snap: "", data: "" }, 1);
+    journal.complete("a1", "{}", "devices/pub/old");
+    db.prepare("INSERT INTO required_snaps (name, channel, requested_at) VALUES ('htop', 'latest/stable', 1)")
+      .run();
+    assertEquals(forgetEnrollment(db), { responses: 1, requiredSnaps: 1 });
+    assertEquals(new Outbox(db, () => Promise.resolve(), quiet()).depth, 0);
+    assertEquals(journal.get("a1")?.state, "done");
+    db.close();
   });
 });

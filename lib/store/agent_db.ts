@@ -32,3 +32,13 @@ const MIGRATIONS: Migrations = [
 export function openAgentDb(path: string, log: Logger): Promise<DatabaseSync> {
   return openDatabase(path, MIGRATIONS, log);
 }
+
+/**
+ * Forgets what belonged to the enrollment that was just cleared: responses still queued for the old device id
+ * (its topic is no longer ours) and the required snaps of its DMS. The journal of handled ids stays.
+ */
+export function forgetEnrollment(db: DatabaseSync): { responses: number; requiredSnaps: number } {
+  const responses = Number(db.prepare("DELETE FROM outbox").run().changes);
+  const requiredSnaps = Number(db.prepare("DELETE FROM required_snaps").run().changes);
+  return { responses, requiredSnaps };
+}
