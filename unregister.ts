@@ -13,6 +13,7 @@
 import { parseArgs } from "node:util";
 import { removeIfExists } from "./lib/files.ts";
 import { processPaths } from "./lib/paths.ts";
+import { runSnapctl } from "./lib/system/snapctl.ts";
 
 const USAGE = `Usage: unregister [--help]
 
@@ -23,10 +24,8 @@ agent again, which then waits for a new identity service URL (snap set iot-agent
 Exit codes: 0 done or nothing to do, 1 a step failed, 2 bad command line, 77 not run as root in the snap.`;
 
 async function snapctl(...args: string[]): Promise<void> {
-  const output = await new Deno.Command("snapctl", { args, stdout: "piped", stderr: "piped" }).output();
-  if (!output.success) {
-    throw new Error(`snapctl ${args.join(" ")} failed: ${new TextDecoder().decode(output.stderr).trim()}`);
-  }
+  const output = await runSnapctl(args);
+  if (!output.success) throw new Error(`snapctl ${args.join(" ")} failed: ${output.stderr}`);
 }
 
 function isRoot(): boolean {

@@ -5,6 +5,8 @@
  */
 import { formatDuration, parseDuration } from "./duration.ts";
 import { isLogLevel, LOG_LEVELS, type LogLevel } from "./log.ts";
+import { sha256Hex } from "./canonical_json.ts";
+import { runSnapctl } from "./system/snapctl.ts";
 
 /** An invalid setting; the message is the one line shown to the operator. */
 export class ConfigError extends Error {
@@ -333,12 +335,11 @@ export function describeConfig({ config, origins }: LoadedConfig): string[] {
 /** Reads the snap's whole configuration with `snapctl get -d`; `undefined` outside a snap. */
 export async function readSnapConfig(inSnap: boolean): Promise<unknown> {
   if (!inSnap) return undefined;
-  const output = await new Deno.Command("snapctl", { args: ["get", "-d"], stderr: "piped" }).output();
+  const output = await runSnapctl(["get", "-d"]);
   if (!output.success) {
-    const reason = new TextDecoder().decode(output.stderr).trim();
-    throw new ConfigError(`cannot read the snap configuration (snapctl get -d): ${reason}`);
+    throw new ConfigError(`cannot read the snap configuration (snapctl get -d): ${output.stderr}`);
   }
-  const textOut = new TextDecoder().decode(output.stdout).trim();
+  const textOut = output.stdout;
   if (textOut === "") return {};
   try {
     return JSON.parse(textOut);
@@ -408,9 +409,6 @@ const DAEMON_KEYS: Record<"agent" | "watchdog", (key: ConfigKey) => boolean> = {
 /** A digest of the settings a daemon reads (SHA-256 hex), for the configure hook to restart only what changed. */
 export async function settingsDigest(config: AgentConfig, daemon: "agent" | "watchdog"): Promise<string> {
   const keys = (Object.keys(SETTINGS) as ConfigKey[]).filter(DAEMON_KEYS[daemon]);
-  const text = JSON.stringify(keys.map((key) => [key, config[key] ?? null]));
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
   // prefixed so that `snapctl set` cannot mistake it for a JSON number
-  return "sha256:" +
-    Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
+  return "sha256:" + await sha256Hex(JSON.stringify(keys.map((key) => [key, config[key] ?? null])));
 }

@@ -17,6 +17,7 @@ import { NATS_USER } from "./nats/service.ts";
 import type { AgentPaths } from "./paths.ts";
 import { SnapdClient } from "./snapd/client.ts";
 import { changeDatabasePath } from "./watchdog_daemon.ts";
+import { runSnapctl } from "./system/snapctl.ts";
 
 /** One check's outcome. */
 export interface CheckResult {
@@ -36,8 +37,8 @@ export interface DoctorOptions {
   now?: number;
   /** Free bytes for unprivileged users in a directory. @default statfs */
   freeBytes?: (dir: string) => Promise<number>;
-  /** Runs `snapctl` (inside a snap). */
-  snapctl?: (args: string[]) => Promise<{ success: boolean; stdout: string }>;
+  /** Runs `snapctl` (inside a snap). @default runSnapctl */
+  snapctl?: (args: string[]) => Promise<{ success: boolean }>;
 }
 
 const DAY_MS = 86_400_000;
@@ -62,11 +63,6 @@ async function defaultFreeBytes(dir: string): Promise<number> {
   return Number(stats.bavail) * Number(stats.bsize);
 }
 
-async function defaultSnapctl(args: string[]) {
-  const output = await new Deno.Command("snapctl", { args, stdout: "piped", stderr: "piped" }).output();
-  return { success: output.success, stdout: new TextDecoder().decode(output.stdout).trim() };
-}
-
 /** Runs every check, in order. */
 export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> {
   const { config, paths, log } = options;
@@ -74,7 +70,7 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> 
   const results: CheckResult[] = [];
   const snapd = new SnapdClient({ socketPath: config["snapd.socket"], timeoutMs: 5000 });
   try {
-    results.push(await checkSnapd(snapd, paths.inSnap, options.snapctl ?? defaultSnapctl));
+    results.push(await checkSnapd(snapd, paths.inSnap, options.snapctl ?? runSnapctl));
     results.push(await checkAssertions(snapd));
   } finally {
     snapd.close();

@@ -15,11 +15,6 @@ export class FailureLog {
    */
   constructor(private readonly log: Logger, private readonly operation: string) {}
 
-  /** Number of failures since the last success. */
-  get failures(): number {
-    return this.#failures;
-  }
-
   /** The cause of the last failure, if the last attempt failed. */
   get lastCause(): string | undefined {
     return this.#lastCause;
