@@ -11,6 +11,7 @@ import { readTextIfExists } from "./files.ts";
 import { decodeEnrollment, type Enrollment } from "./identity/enrollment.ts";
 import { ParamsFile } from "./identity/params.ts";
 import type { Logger } from "./log.ts";
+import { brokerAddress, brokerTlsIdentity } from "./mqtt/broker_address.ts";
 import { brokerTrust, explainVerificationFailure, isBrokerVerificationError } from "./mqtt/tls.ts";
 import { connectNats } from "./nats/transport.ts";
 import { NATS_USER } from "./nats/service.ts";
@@ -205,10 +206,10 @@ function checkCredentials(enrollment: Enrollment | Error | undefined, now: numbe
 
 async function checkBroker(enrollment: Enrollment, config: AgentConfig): Promise<CheckResult> {
   const name = "broker";
-  const { mqttUrl: host, mqttPort } = enrollment.credentials;
-  const broker = `${host}:${mqttPort}`;
-  let trust;
+  const { mqttUrl, mqttPort } = enrollment.credentials;
+  let address, trust;
   try {
+    address = brokerAddress(mqttUrl, mqttPort);
     trust = await brokerTrust({
       verify: config["mqtt.verify"],
       caFile: config["mqtt.ca"],
@@ -217,11 +218,14 @@ async function checkBroker(enrollment: Enrollment, config: AgentConfig): Promise
   } catch (error) {
     return fail(name, (error as Error).message);
   }
+  const broker = address.label;
+  const identity = brokerTlsIdentity(address);
   return await new Promise((resolve) => {
     const socket = tls.connect({
-      host,
-      port: Number(mqttPort),
-      servername: host,
+      host: address.host,
+      port: address.port,
+      servername: identity.servername,
+      checkServerIdentity: identity.checkServerIdentity,
       ca: trust.ca,
       cert: enrollment.credentials.certificate,
       key: enrollment.credentials.privateKey,

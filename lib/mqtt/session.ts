@@ -1,17 +1,26 @@
 /**
- * The device's MQTT session with the DMS broker: mutual TLS, a persistent session (clean = false) so QoS 1
- * actions sent while the device was offline arrive on reconnect, every subscription renewed on every connect
- * (the Go agent lost them after a reconnect), and reconnects spaced by capped full-jitter backoff.
+ * The device's MQTT session with the DMS broker: mutual TLS (RFC 6066 names, see broker_address.ts), a
+ * persistent session (clean = false) so QoS 1 actions sent while the device was offline arrive on reconnect,
+ * every subscription renewed on every connect (the Go agent lost them after a reconnect), and reconnects spaced
+ * by capped full-jitter backoff.
+ *
+ * Nothing that goes wrong here stops the session: a throw while connecting, a subscription the broker refuses,
+ * a message handler that fails — each is logged once per distinct cause and followed by a reconnect after the
+ * usual backoff. The session counts as connected only once every subscription was granted, so a device is never
+ * "connected but deaf". A message is acknowledged only after its handler succeeded; when the handler fails the
+ * acknowledgement is withheld and the connection renewed, so the broker delivers the message again.
  *
  * Each connection attempt uses a fresh mqtt.js client with its own reconnect disabled: the session owns the
  * retry policy, and a publish that was not acknowledged when its connection dropped is rejected (the caller
  * keeps it and publishes it again), never silently replayed by the library.
  */
+import type { ConnectionOptions } from "node:tls";
 import mqtt from "mqtt";
 import { type Clock, systemClock } from "../clock.ts";
 import { FailureLog } from "../failure_log.ts";
 import type { Logger } from "../log.ts";
 import { Backoff, type BackoffOptions } from "../retry.ts";
+import { brokerAddress, brokerTlsIdentity } from "./broker_address.ts";
 import {
   type BrokerTrust,
   explainVerificationFailure,
@@ -25,11 +34,18 @@ export interface Subscription {
   qos: 0 | 1;
 }
 
+/** The client options: mqtt.js hands the TLS ones through to `tls.connect`. */
+export type ClientOptions = mqtt.IClientOptions & Pick<ConnectionOptions, "checkServerIdentity">;
+
+/** Creates an mqtt.js client (the port tests use to make a connection attempt throw). */
+export type ConnectClient = (options: ClientOptions) => mqtt.MqttClient;
+
 /** Options of {@link MqttSession}. */
 export interface MqttSessionOptions {
-  /** Broker host name (also the TLS server name). */
+  /** Broker host as the enrollment gives it: a host name, or an IPv4 or IPv6 literal (brackets allowed). */
   host: string;
-  port: number;
+  /** Broker port (the enrollment gives it as a string). */
+  port: number | string;
   clientId: string;
   /** PEM client certificate and key. */
   certificate: string;
@@ -42,20 +58,28 @@ export interface MqttSessionOptions {
   log: Logger;
   /** @default systemClock */
   clock?: Clock;
+  /** @default mqtt.connect */
+  connect?: ConnectClient;
   /**
-   * Called for each message. The broker's acknowledgement (QoS 1) is sent once the returned promise settles, so
-   * keep it short: accept the message, do the work elsewhere.
+   * Called for each message. The broker's acknowledgement (QoS 1) is sent once the returned promise resolves;
+   * when it throws or rejects, the message is not acknowledged and the connection is renewed. Keep it short:
+   * accept the message, do the work elsewhere.
    */
   onMessage(topic: string, payload: Uint8Array): void | Promise<void>;
-  /** Called after each successful connect, once the subscriptions are in place. */
+  /** Called after each successful connect, once every subscription is in place. */
   onConnect?(): void;
-  /** Called when a connection is lost. */
+  /** Called when a connection that was up is lost. */
   onDisconnect?(): void;
 }
 
 /** A publish that failed because the session is not connected or the connection dropped. */
 export class NotConnectedError extends Error {
   override name = "NotConnectedError";
+}
+
+/** The broker refused one or more subscriptions (SUBACK 0x80). */
+export class SubscriptionRefusedError extends Error {
+  override name = "SubscriptionRefusedError";
 }
 
 /** The MQTT session; `start()` it once, `stop()` it once. */
@@ -65,24 +89,29 @@ export class MqttSession {
   readonly #backoff: Backoff;
   readonly #failures: FailureLog;
   readonly #stopping = new AbortController();
+  readonly #connectClient: ConnectClient;
   #client: mqtt.MqttClient | undefined;
   #connectedSince: number | undefined;
   #pending = new Set<(error: Error) => void>();
   #closed: Promise<void> = Promise.resolve();
+  /** Why the current client is being closed on purpose (reported as the cause of the reconnect). */
+  #closing: Error | undefined;
 
   constructor(options: MqttSessionOptions) {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#backoff = new Backoff(options.backoff);
+    this.#connectClient = options.connect ?? mqtt.connect;
     this.#failures = new FailureLog(options.log, `connecting to broker ${this.broker}`);
   }
 
-  /** `host:port` of the broker. */
+  /** `host:port` of the broker, as the enrollment gives it. */
   get broker(): string {
-    return `${this.#options.host}:${this.#options.port}`;
+    const { host, port } = this.#options;
+    return host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
   }
 
-  /** True while a connection is up (CONNACK received). */
+  /** True while a connection is up and every subscription is granted. */
   get connected(): boolean {
     return this.#connectedSince !== undefined;
   }
@@ -103,6 +132,17 @@ export class MqttSession {
   }
 
   /**
+   * Drops the current connection (if any) and connects again after the usual backoff; `reason` is logged as the
+   * cause. For faults the session cannot see itself.
+   */
+  restart(reason: string): void {
+    const client = this.#client;
+    if (!client) return;
+    this.#closing = new Error(reason);
+    client.end(true);
+  }
+
+  /**
    * Publishes a message; resolves when the broker acknowledged it (QoS 1) or it was written (QoS 0).
    * @throws {NotConnectedError} when not connected, or when the connection dropped before the acknowledgement.
    */
@@ -114,11 +154,16 @@ export class MqttSession {
     return new Promise((resolve, reject) => {
       const abandon = (error: Error) => reject(error);
       this.#pending.add(abandon);
-      client.publish(topic, payload as string, { qos, retain: false }, (error) => {
+      const settle = (error?: Error) => {
         if (!this.#pending.delete(abandon)) return;
         if (error) reject(new NotConnectedError(`publish to ${topic} failed: ${error.message}`));
         else resolve();
-      });
+      };
+      try {
+        client.publish(topic, payload as string, { qos, retain: false }, settle);
+      } catch (error) {
+        settle(error as Error);
+      }
     });
   }
 
@@ -138,20 +183,67 @@ export class MqttSession {
   #connect(): void {
     if (this.#stopping.signal.aborted) return;
     const o = this.#options;
-    if (!o.trust.verify) {
-      o.log.warn(
-        `mqtt.verify=false: connecting to ${this.broker} without verifying its certificate (insecure)`,
-      );
+    let client: mqtt.MqttClient;
+    try {
+      client = this.#open();
+    } catch (error) {
+      return this.#retryLater(error as Error);
     }
     let lastError: Error | undefined;
     let wasConnected = false;
     let resolveClosed!: () => void;
     this.#closed = new Promise((resolve) => (resolveClosed = resolve));
-    const client = mqtt.connect({
+    this.#closing = undefined;
+    this.#client = client;
+    client.handleMessage = (packet, done) => this.#handle(client, packet, done);
+    client.on("connect", () => {
+      this.#established(client).then((up) => (wasConnected ||= up));
+    });
+    client.on("error", (error) => {
+      lastError = error;
+    });
+    client.on("close", () => {
+      if (this.#client !== client) return;
+      this.#client = undefined;
+      const wasUp = this.#connectedSince !== undefined;
+      this.#connectedSince = undefined;
+      for (const abandon of this.#pending) {
+        abandon(new NotConnectedError("connection lost before the broker acknowledged"));
+      }
+      this.#pending.clear();
+      client.end(true);
+      resolveClosed();
+      const cause = this.#closing ?? lastError;
+      if (wasUp) {
+        if (this.#stopping.signal.aborted) o.log.info(`disconnected from broker ${this.broker}`);
+        else {
+          o.log.warn(`disconnected from broker ${this.broker}`, {
+            reason: cause?.message ?? "connection closed",
+          });
+        }
+        this.#notify("onDisconnect");
+      }
+      if (this.#stopping.signal.aborted) return;
+      this.#retryLater(cause, wasConnected);
+    });
+  }
+
+  /** A new mqtt.js client for one connection attempt. @throws whatever building or starting it throws */
+  #open(): mqtt.MqttClient {
+    const o = this.#options;
+    const address = brokerAddress(o.host, o.port);
+    const identity = brokerTlsIdentity(address);
+    if (!o.trust.verify) {
+      o.log.warn(
+        `mqtt.verify=false: connecting to ${address.label} without verifying its certificate (insecure)`,
+      );
+    }
+    return this.#connectClient({
       protocol: "mqtts",
-      host: o.host,
-      port: o.port,
-      servername: o.host,
+      host: address.host,
+      port: address.port,
+      servername: identity.servername,
+      checkServerIdentity: identity.checkServerIdentity,
       clientId: o.clientId,
       clean: false,
       protocolVersion: 4,
@@ -165,63 +257,88 @@ export class MqttSession {
       ca: o.trust.ca,
       rejectUnauthorized: o.trust.verify,
     });
-    this.#client = client;
-    client.handleMessage = (packet, done) => {
-      Promise.resolve()
-        .then(() => o.onMessage(packet.topic, toBytes(packet.payload)))
-        .catch((error) =>
-          o.log.error(`handling a message on ${packet.topic} failed: ${(error as Error).message}`)
-        )
-        .finally(() => done());
-    };
-    client.on("connect", () => {
-      wasConnected = true;
-      this.#connectedSince = this.#clock.now();
-      this.#backoff.reset();
-      this.#failures.succeeded();
-      o.log.info(`connected to broker ${this.broker}`, { client_id: o.clientId });
-      this.#subscribe(client).then(() => o.onConnect?.());
-    });
-    client.on("error", (error) => {
-      lastError = error;
-    });
-    client.on("close", () => {
-      if (this.#client !== client) return;
-      this.#client = undefined;
-      this.#connectedSince = undefined;
-      for (const abandon of this.#pending) {
-        abandon(new NotConnectedError("connection lost before the broker acknowledged"));
-      }
-      this.#pending.clear();
+  }
+
+  /** Schedules the next connection attempt after a backoff delay; logs the cause once per distinct cause. */
+  #retryLater(cause: Error | undefined, connectedBefore = false): void {
+    const delay = this.#backoff.next();
+    this.#failures.failed(connectedBefore && !cause ? "connection closed" : this.#describe(cause), delay);
+    this.#clock.sleep(delay, this.#stopping.signal).then(() => this.#connect(), () => {});
+  }
+
+  /** After CONNACK: subscribe everything; only then is the session up. Returns whether it came up. */
+  async #established(client: mqtt.MqttClient): Promise<boolean> {
+    const o = this.#options;
+    try {
+      await this.#subscribe(client);
+    } catch (error) {
+      if (this.#client !== client) return false;
+      this.#closing = error as Error;
       client.end(true);
-      resolveClosed();
-      if (wasConnected) {
-        if (this.#stopping.signal.aborted) o.log.info(`disconnected from broker ${this.broker}`);
-        else {o.log.warn(`disconnected from broker ${this.broker}`, {
-            reason: lastError?.message ?? "connection closed",
-          });}
-        o.onDisconnect?.();
-      }
-      if (this.#stopping.signal.aborted) return;
-      const delay = this.#backoff.next();
-      this.#failures.failed(this.#describe(lastError), delay);
-      this.#clock.sleep(delay, this.#stopping.signal).then(() => this.#connect(), () => {});
+      return false;
+    }
+    if (this.#client !== client) return false;
+    this.#connectedSince = this.#clock.now();
+    this.#backoff.reset();
+    this.#failures.succeeded();
+    o.log.info(`connected to broker ${this.broker}`, { client_id: o.clientId });
+    this.#notify("onConnect");
+    return true;
+  }
+
+  /** Subscribes every topic. @throws {SubscriptionRefusedError} naming the topics the broker refused */
+  #subscribe(client: mqtt.MqttClient): Promise<void> {
+    const { subscriptions, log, clientId } = this.#options;
+    const request = Object.fromEntries(subscriptions.map(({ topic, qos }) => [topic, { qos }]));
+    return new Promise((resolve, reject) => {
+      client.subscribe(request, {}, (error, _granted, packet) => {
+        const codes = packet?.granted ?? [];
+        const refused = subscriptions.filter((_, i) =>
+          typeof codes[i] !== "number" || (codes[i] & 0x80) !== 0
+        );
+        if (!error && refused.length === 0) {
+          for (const { topic } of subscriptions) log.debug(`subscribed to ${topic}`);
+          return resolve();
+        }
+        const topics = (refused.length > 0 ? refused : subscriptions).map((s) => s.topic).join(", ");
+        reject(
+          new SubscriptionRefusedError(
+            packet
+              ? `the broker refused the subscription to ${topics} (SUBACK 0x80; check the broker's ACL for client id ${clientId}); reconnecting to subscribe again`
+              : `subscribing to ${topics} failed (${error?.message}); reconnecting to subscribe again`,
+          ),
+        );
+      });
     });
   }
 
-  async #subscribe(client: mqtt.MqttClient): Promise<void> {
-    const { subscriptions, log } = this.#options;
-    try {
-      const granted = await client.subscribeAsync(
-        Object.fromEntries(subscriptions.map(({ topic, qos }) => [topic, { qos }])),
+  /** Hands a message to `onMessage`; acknowledges it only on success. */
+  #handle(client: mqtt.MqttClient, packet: mqtt.IPublishPacket, done: (error?: Error) => void): void {
+    const { onMessage } = this.#options;
+    const failed = (error: unknown) => {
+      const message = error instanceof Error ? error.message : String(error);
+      const cause = new Error(
+        `handling a message on ${packet.topic} failed (${message}); it was not acknowledged and the broker delivers it again after the reconnect`,
       );
-      for (const grant of granted) {
-        if (grant.qos === 128) {
-          log.error(`the broker refused the subscription to ${grant.topic} (check its ACL)`);
-        } else log.debug(`subscribed to ${grant.topic}`, { qos: grant.qos });
+      done(cause);
+      if (this.#client === client) {
+        this.#closing = cause;
+        client.end(true);
       }
+    };
+    try {
+      Promise.resolve(onMessage(packet.topic, toBytes(packet.payload))).then(() => done(), failed);
     } catch (error) {
-      log.warn(`subscribing failed: ${(error as Error).message}`);
+      failed(error);
+    }
+  }
+
+  /** Calls a callback of the owner; a throw there is logged, never allowed to break the session. */
+  #notify(callback: "onConnect" | "onDisconnect"): void {
+    try {
+      this.#options[callback]?.();
+    } catch (error) {
+      this.#options.log.error(`${callback} failed: ${(error as Error).message}`);
     }
   }
 

@@ -5,6 +5,7 @@
  */
 import { rootCertificates } from "node:tls";
 import { readTextIfExists } from "../files.ts";
+import { BrokerNameMismatchError } from "./broker_address.ts";
 
 /** The system CA bundle on Debian and Ubuntu (Ubuntu Core included). */
 export const SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
@@ -98,10 +99,15 @@ export function isClientCertificateRejected(error: unknown): boolean {
 
 /** One line that says why the broker was refused and names both remedies. */
 export function explainVerificationFailure(error: unknown, broker: string, trust: BrokerTrust): string {
+  const remedies = `or set mqtt.verify=false to connect without verifying it (insecure)`;
+  if (error instanceof BrokerNameMismatchError) {
+    return `the certificate of broker ${broker} does not match its address: ${error.message}. ` +
+      `Give the broker a certificate that names ${error.address.host}, ` +
+      `set mqtt.ca to the PEM bundle of a CA whose certificate for this broker does, ${remedies}`;
+  }
   const reason = (error as { message?: string }).message ?? String(error);
   return `cannot verify the certificate of broker ${broker} (${reason}); trusted: ${
     trust.sources.join(", ")
   }. ` +
-    `Set mqtt.ca to the PEM bundle of the CA that signed the broker certificate, ` +
-    `or set mqtt.verify=false to connect without verifying it (insecure)`;
+    `Set mqtt.ca to the PEM bundle of the CA that signed the broker certificate, ${remedies}`;
 }

@@ -13,20 +13,35 @@ import { freePort, waitForPort } from "./ports.ts";
 /** The CN of the DMS service's client certificate. */
 export const DMS_USER = "dms-service";
 
+/** A listener for devices apart from the DMS's, e.g. on another address or with another certificate. */
+export interface DeviceListener {
+  /** Loopback address to listen on: `127.0.0.1` or `::1`. */
+  address: string;
+  /** Its server certificate (the names under test). */
+  server: Issued;
+}
+
 /** Options of {@link Mosquitto.start}. */
 export interface MosquittoOptions {
   ca: TestCA;
   /** Server certificate; by default one for `localhost` / 127.0.0.1 from `ca`. */
   server?: Issued;
   port?: number;
+  /** Devices connect here instead of to the DMS's listener. @default the DMS's listener */
+  device?: DeviceListener;
 }
 
 /** A running mosquitto. */
 export class Mosquitto {
   #child: Child | undefined;
+  #listeners: { address: string; port: number }[] = [];
   readonly #grants: string[] = [];
 
-  private constructor(readonly port: number, private readonly dir: string) {}
+  /**
+   * @param port the DMS's listener, on 127.0.0.1
+   * @param devicePort the devices' listener (the same one unless a device listener was asked for)
+   */
+  private constructor(readonly port: number, readonly devicePort: number, private readonly dir: string) {}
 
   /** Starts mosquitto; resolves once it accepts connections. */
   static async start(options: MosquittoOptions): Promise<Mosquitto> {
@@ -36,26 +51,41 @@ export class Mosquitto {
     await Deno.writeTextFile(join(dir, "ca.crt"), options.ca.certPem);
     await Deno.writeTextFile(join(dir, "server.crt"), server.certPem);
     await Deno.writeTextFile(join(dir, "server.key"), server.keyPem);
-    const broker = new Mosquitto(options.port ?? freePort(), dir);
+    const port = options.port ?? freePort();
+    const broker = new Mosquitto(port, options.device ? freePort(options.device.address) : port, dir);
     await broker.#writeAcl();
+    const tls = (prefix: string) => [
+      `cafile ${join(dir, "ca.crt")}`,
+      `certfile ${join(dir, `${prefix}.crt`)}`,
+      `keyfile ${join(dir, `${prefix}.key`)}`,
+      "require_certificate true",
+      "use_identity_as_username true",
+    ];
+    const device = options.device;
+    if (device) {
+      await Deno.writeTextFile(join(dir, "device.crt"), device.server.certPem);
+      await Deno.writeTextFile(join(dir, "device.key"), device.server.keyPem);
+    }
+    broker.#listeners = [
+      { address: "127.0.0.1", port },
+      ...device ? [{ address: device.address, port: broker.devicePort }] : [],
+    ];
     await Deno.writeTextFile(
       join(dir, "mosquitto.conf"),
       [
         "user root",
         "persistence false",
+        "per_listener_settings false",
         "log_dest stderr",
         "log_type error",
         "log_type warning",
         "log_type notice",
         "log_type information",
         "log_type subscribe",
-        `listener ${broker.port} 127.0.0.1`,
-        `cafile ${join(dir, "ca.crt")}`,
-        `certfile ${join(dir, "server.crt")}`,
-        `keyfile ${join(dir, "server.key")}`,
-        "require_certificate true",
-        "use_identity_as_username true",
         `acl_file ${join(dir, "acl")}`,
+        `listener ${port} 127.0.0.1`,
+        ...tls("server"),
+        ...device ? [`listener ${broker.devicePort} ${device.address}`, ...tls("device")] : [],
         "",
       ].join("\n"),
     );
@@ -85,7 +115,7 @@ export class Mosquitto {
   async restart(): Promise<void> {
     if (this.#child) await this.stop();
     this.#child = Child.spawn("mosquitto", ["-c", join(this.dir, "mosquitto.conf")]);
-    await waitForPort(this.port);
+    for (const { address, port } of this.#listeners) await waitForPort(port, address);
   }
 
   /** Stops the broker (SIGTERM). */

@@ -18,7 +18,10 @@ export const FIXTURE_DEVICE = { brand: "peerbrand", model: "peer-model", serial:
 
 /** What the world needs of a broker. */
 export interface TestBroker {
+  /** Where the DMS connects. */
   readonly port: number;
+  /** Where devices connect. @default port */
+  readonly devicePort?: number;
   grantDevice(commonName: string, serial: string, organizationId: string): Promise<void>;
   stop(): Promise<void>;
 }
@@ -37,6 +40,8 @@ export interface WorldOptions<B extends TestBroker = Mosquitto> {
   configure?: boolean;
   /** Trust the test CA through `mqtt.ca`. @default true */
   trustBroker?: boolean;
+  /** The broker host the identity service hands out: a name, an IPv4 or an IPv6 literal. @default "localhost" */
+  brokerHost?: string;
 }
 
 /** A started world; `stop()` it at the end of the test. */
@@ -74,7 +79,11 @@ export async function startWorld<B extends TestBroker = Mosquitto>(
     ((ca: TestCA) => Mosquitto.start({ ca }) as unknown as Promise<B>);
   const broker = await startBroker(ca);
   const snapd = FakeSnapd.start({ snaps: options.snaps });
-  const identity = IdentityStub.start({ ca, mqttHost: "localhost", mqttPort: broker.port });
+  const identity = IdentityStub.start({
+    ca,
+    mqttHost: options.brokerHost ?? "localhost",
+    mqttPort: broker.devicePort ?? broker.port,
+  });
   identity.onEnrolled = ({ commonName, serial, organizationId }) =>
     void broker.grantDevice(commonName, serial, organizationId);
   if (options.register ?? true) identity.register(FIXTURE_DEVICE);
