@@ -108,7 +108,12 @@ export class Agent {
     const credentials = new CredentialsStore(paths, log.child("credentials"));
     const nats = config["nats.enabled"] ? await this.#startNats(snapd, backoff) : undefined;
     this.#nats = nats;
-    const statusWriter = new Periodic(STATUS_PERIOD_MS, () => this.#writeStatus("running"), this.#clock);
+    const statusWriter = new Periodic(() => this.#writeStatus("running"), {
+      name: "writing the status file",
+      intervalMs: STATUS_PERIOD_MS,
+      clock: this.#clock,
+      log: log.child("status"),
+    });
     statusWriter.restart();
     try {
       const enroller = new Enroller({
@@ -161,7 +166,7 @@ export class Agent {
         });
         this.#link.start();
         // `unregister` outside a snap removes the files under a running agent: notice it and start over
-        const removal = new Periodic(this.#options.paramsPollMs ?? 2000, async () => {
+        const removal = new Periodic(async () => {
           if (!(await exists(paths.credentials)) && !unregistered.signal.aborted) {
             log.info(
               `${paths.credentials} was removed (unregister): leaving the DMS and waiting for a new URL`,
@@ -169,7 +174,12 @@ export class Agent {
             this.#enrollment = undefined;
             unregistered.abort();
           }
-        }, this.#clock);
+        }, {
+          name: "watching the credentials file",
+          intervalMs: this.#options.paramsPollMs ?? 2000,
+          clock: this.#clock,
+          log,
+        });
         removal.restart();
         await untilAborted(AbortSignal.any([signal, unregistered.signal]));
         removal.stop();

@@ -9,7 +9,6 @@ import { writeFileAtomic } from "./files.ts";
 import { ChangeStore } from "./changes/store.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { AgentConfig } from "./config.ts";
-import { FailureLog } from "./failure_log.ts";
 import type { Logger } from "./log.ts";
 import { type AgentPaths, expandVariables } from "./paths.ts";
 import { Periodic } from "./periodic.ts";
@@ -76,18 +75,16 @@ export async function runWatchdogDaemon(options: WatchdogDaemonOptions, signal: 
     timeout: config["watchdog.change.timeout"],
     reboot: config["watchdog.reboot"],
   });
-  const loggerFailures = new FailureLog(changeLog, "reading snapd's changes");
-  const watchdogFailures = new FailureLog(log.child("watchdog"), "checking for hung changes");
   let started = false;
-  const logging = new Periodic(config["snaplogger.duration.between.checks"], async () => {
-    try {
-      await (started ? logger.check() : logger.startup());
-      started = true;
-      loggerFailures.succeeded();
-    } catch (error) {
-      loggerFailures.failed((error as Error).message);
-    }
-  }, clock);
+  const logging = new Periodic(async () => {
+    await (started ? logger.check() : logger.startup());
+    started = true;
+  }, {
+    name: "reading snapd's changes",
+    intervalMs: config["snaplogger.duration.between.checks"],
+    clock,
+    log: changeLog,
+  });
   let last: { at: string; verdict: string; changeId?: string } | undefined;
   const writeStatus = (state: "running" | "stopped") =>
     writeFileAtomic(
@@ -100,24 +97,27 @@ export async function runWatchdogDaemon(options: WatchdogDaemonOptions, signal: 
         "\n",
       { mode: 0o644 },
     ).catch((error) => log.debug(`status file not written: ${(error as Error).message}`));
-  const checking = new Periodic(config["watchdog.check.interval"], async () => {
+  const checking = new Periodic(async () => {
+    const at = () => new Date(clock.now()).toISOString();
     try {
       const verdict = await watchdog.check();
       last = {
-        at: new Date(clock.now()).toISOString(),
+        at: at(),
         verdict: verdict.kind,
         changeId: verdict.kind === "healthy" ? undefined : verdict.changeId,
       };
-      watchdogFailures.succeeded();
     } catch (error) {
-      last = {
-        at: new Date(clock.now()).toISOString(),
-        verdict: `check failed: ${(error as Error).message}`,
-      };
-      watchdogFailures.failed((error as Error).message);
+      last = { at: at(), verdict: `check failed: ${(error as Error).message}` };
+      throw error;
+    } finally {
+      await writeStatus("running");
     }
-    await writeStatus("running");
-  }, clock);
+  }, {
+    name: "checking for hung changes",
+    intervalMs: config["watchdog.check.interval"],
+    clock,
+    log: log.child("watchdog"),
+  });
   logging.restart();
   checking.restart();
   await new Promise<void>((resolve) => {

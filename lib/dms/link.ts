@@ -109,8 +109,18 @@ export class DmsLink {
       (entry) => this.#session.publish(entry.topic, entry.payload, 1),
       log.child("outbox"),
     );
-    this.#health = new Periodic(options.healthIntervalMs, () => this.#publishHealth(), options.clock);
-    this.#metrics = new Periodic(options.metricsIntervalMs, () => this.#publishMetrics(), options.clock);
+    this.#health = new Periodic(() => this.#publishHealth(), {
+      name: "publishing health",
+      intervalMs: options.healthIntervalMs,
+      clock: options.clock,
+      log,
+    });
+    this.#metrics = new Periodic(() => this.#publishMetrics(), {
+      name: "publishing metrics",
+      intervalMs: options.metricsIntervalMs,
+      clock: options.clock,
+      log,
+    });
   }
 
   /** True while connected to the broker. */

@@ -35,6 +35,8 @@ export class NatsService {
   readonly #failures: FailureLog;
   readonly #stopping = new AbortController();
   #connection: NatsConnection | undefined;
+  /** Between nats.js's "disconnect" and "reconnect" status events. */
+  #reconnecting = false;
   #running: Promise<void> | undefined;
 
   constructor(options: NatsServiceOptions) {
@@ -44,8 +46,7 @@ export class NatsService {
 
   /** True while connected to a NATS server. */
   get connected(): boolean {
-    return this.#connection !== undefined && !this.#connection.isClosed() &&
-      !isReconnecting(this.#connection);
+    return this.#connection !== undefined && !this.#connection.isClosed() && !this.#reconnecting;
   }
 
   /** Why the last connection attempt failed, if it did. */
@@ -96,6 +97,7 @@ export class NatsService {
       backoff.reset();
       this.#failures.succeeded();
       this.#connection = connection;
+      this.#reconnecting = false;
       for (const subject of SUBJECTS) this.#serve(connection, subject);
       await connection.flush().catch(() => {}); // the server has the subscriptions before we say we serve
       log.info(`connected to NATS ${connection.getServer()}; serving ${SUBJECTS.length} subjects`);
@@ -126,15 +128,17 @@ export class NatsService {
 
   async #watch(connection: NatsConnection): Promise<void> {
     for await (const status of connection.status()) {
-      if (status.type === "disconnect") this.#options.log.warn(`disconnected from NATS ${status.data}`);
-      if (status.type === "reconnect") this.#options.log.info(`reconnected to NATS ${status.data}`);
+      if (status.type === "disconnect") {
+        this.#reconnecting = true;
+        this.#options.log.warn(`disconnected from NATS ${status.data}`);
+      }
+      if (status.type === "reconnect") {
+        this.#reconnecting = false;
+        this.#options.log.info(`reconnected to NATS ${status.data}`);
+      }
       if (status.type === "error") this.#options.log.warn(`NATS: ${explain(status.data)}`);
     }
   }
-}
-
-function isReconnecting(connection: NatsConnection): boolean {
-  return (connection as unknown as { protocol?: { connected?: boolean } }).protocol?.connected === false;
 }
 
 function explain(error: unknown): string {

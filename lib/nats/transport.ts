@@ -1,21 +1,45 @@
 /**
- * nats.js's node transport, hardened for Deno: when the server drops a connection (e.g. after
- * `Authorization Violation`) nats.js removes the socket's listeners and destroys it, and Deno's node
- * compatibility layer may still deliver a late `ECONNRESET` to the socket — with no listener, an uncaught error
- * that would stop the agent. A no-op listener is put back once the transport has closed.
+ * The one place that reaches into nats.js's internals — there is no supported way to do what it does.
+ *
+ * Why: nats.js's package entry (`connect` from "nats") does not load under Deno, so the agent builds the
+ * connection from nats.js's node transport itself (`setTransportFactory`, `NatsConnectionImpl.connect`, both
+ * exported only from internal modules). And when the server drops a connection (e.g. after
+ * `Authorization Violation`) that transport removes the socket's listeners and destroys it, while Deno's node
+ * compatibility layer may still deliver a late `ECONNRESET` — with no listener, an uncaught error. A no-op
+ * listener is put back once the transport has closed (the socket is a private field, `_closed` a private
+ * method).
+ *
+ * `tests/nats_transport_test.ts` checks every internal used here, so a nats.js update that changes them fails
+ * that test instead of the agent; at run time a missing internal only costs the hardening (the last-resort guard
+ * logs a stray socket error) and is logged once.
  */
 import { nodeResolveHost, NodeTransport } from "nats/lib/src/node_transport.js";
 import { NatsConnectionImpl, setTransportFactory } from "nats/lib/nats-base-client/internal_mod.js";
 import type { ConnectionOptions, NatsConnection } from "nats";
 
-interface ClosableTransport {
+/** The private members of nats.js's NodeTransport this file relies on. */
+export interface TransportInternals {
   socket?: { on(event: string, listener: () => void): void };
   _closed(error?: Error, internal?: boolean): Promise<void>;
 }
 
+/** True when nats.js's NodeTransport still has the private members the hardening needs. */
+export function hasTransportInternals(transport: unknown): transport is TransportInternals {
+  return typeof (transport as Partial<TransportInternals>)._closed === "function";
+}
+
+let missingReported = false;
+
 function hardenedTransport(): NodeTransport {
   const transport = new NodeTransport();
-  const internals = transport as unknown as ClosableTransport;
+  const internals: unknown = transport;
+  if (!hasTransportInternals(internals)) {
+    if (!missingReported) {
+      missingReported = true;
+      console.error("nats.js changed: NodeTransport._closed is gone; late socket errors are not silenced");
+    }
+    return transport;
+  }
   const close = internals._closed.bind(transport);
   internals._closed = async (error?: Error, internal = true) => {
     const socket = internals.socket;

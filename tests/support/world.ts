@@ -9,7 +9,7 @@ import type { Child } from "./child.ts";
 import { DmsClient } from "./dms_client.ts";
 import { FakeSnapd } from "./fake_snapd.ts";
 import { IdentityStub } from "./identity_stub.ts";
-import { Mosquitto } from "./mosquitto.ts";
+import { type DeviceGrant, Mosquitto } from "./mosquitto.ts";
 import { TestCA } from "./pki.ts";
 import type { SnapdSnap } from "../../lib/snapd/types.ts";
 
@@ -22,7 +22,7 @@ export interface TestBroker {
   readonly port: number;
   /** Where devices connect. @default port */
   readonly devicePort?: number;
-  grantDevice(commonName: string, serial: string, organizationId: string): Promise<void>;
+  grantDevice(device: DeviceGrant, options?: { commands?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -84,8 +84,7 @@ export async function startWorld<B extends TestBroker = Mosquitto>(
     mqttHost: options.brokerHost ?? "localhost",
     mqttPort: broker.devicePort ?? broker.port,
   });
-  identity.onEnrolled = ({ commonName, serial, organizationId }) =>
-    void broker.grantDevice(commonName, serial, organizationId);
+  identity.onEnrolled = (device) => void broker.grantDevice(device);
   if (options.register ?? true) identity.register(FIXTURE_DEVICE);
   const dms = await DmsClient.connect({ port: broker.port, ca });
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: "iot-agent-test-" });
