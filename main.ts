@@ -12,22 +12,37 @@
  * Exit codes: 0 stopped cleanly (SIGTERM/SIGINT) or done; 1 other failure (doctor: a check failed);
  * 2 bad command line; 78 invalid configuration.
  */
+import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { Agent } from "./lib/agent.ts";
+import { Agent, type LocalApi } from "./lib/agent.ts";
+import { ChangeStore } from "./lib/changes/store.ts";
+import { systemClock } from "./lib/clock.ts";
 import {
   type AgentConfig,
   ConfigError,
+  DEFAULT_NATS_PASSWORD,
   describeConfig,
   loadConfig,
   SETTINGS,
   settingsDigest,
 } from "./lib/config.ts";
+import type { OpenSession } from "./lib/dms/link.ts";
 import { formatDoctor, runDoctor } from "./lib/doctor.ts";
+import { installLastResortGuard } from "./lib/guard.ts";
+import { CredentialsStore } from "./lib/identity/credentials.ts";
 import { formatStatus, readStatus } from "./lib/status_report.ts";
 import { ParamsFile, validateIdentityUrl } from "./lib/identity/params.ts";
 import { addSecret, createLogger, type Logger } from "./lib/log.ts";
+import { MqttSession } from "./lib/mqtt/session.ts";
+import { brokerTrust } from "./lib/mqtt/tls.ts";
+import type { AgentStatus } from "./lib/nats/api.ts";
 import { type AgentPaths, processPaths } from "./lib/paths.ts";
-import { runWatchdogDaemon } from "./lib/watchdog_daemon.ts";
+import { SnapdClient } from "./lib/snapd/client.ts";
+import { openAgentDb } from "./lib/store/agent_db.ts";
+import { readMetrics } from "./lib/system/metrics.ts";
+import { systemdPower } from "./lib/system/power.ts";
+import { uploadStream } from "./lib/uploads.ts";
+import { changeDatabasePath, runWatchdogDaemon } from "./lib/watchdog_daemon.ts";
 import { VERSION } from "./lib/version.ts";
 
 const EXIT_USAGE = 2;
@@ -90,14 +105,25 @@ function parseCommandLine(args: string[]) {
   }
 }
 
-/** Loads the configuration, sets up logging and signals; then runs `body` until SIGTERM or SIGINT. */
+/** What a daemon body gets. */
+interface DaemonContext {
+  config: AgentConfig;
+  paths: AgentPaths;
+  log: Logger;
+}
+
+/**
+ * Loads the configuration, sets up logging, signals and the last-resort guard; then runs `body` until SIGTERM or
+ * SIGINT. `body` returns what to do after an error nothing handled.
+ */
 async function daemon(
   name: string,
   configFile: string | undefined,
   flags: Record<string, string>,
   body: (
-    context: { config: AgentConfig; paths: AgentPaths; log: Logger },
+    context: DaemonContext,
     signal: AbortSignal,
+    onFault: (recover: (reason: string) => void) => void,
   ) => Promise<void>,
 ): Promise<void> {
   const loaded = await settings(configFile, flags);
@@ -111,6 +137,11 @@ async function daemon(
   });
   for (const line of describeConfig(loaded)) log.debug(`setting ${line}`);
 
+  let recover = (_reason: string) => {};
+  const removeGuard = installLastResortGuard({
+    log: log.child("guard"),
+    onFault: (reason) => recover(reason),
+  });
   const stop = new AbortController();
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     Deno.addSignalListener(signal, () => {
@@ -118,8 +149,112 @@ async function daemon(
       stop.abort();
     });
   }
-  await body({ config, paths, log }, stop.signal);
+  await body({ config, paths, log }, stop.signal, (handler) => (recover = handler));
+  removeGuard();
   log.info("stopped");
+}
+
+/** The agent daemon, wired to the real ports: snapd, the agent database, MQTT, NATS, uploads, /proc, the clock. */
+export async function runAgentDaemon(
+  { config, paths, log }: DaemonContext,
+  signal: AbortSignal,
+  onFault: (recover: (reason: string) => void) => void = () => {},
+): Promise<void> {
+  const snapd = new SnapdClient({ socketPath: config["snapd.socket"], timeoutMs: config["snapd.timeout"] });
+  const db = await openAgentDb(join(paths.dataDir, "agent.db"), log.child("store"));
+  try {
+    const agent = new Agent({
+      config,
+      paths,
+      log,
+      ports: {
+        snapd,
+        db,
+        params: new ParamsFile(paths, log.child("params")),
+        credentials: new CredentialsStore(paths, log.child("credentials")),
+        openSession: mqttSessions(config, log.child("dms.mqtt")),
+        upload: uploadStream,
+        readMetrics: (deviceId, onError) => readMetrics(deviceId, onError),
+        clock: systemClock,
+        startLocalApi: config["nats.enabled"] ? await localApi(config, snapd, log.child("nats")) : undefined,
+      },
+    });
+    onFault((reason) => agent.recover(reason));
+    await agent.run(signal);
+  } finally {
+    db.close();
+    snapd.close();
+  }
+}
+
+/** Opens MQTT sessions to the enrollment's broker, trusting the system store, its organisation and `mqtt.ca`. */
+function mqttSessions(config: AgentConfig, log: Logger): OpenSession {
+  return async (enrollment, handlers) =>
+    new MqttSession({
+      host: enrollment.credentials.mqttUrl,
+      port: enrollment.credentials.mqttPort,
+      clientId: enrollment.id,
+      certificate: enrollment.credentials.certificate,
+      privateKey: enrollment.credentials.privateKey,
+      trust: await brokerTrust({
+        verify: config["mqtt.verify"],
+        caFile: config["mqtt.ca"],
+        organizationRoot: enrollment.organization.rootcert,
+      }),
+      keepaliveMs: config["mqtt.keepalive"],
+      backoff: { initialMs: config["backoff.initial"], maxMs: config["backoff.max"] },
+      log,
+      clock: systemClock,
+      ...handlers,
+    });
+}
+
+/** Starts the local NATS API (loaded only when enabled); it never delays enrollment or MQTT. */
+async function localApi(
+  config: AgentConfig,
+  snapd: SnapdClient,
+  log: Logger,
+): Promise<(status: () => AgentStatus) => LocalApi> {
+  const { NatsService } = await import("./lib/nats/service.ts");
+  const password = config["nats.snapd.password"];
+  if (password === DEFAULT_NATS_PASSWORD) {
+    log.warn(
+      "nats.snapd.password is the well-known default: set your own (snap set <snap> nats.snapd.password=…)",
+    );
+  }
+  const caFile = config["nats.ca"];
+  const ca = caFile ? await Deno.readTextFile(caFile) : undefined;
+  return (status) => {
+    const service = new NatsService({
+      servers: config["nats.url"],
+      password,
+      ca,
+      ports: { snapd, status },
+      log,
+      clock: systemClock,
+      backoff: { initialMs: config["backoff.initial"], maxMs: config["backoff.max"] },
+    });
+    service.start();
+    return service;
+  };
+}
+
+/** The watchdog daemon, wired to snapd, the change store, systemd's reboot and the clock. */
+export async function runWatchdog({ config, paths, log }: DaemonContext, signal: AbortSignal): Promise<void> {
+  const snapd = new SnapdClient({ socketPath: config["snapd.socket"], timeoutMs: config["snapd.timeout"] });
+  const store = await ChangeStore.open(
+    changeDatabasePath(config, paths, Deno.env.toObject()),
+    log.child("store"),
+  );
+  try {
+    await runWatchdogDaemon(
+      { config, paths, log, snapd, store, power: systemdPower, clock: systemClock },
+      signal,
+    );
+  } finally {
+    store.close();
+    snapd.close();
+  }
 }
 
 /** Loads and validates the configuration, or exits with the one-line message. */
@@ -188,15 +323,10 @@ if (import.meta.main) {
         console.log(VERSION);
         break;
       case "run":
-        await daemon("agent", configFile, flags, (context, signal) => new Agent(context).run(signal));
+        await daemon("agent", configFile, flags, runAgentDaemon);
         break;
       case "watchdog":
-        await daemon(
-          "watchdog",
-          configFile,
-          flags,
-          (context, signal) => runWatchdogDaemon({ ...context, env: Deno.env.toObject() }, signal),
-        );
+        await daemon("watchdog", configFile, flags, runWatchdog);
         break;
       case "configure":
         await (check ? checkConfiguration(configFile, flags) : configure(url));

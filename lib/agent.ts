@@ -1,36 +1,57 @@
 /**
  * The agent daemon: enrolls (or loads the stored enrollment), then keeps the DMS link up until stopped — or until
- * the DMS unregisters the device, after which it clears the enrollment and waits for a URL again.
- * This is where the real ports are wired; everything below takes them as arguments.
+ * the DMS unregisters the device, after which it clears the enrollment and waits for a URL again. Every real
+ * port (snapd, the database, the broker session factory, the local API, the clock) comes in from `main.ts`.
  */
 import { join } from "node:path";
-import { type AgentConfig, DEFAULT_NATS_PASSWORD } from "./config.ts";
-import { type Clock, systemClock } from "./clock.ts";
-import { DmsLink } from "./dms/link.ts";
-import { CredentialsStore } from "./identity/credentials.ts";
-import { Enroller } from "./identity/enroller.ts";
-import { ParamsFile } from "./identity/params.ts";
-import type { Logger } from "./log.ts";
-import { brokerTrust } from "./mqtt/tls.ts";
-import type { AgentPaths } from "./paths.ts";
-import type { BackoffOptions } from "./retry.ts";
-import { SnapdClient } from "./snapd/client.ts";
-import { forgetEnrollment, openAgentDb } from "./store/agent_db.ts";
-import { uploadStream } from "./uploads.ts";
+import type { DatabaseSync } from "node:sqlite";
+import type { Upload } from "./actions/context.ts";
+import type { Clock } from "./clock.ts";
+import type { AgentConfig } from "./config.ts";
+import { DmsLink, type OpenSession } from "./dms/link.ts";
+import type { ReadMetrics } from "./dms/telemetry.ts";
 import { writeFileAtomic } from "./files.ts";
-import { Periodic } from "./periodic.ts";
+import type { CredentialsStore } from "./identity/credentials.ts";
+import { Enroller } from "./identity/enroller.ts";
 import type { Enrollment } from "./identity/enrollment.ts";
+import type { ParamsFile } from "./identity/params.ts";
+import type { Logger } from "./log.ts";
 import type { AgentStatus } from "./nats/api.ts";
-import { NatsService } from "./nats/service.ts";
+import type { AgentPaths } from "./paths.ts";
+import { Periodic } from "./periodic.ts";
+import type { BackoffOptions } from "./retry.ts";
+import type { SnapdPort } from "./snapd/port.ts";
+import { forgetEnrollment } from "./store/agent_db.ts";
 import { VERSION } from "./version.ts";
+
+/** The local API as the agent sees it. */
+export interface LocalApi {
+  readonly connected: boolean;
+  readonly lastError: string | undefined;
+  stop(): Promise<void>;
+}
+
+/** The real things the agent works through; `main.ts` builds them. */
+export interface AgentPorts {
+  snapd: SnapdPort;
+  /** The agent database (journal, outbox, required snaps), open. */
+  db: DatabaseSync;
+  params: ParamsFile;
+  credentials: CredentialsStore;
+  openSession: OpenSession;
+  upload: Upload;
+  readMetrics: ReadMetrics;
+  clock: Clock;
+  /** Starts the local API, when it is enabled. */
+  startLocalApi?: (status: () => AgentStatus) => LocalApi;
+}
 
 /** What the agent is built from. */
 export interface AgentOptions {
   config: AgentConfig;
   paths: AgentPaths;
   log: Logger;
-  /** @default systemClock */
-  clock?: Clock;
+  ports: AgentPorts;
   /** How often `params` is checked while waiting for a URL, in ms. @default 2000 */
   paramsPollMs?: number;
 }
@@ -38,20 +59,26 @@ export interface AgentOptions {
 /** The running agent. */
 export class Agent {
   readonly #options: AgentOptions;
-  readonly #clock: Clock;
   #link: DmsLink | undefined;
   #enrollment: Enrollment | undefined;
   #enroller: Enroller | undefined;
-  #nats: NatsService | undefined;
+  #localApi: LocalApi | undefined;
 
   constructor(options: AgentOptions) {
     this.#options = options;
-    this.#clock = options.clock ?? systemClock;
   }
 
   /** The DMS link, while enrolled. */
   get link(): DmsLink | undefined {
     return this.#link;
+  }
+
+  /**
+   * The last resort after an error nothing handled: drops the broker connection and connects again (after the
+   * usual backoff), so a wedged link comes back. Actions in progress are not touched.
+   */
+  recover(reason: string): void {
+    this.#link?.restart(`recovering from an unexpected error (${reason})`);
   }
 
   /** The agent's state, as `v1.iot.agent.status` reports it. */
@@ -70,58 +97,39 @@ export class Agent {
           host: enrollment.credentials.mqttUrl,
           port: Number(enrollment.credentials.mqttPort),
           connected: link?.connected ?? false,
-          connectedSince: iso(link?.session.connectedSince),
-          lastError: link?.session.lastFailure,
+          connectedSince: iso(link?.session?.connectedSince),
+          lastError: link?.session?.lastFailure,
         }
         : undefined,
       lastHealthAt: iso(link?.lastHealthAt),
       outboxDepth: link?.outboxDepth ?? 0,
       nats: {
         enabled: this.#options.config["nats.enabled"],
-        connected: this.#nats?.connected ?? false,
-        lastError: this.#nats?.lastError,
+        connected: this.#localApi?.connected ?? false,
+        lastError: this.#localApi?.lastError,
       },
     };
   }
 
-  /** Writes the status file that `agent status` reads (atomically; a failure is only logged). */
-  async #writeStatus(state: "running" | "stopped"): Promise<void> {
-    const document = {
-      ...this.status(),
-      state,
-      pid: Deno.pid,
-      updatedAt: new Date(this.#clock.now()).toISOString(),
-    };
-    await writeFileAtomic(statusPath(this.#options.paths), JSON.stringify(document, null, 2) + "\n", {
-      mode: 0o644,
-    })
-      .catch((error) => this.#options.log.debug(`status file not written: ${(error as Error).message}`));
-  }
-
-  /** Runs until `signal` aborts, then stops cleanly (MQTT DISCONNECT, files and sockets closed). */
+  /** Runs until `signal` aborts, then stops cleanly (MQTT DISCONNECT, the local API closed). */
   async run(signal: AbortSignal): Promise<void> {
-    const { config, paths, log } = this.#options;
+    const { config, paths, log, ports } = this.#options;
     const backoff: BackoffOptions = { initialMs: config["backoff.initial"], maxMs: config["backoff.max"] };
-    const snapd = new SnapdClient({ socketPath: config["snapd.socket"], timeoutMs: config["snapd.timeout"] });
-    const db = await openAgentDb(join(paths.dataDir, "agent.db"), log.child("store"));
-    const params = new ParamsFile(paths, log.child("params"));
-    const credentials = new CredentialsStore(paths, log.child("credentials"));
-    const nats = config["nats.enabled"] ? await this.#startNats(snapd, backoff) : undefined;
-    this.#nats = nats;
+    this.#localApi = ports.startLocalApi?.(() => this.status());
     const statusWriter = new Periodic(() => this.#writeStatus("running"), {
       name: "writing the status file",
       intervalMs: STATUS_PERIOD_MS,
-      clock: this.#clock,
+      clock: ports.clock,
       log: log.child("status"),
     });
     statusWriter.restart();
     try {
       const enroller = new Enroller({
-        snapd,
-        params,
-        credentials,
+        snapd: ports.snapd,
+        params: ports.params,
+        credentials: ports.credentials,
         log: log.child("enrollment"),
-        clock: this.#clock,
+        clock: ports.clock,
         backoff,
         paramsPollMs: this.#options.paramsPollMs,
       });
@@ -132,95 +140,85 @@ export class Agent {
           throw error;
         });
         if (!enrollment) return;
-        this.#enrollment = enrollment;
-        const unregistered = new AbortController();
-        this.#link = new DmsLink({
-          enrollment,
-          actions: {
-            snapd,
-            protocol: config["dms.protocol"],
-            clock: this.#clock,
-            upload: uploadStream,
-            allowHttpUploads: config["uploads.allow-http"],
-            conflictTimeoutMs: config["snapd.conflict-timeout"],
-          },
-          db,
-          trust: await brokerTrust({
-            verify: config["mqtt.verify"],
-            caFile: config["mqtt.ca"],
-            organizationRoot: enrollment.organization.rootcert,
-          }),
-          keepaliveMs: config["mqtt.keepalive"],
-          healthIntervalMs: config["health.interval"],
-          metricsIntervalMs: config["metrics.interval"],
-          backoff,
-          log: log.child("dms"),
-          clock: this.#clock,
-          onUnregister: async () => {
-            await credentials.clear();
-            await params.remove();
-            log.info("unregistered: enrollment cleared; waiting for a new identity service URL");
-            this.#enrollment = undefined;
-            unregistered.abort();
-          },
-        });
-        this.#link.start();
-        // `unregister` outside a snap removes the files under a running agent: notice it and start over
-        const removal = new Periodic(async () => {
-          if (!(await exists(paths.credentials)) && !unregistered.signal.aborted) {
-            log.info(
-              `${paths.credentials} was removed (unregister): leaving the DMS and waiting for a new URL`,
-            );
-            this.#enrollment = undefined;
-            unregistered.abort();
-          }
-        }, {
-          name: "watching the credentials file",
-          intervalMs: this.#options.paramsPollMs ?? 2000,
-          clock: this.#clock,
-          log,
-        });
-        removal.restart();
-        await untilAborted(AbortSignal.any([signal, unregistered.signal]));
-        removal.stop();
-        await this.#link.stop();
-        this.#link = undefined;
-        if (unregistered.signal.aborted) {
-          const forgotten = forgetEnrollment(db);
-          log.info("forgot the old enrollment's pending work", forgotten);
-        }
+        await this.#serve(enrollment, backoff, signal);
       }
     } finally {
       statusWriter.stop();
-      await nats?.stop();
+      await this.#localApi?.stop();
       this.#link = undefined;
       await this.#writeStatus("stopped");
-      db.close();
-      snapd.close();
     }
   }
 
-  /** Starts the local NATS API; it never delays enrollment or MQTT. */
-  async #startNats(snapd: SnapdClient, backoff: BackoffOptions): Promise<NatsService> {
-    const { config, log } = this.#options;
-    const password = config["nats.snapd.password"];
-    if (password === DEFAULT_NATS_PASSWORD) {
-      log.warn(
-        "nats.snapd.password is the well-known default: set your own (snap set <snap> nats.snapd.password=…)",
-      );
-    }
-    const caFile = config["nats.ca"];
-    const service = new NatsService({
-      servers: config["nats.url"],
-      password,
-      ca: caFile ? await Deno.readTextFile(caFile) : undefined,
-      ports: { snapd, status: () => this.status() },
-      log: log.child("nats"),
-      clock: this.#clock,
+  /** Keeps the link of one enrollment up until stopped or unregistered. */
+  async #serve(enrollment: Enrollment, backoff: BackoffOptions, signal: AbortSignal): Promise<void> {
+    const { config, paths, log, ports } = this.#options;
+    this.#enrollment = enrollment;
+    const unregistered = new AbortController();
+    const leave = (message: string) => {
+      if (unregistered.signal.aborted) return;
+      log.info(message);
+      this.#enrollment = undefined;
+      unregistered.abort();
+    };
+    const link = new DmsLink({
+      enrollment,
+      openSession: ports.openSession,
+      actions: {
+        snapd: ports.snapd,
+        protocol: config["dms.protocol"],
+        clock: ports.clock,
+        upload: ports.upload,
+        allowHttpUploads: config["uploads.allow-http"],
+        conflictTimeoutMs: config["snapd.conflict-timeout"],
+      },
+      db: ports.db,
+      readMetrics: ports.readMetrics,
+      healthIntervalMs: config["health.interval"],
+      metricsIntervalMs: config["metrics.interval"],
       backoff,
+      log: log.child("dms"),
+      onUnregister: async () => {
+        await ports.credentials.clear();
+        await ports.params.remove();
+        leave("unregistered: enrollment cleared; waiting for a new identity service URL");
+      },
     });
-    service.start();
-    return service;
+    this.#link = link;
+    await link.start();
+    // `unregister` outside a snap removes the files under a running agent: notice it and start over
+    const removal = new Periodic(async () => {
+      if (!(await exists(paths.credentials))) {
+        leave(`${paths.credentials} was removed (unregister): leaving the DMS and waiting for a new URL`);
+      }
+    }, {
+      name: "watching the credentials file",
+      intervalMs: this.#options.paramsPollMs ?? 2000,
+      clock: ports.clock,
+      log,
+    });
+    removal.restart();
+    await untilAborted(AbortSignal.any([signal, unregistered.signal]));
+    removal.stop();
+    await link.stop();
+    this.#link = undefined;
+    if (unregistered.signal.aborted) {
+      log.info("forgot the old enrollment's pending work", forgetEnrollment(ports.db));
+    }
+  }
+
+  /** Writes the status file that `agent status` reads (atomically; a failure is only logged). */
+  async #writeStatus(state: "running" | "stopped"): Promise<void> {
+    const document = {
+      ...this.status(),
+      state,
+      pid: Deno.pid,
+      updatedAt: new Date(this.#options.ports.clock.now()).toISOString(),
+    };
+    await writeFileAtomic(statusPath(this.#options.paths), JSON.stringify(document, null, 2) + "\n", {
+      mode: 0o644,
+    })
+      .catch((error) => this.#options.log.debug(`status file not written: ${(error as Error).message}`));
   }
 }
 

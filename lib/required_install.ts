@@ -12,7 +12,7 @@ import type { Clock } from "./clock.ts";
 import type { KeyedQueue } from "./keyed_queue.ts";
 import type { Logger } from "./log.ts";
 import { Backoff, type BackoffOptions, retry } from "./retry.ts";
-import type { SnapdPort } from "./snapd/client.ts";
+import type { SnapdPort } from "./snapd/port.ts";
 import { SnapdError } from "./snapd/error.ts";
 
 /** A snap to install and its channel. */

@@ -11,7 +11,7 @@ import { describeChange } from "./changes/logger.ts";
 import type { Clock } from "./clock.ts";
 import { writeFileAtomic } from "./files.ts";
 import type { Logger } from "./log.ts";
-import type { SnapdPort } from "./snapd/client.ts";
+import type { SnapdPort } from "./snapd/port.ts";
 import { READY_STATUSES, type SnapdChange } from "./snapd/types.ts";
 import type { Power } from "./system/power.ts";
 

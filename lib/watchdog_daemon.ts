@@ -1,19 +1,20 @@
 /**
  * The watchdog daemon (`agent watchdog`, the snap's second daemon): the change logger and the hung-change
  * watchdog, each on its own period. It needs no enrollment and shares nothing with the agent daemon but snapd,
- * so it keeps working when the agent is wedged.
+ * so it keeps working when the agent is wedged. Its ports (snapd, the change store, power, the clock) come in
+ * from `main.ts`.
  */
 import { join } from "node:path";
 import { ChangeLogger } from "./changes/logger.ts";
 import { writeFileAtomic } from "./files.ts";
-import { ChangeStore } from "./changes/store.ts";
-import { type Clock, systemClock } from "./clock.ts";
+import type { ChangeStore } from "./changes/store.ts";
+import type { Clock } from "./clock.ts";
 import type { AgentConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { type AgentPaths, expandVariables } from "./paths.ts";
 import { Periodic } from "./periodic.ts";
-import { SnapdClient } from "./snapd/client.ts";
-import { type Power, systemdPower } from "./system/power.ts";
+import type { SnapdPort } from "./snapd/port.ts";
+import type { Power } from "./system/power.ts";
 import { Watchdog } from "./watchdog.ts";
 
 /** What the daemon is built from. */
@@ -21,11 +22,11 @@ export interface WatchdogDaemonOptions {
   config: AgentConfig;
   paths: AgentPaths;
   log: Logger;
-  env: Record<string, string | undefined>;
-  /** @default systemClock */
-  clock?: Clock;
-  /** @default systemctl reboot */
-  power?: Power;
+  snapd: Pick<SnapdPort, "changes" | "abortChange">;
+  /** The change store, open. */
+  store: ChangeStore;
+  power: Power;
+  clock: Clock;
 }
 
 /** The status file of the watchdog daemon. */
@@ -47,10 +48,7 @@ export function changeDatabasePath(
 
 /** Runs until `signal` aborts. */
 export async function runWatchdogDaemon(options: WatchdogDaemonOptions, signal: AbortSignal): Promise<void> {
-  const { config, paths, log, env } = options;
-  const clock = options.clock ?? systemClock;
-  const snapd = new SnapdClient({ socketPath: config["snapd.socket"], timeoutMs: config["snapd.timeout"] });
-  const store = await ChangeStore.open(changeDatabasePath(config, paths, env), log.child("store"));
+  const { config, paths, log, snapd, store, clock } = options;
   const changeLog = log.child("snaplogger", config["snaplogger.log.level"]);
   const logger = new ChangeLogger({
     store,
@@ -63,7 +61,7 @@ export async function runWatchdogDaemon(options: WatchdogDaemonOptions, signal: 
   const watchdog = new Watchdog({
     store,
     snapd,
-    power: options.power ?? systemdPower,
+    power: options.power,
     log: log.child("watchdog"),
     clock,
     reportDir: paths.dataDir,
@@ -127,6 +125,4 @@ export async function runWatchdogDaemon(options: WatchdogDaemonOptions, signal: 
   logging.stop();
   checking.stop();
   await writeStatus("stopped");
-  store.close();
-  snapd.close();
 }

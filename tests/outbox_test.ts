@@ -51,13 +51,14 @@ Deno.test("journal: a known id is not accepted twice; done entries keep their re
     const request = { id: "a1", action: "install", snap: "hello", data: "" };
     assertEquals(journal.accept(request, 1000), { fresh: true });
     assertEquals(journal.accept(request, 1001).fresh, false);
-    journal.markStarted("a1", 1002);
-    assertEquals(journal.unfinished().map((e) => [e.request.id, e.state, e.startedAt]), [[
+    journal.markStarted("a1", 1002, 57);
+    assertEquals(journal.unfinished().map((e) => [e.request.id, e.state, e.startedAt, e.baselineChange]), [[
       "a1",
       "started",
       1002,
+      57,
     ]]);
-    journal.complete("a1", '{"id":"a1"}', "devices/pub/d");
+    journal.complete("a1", { topic: "devices/pub/d", payload: '{"id":"a1"}' });
     const repeat = journal.accept(request, 1003);
     assertEquals(repeat.fresh ? undefined : repeat.entry.response, '{"id":"a1"}');
     assertEquals(journal.unfinished(), []);
@@ -72,10 +73,10 @@ Deno.test("journal: bounded to 7 days and 10,000 handled ids", async () => {
     const journal = new ActionJournal(db);
     const request = (id: string) => ({ id, action: "list", snap: "", data: "" });
     journal.accept(request("old"), 0);
-    journal.complete("old", "{}", "t");
+    journal.complete("old", { topic: "t", payload: "{}" });
     for (let i = 0; i < JOURNAL_KEEP_COUNT + 300; i++) {
       journal.accept(request(`n${i}`), JOURNAL_KEEP_MS + 10 + i);
-      journal.complete(`n${i}`, "{}", "t");
+      journal.complete(`n${i}`, { topic: "t", payload: "{}" });
     }
     assertEquals(journal.get("old"), undefined, "older than 7 days");
     assertOk(journal.size() <= JOURNAL_KEEP_COUNT + 100, `${journal.size()} kept`);
@@ -102,7 +103,7 @@ Deno.test("forgetting an enrollment drops its queued responses and required snap
     const db = await openAgentDb(path, quiet());
     const journal = new ActionJournal(db);
     journal.accept({ id: "a1", action: "list", snap: "", data: "" }, 1);
-    journal.complete("a1", "{}", "devices/pub/old");
+    journal.complete("a1", { topic: "devices/pub/old", payload: "{}" });
     db.prepare("INSERT INTO required_snaps (name, channel, requested_at) VALUES ('htop', 'latest/stable', 1)")
       .run();
     assertEquals(forgetEnrollment(db), { responses: 1, requiredSnaps: 1 });

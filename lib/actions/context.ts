@@ -2,7 +2,7 @@
 import type { Clock } from "../clock.ts";
 import type { ActionRequest } from "../dms/messages.ts";
 import type { Logger } from "../log.ts";
-import type { SnapdPort } from "../snapd/client.ts";
+import type { SnapdPort } from "../snapd/port.ts";
 
 /** The DMS protocol generation: `2` (list v2, health hashes) or `legacy` (2021 formats). */
 export type DmsProtocol = "2" | "legacy";

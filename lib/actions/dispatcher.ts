@@ -43,22 +43,28 @@ export const HANDLERS: Readonly<Record<string, ActionHandler>> = {
 };
 
 /**
- * Actions that start a snapd change. If the agent stops while one runs, it must not run it again after a restart
- * (snapd would do it twice): it looks for the change snapd started instead.
+ * Actions that start a snapd change, with the kind of change snapd records for each (`<action>-snap` for
+ * `POST /v2/snaps/<name>`; `switch` is a refresh with a channel). After a restart an action that had started its
+ * change must not run again (snapd would do it twice): the delivery unit looks for that change instead.
  */
-export const CHANGE_ACTIONS: ReadonlySet<string> = new Set([
-  "install",
-  "remove",
-  "refresh",
-  "revert",
-  "enable",
-  "disable",
-  "switch",
-  "start",
-  "stop",
-  "restart",
-  "setconf",
-]);
+export const CHANGE_KINDS: Readonly<Record<string, string>> = {
+  install: "install-snap",
+  remove: "remove-snap",
+  refresh: "refresh-snap",
+  revert: "revert-snap",
+  enable: "enable-snap",
+  disable: "disable-snap",
+  switch: "refresh-snap",
+  start: "service-control",
+  stop: "service-control",
+  restart: "service-control",
+  setconf: "configure-snap",
+};
+
+/** The snapd change kind `action` starts, or undefined when it starts none. */
+export function changeKindOf(action: string): string | undefined {
+  return Object.hasOwn(CHANGE_KINDS, action) ? CHANGE_KINDS[action] : undefined;
+}
 
 /** A response and what must happen once it is acknowledged. */
 export interface ActionReply {

@@ -6,7 +6,7 @@
  */
 import type { Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
-import type { SnapdPort } from "../snapd/client.ts";
+import type { SnapdPort } from "../snapd/port.ts";
 import type { SnapdChange } from "../snapd/types.ts";
 import type { ChangeStore } from "./store.ts";
 

@@ -1,7 +1,7 @@
 /** Builds the health message: who we are, when, and (version-2 DMS) the snap hashes. */
 import type { DmsProtocol } from "../actions/context.ts";
 import type { Logger } from "../log.ts";
-import type { SnapdPort } from "../snapd/client.ts";
+import type { SnapdPort } from "../snapd/port.ts";
 import type { Health } from "./messages.ts";
 import { snapHashes } from "./snap_hashes.ts";
 

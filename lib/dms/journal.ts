@@ -2,6 +2,13 @@
  * The action journal: every action id the agent accepted, its state and its response, in sqlite, so that a
  * redelivered id is answered with the stored response instead of running again, and an agent restart resumes
  * what was accepted but not finished. Bounded: entries older than 7 days, or beyond the newest 10,000, go.
+ *
+ * States, each written before the side effect it guards (the agent database commits with synchronous=FULL, so
+ * each survives a power cut, not only a kill):
+ *   accepted — before the broker's acknowledgement;
+ *   started  — before the snapd request of an action that starts a change, with the newest change id snapd had
+ *              for the snap at that moment (the baseline recovery compares against);
+ *   done     — the response, stored in one transaction with its outbox entry.
  */
 import type { DatabaseSync } from "node:sqlite";
 import type { ActionRequest } from "./messages.ts";
@@ -12,6 +19,8 @@ export interface JournalEntry {
   state: "accepted" | "started" | "done";
   receivedAt: number;
   startedAt?: number;
+  /** For a started entry: the newest change id snapd had for the snap before the request (0: none). */
+  baselineChange?: number;
   /** The encoded response, once done. */
   response?: string;
 }
@@ -25,8 +34,11 @@ interface Row {
   state: JournalEntry["state"];
   received_at: number;
   started_at: number | null;
+  baseline_change: number | null;
   response: string | null;
 }
+
+const COLUMNS = "request, state, received_at, started_at, baseline_change, response";
 
 function toEntry(row: Row): JournalEntry {
   return {
@@ -34,6 +46,7 @@ function toEntry(row: Row): JournalEntry {
     state: row.state,
     receivedAt: row.received_at,
     startedAt: row.started_at ?? undefined,
+    baselineChange: row.baseline_change ?? undefined,
     response: row.response ?? undefined,
   };
 }
@@ -41,60 +54,66 @@ function toEntry(row: Row): JournalEntry {
 /** Pruning runs once every this many accepted ids (it scans the table). */
 const PRUNE_EVERY = 100;
 
+/** Where a response goes. */
+export interface Answer {
+  topic: string;
+  payload: string;
+}
+
 /** The journal over an open agent database. */
 export class ActionJournal {
   #sincePrune = PRUNE_EVERY;
 
   constructor(private readonly db: DatabaseSync) {}
 
-  /** Records a new request; returns the existing entry instead when the id is known. */
-  accept(request: ActionRequest, now: number): { fresh: true } | { fresh: false; entry: JournalEntry } {
+  /**
+   * Records a new request — already answered when `answer` is given (a request that cannot run), in the same
+   * transaction as its outbox entry. Returns the existing entry instead when the id is known.
+   */
+  accept(
+    request: ActionRequest,
+    now: number,
+    answer?: Answer,
+  ): { fresh: true } | { fresh: false; entry: JournalEntry } {
     const existing = this.get(request.id);
     if (existing) return { fresh: false, entry: existing };
-    this.db.prepare("INSERT INTO actions (id, request, state, received_at) VALUES (?, ?, 'accepted', ?)")
-      .run(request.id, JSON.stringify(request), now);
+    this.#transaction(() => {
+      this.db.prepare(
+        "INSERT INTO actions (id, request, state, received_at, response) VALUES (?, ?, ?, ?, ?)",
+      ).run(request.id, JSON.stringify(request), answer ? "done" : "accepted", now, answer?.payload ?? null);
+      if (answer) this.#queue(request.id, answer);
+    });
     if (++this.#sincePrune >= PRUNE_EVERY) this.#prune(now);
     return { fresh: true };
   }
 
   /** The entry of an id. */
   get(id: string): JournalEntry | undefined {
-    const row = this.db.prepare(
-      "SELECT request, state, received_at, started_at, response FROM actions WHERE id = ?",
-    )
-      .get(id) as Row | undefined;
+    const row = this.db.prepare(`SELECT ${COLUMNS} FROM actions WHERE id = ?`).get(id) as Row | undefined;
     return row ? toEntry(row) : undefined;
   }
 
-  /** Marks that the action is about to change something in snapd. */
-  markStarted(id: string, now: number): void {
-    this.db.prepare("UPDATE actions SET state = 'started', started_at = ? WHERE id = ?").run(now, id);
+  /** Marks that the action is about to start a snapd change; `baselineChange` is snapd's newest for the snap. */
+  markStarted(id: string, now: number, baselineChange: number): void {
+    this.db.prepare("UPDATE actions SET state = 'started', started_at = ?, baseline_change = ? WHERE id = ?")
+      .run(now, baselineChange, id);
   }
 
   /**
    * Stores the response and queues it in the outbox, in one transaction: after a crash either both are there
-   * or neither (and the action is resumed).
+   * or neither (and the action is resumed). Returns the outbox sequence number.
    */
-  complete(id: string, response: string, topic: string): void {
-    this.db.exec("BEGIN IMMEDIATE");
-    try {
-      this.db.prepare("UPDATE actions SET state = 'done', response = ? WHERE id = ?").run(response, id);
-      this.db.prepare("INSERT INTO outbox (topic, payload, action_id) VALUES (?, ?, ?)").run(
-        topic,
-        response,
-        id,
-      );
-      this.db.exec("COMMIT");
-    } catch (error) {
-      this.db.exec("ROLLBACK");
-      throw error;
-    }
+  complete(id: string, answer: Answer): number {
+    return this.#transaction(() => {
+      this.db.prepare("UPDATE actions SET state = 'done', response = ? WHERE id = ?").run(answer.payload, id);
+      return this.#queue(id, answer);
+    });
   }
 
   /** Entries accepted or started but not done, oldest first (to resume after a restart). */
   unfinished(): JournalEntry[] {
     const rows = this.db.prepare(
-      "SELECT request, state, received_at, started_at, response FROM actions WHERE state != 'done' ORDER BY received_at, rowid",
+      `SELECT ${COLUMNS} FROM actions WHERE state != 'done' ORDER BY received_at, rowid`,
     ).all() as unknown as Row[];
     return rows.map(toEntry);
   }
@@ -102,6 +121,27 @@ export class ActionJournal {
   /** Number of entries kept. */
   size(): number {
     return (this.db.prepare("SELECT COUNT(*) AS n FROM actions").get() as { n: number }).n;
+  }
+
+  #queue(id: string, answer: Answer): number {
+    const result = this.db.prepare("INSERT INTO outbox (topic, payload, action_id) VALUES (?, ?, ?)").run(
+      answer.topic,
+      answer.payload,
+      id,
+    );
+    return Number(result.lastInsertRowid);
+  }
+
+  #transaction<T>(body: () => T): T {
+    this.db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = body();
+      this.db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      this.db.exec("ROLLBACK");
+      throw error;
+    }
   }
 
   #prune(now: number): void {

@@ -38,16 +38,6 @@ export class Outbox {
     return Number(result.lastInsertRowid);
   }
 
-  /** The sequence number of the queued response of an action. */
-  seqOf(actionId: string): number | undefined {
-    const row = this.db.prepare("SELECT seq FROM outbox WHERE action_id = ? ORDER BY seq DESC LIMIT 1").get(
-      actionId,
-    ) as
-      | { seq: number }
-      | undefined;
-    return row?.seq;
-  }
-
   /** Resolves once entry `seq` has been acknowledged (at once if it is no longer queued). */
   acknowledged(seq: number): Promise<void> {
     if (!this.db.prepare("SELECT 1 FROM outbox WHERE seq = ?").get(seq)) return Promise.resolve();

@@ -7,7 +7,7 @@ import { type Clock, systemClock } from "../clock.ts";
 import { FailureLog } from "../failure_log.ts";
 import type { Logger } from "../log.ts";
 import { Backoff, type BackoffOptions } from "../retry.ts";
-import type { SnapdPort } from "../snapd/client.ts";
+import type { SnapdPort } from "../snapd/port.ts";
 import type { CredentialsStore } from "./credentials.ts";
 import type { Enrollment } from "./enrollment.ts";
 import { enrollBody, EnrollmentError, requestEnrollment } from "./identity_client.ts";

@@ -3,7 +3,7 @@
  * (`application/x.ubuntu.assertion`). The service answers JSON whatever the status:
  * `{"code":"","message":"","enrollment":{…}}` on success, `{"code":"EnrollDevice","message":…}` on failure.
  */
-import type { AssertionBundle } from "../snapd/client.ts";
+import type { AssertionBundle } from "../snapd/port.ts";
 import { parseAssertions } from "../snapd/assertions.ts";
 import { decodeEnrollment, type Enrollment } from "./enrollment.ts";
 

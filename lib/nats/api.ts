@@ -7,7 +7,7 @@
 import { isSnapName, requireChannel } from "../actions/validation.ts";
 import { ZERO_TIME } from "../dms/device_snap.ts";
 import { parseAssertions } from "../snapd/assertions.ts";
-import type { SnapdPort } from "../snapd/client.ts";
+import type { SnapdPort } from "../snapd/port.ts";
 import type { ChangeSelection, SnapdSnap } from "../snapd/types.ts";
 
 /** What `v1.iot.agent.status` reports. */

@@ -9,6 +9,7 @@ import { type Clock, systemClock } from "../clock.ts";
 import { Backoff } from "../retry.ts";
 import { parseAssertions } from "./assertions.ts";
 import { SnapdError } from "./error.ts";
+import type { AssertionBundle, SnapdPort, SnapshotExport } from "./port.ts";
 import type {
   AppsAction,
   ChangeSelection,
@@ -34,20 +35,6 @@ export interface SnapdClientOptions {
   clock?: Clock;
 }
 
-/** Assertions of one type as snapd returns them. */
-export interface AssertionBundle {
-  /** `X-Ubuntu-Assertions-Count`. */
-  count: number;
-  /** The assertion stream, as text. */
-  text: string;
-}
-
-/** A snapshot export: a tar stream and its length. */
-export interface SnapshotExport {
-  body: ReadableStream<Uint8Array>;
-  length: number;
-}
-
 interface Envelope {
   type: string;
   result?: unknown;
@@ -61,11 +48,8 @@ interface RequestOptions {
   json?: unknown;
 }
 
-/** The client's operations, as a port handlers depend on (tests may hand in anything with this shape). */
-export type SnapdPort = { [K in keyof SnapdClient]: SnapdClient[K] };
-
 /** A typed client of every snapd endpoint the agent uses. */
-export class SnapdClient {
+export class SnapdClient implements SnapdPort {
   readonly socketPath: string;
   readonly #http: Deno.HttpClient;
   readonly #timeoutMs: number;

@@ -26,11 +26,16 @@ const MIGRATIONS: Migrations = [
      attempts INTEGER NOT NULL DEFAULT 0,
      last_error TEXT
    );`,
+  // the exact crash recovery: the newest snapd change of the snap when an action was marked started
+  `ALTER TABLE actions ADD COLUMN baseline_change INTEGER;`,
 ];
 
-/** Opens the agent database. */
+/**
+ * Opens the agent database. Every commit is durable (synchronous=FULL: the WAL is synced at each commit), so a
+ * journal mark or an outbox entry survives a power cut, not only a process kill.
+ */
 export function openAgentDb(path: string, log: Logger): Promise<DatabaseSync> {
-  return openDatabase(path, MIGRATIONS, log);
+  return openDatabase(path, MIGRATIONS, log, { synchronous: "FULL" });
 }
 
 /**

@@ -11,11 +11,22 @@ import type { Logger } from "../log.ts";
 /** Schema steps, applied in order; index + 1 is the version. */
 export type Migrations = readonly string[];
 
-function tryOpen(path: string, migrations: Migrations): DatabaseSync {
+/** Options of {@link openDatabase}. */
+export interface DatabaseOptions {
+  /**
+   * `NORMAL`: a commit survives a process kill, and the database stays consistent across a power cut, but the
+   * last commits may be lost then. `FULL`: every commit also survives a power cut (one fsync per commit).
+   * @default "NORMAL"
+   */
+  synchronous?: "NORMAL" | "FULL";
+}
+
+function tryOpen(path: string, migrations: Migrations, options: DatabaseOptions): DatabaseSync {
   const db = new DatabaseSync(path);
   try {
     // auto_vacuum only takes effect before the first table exists: it lets deleted rows give space back
-    db.exec("PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+    db.exec("PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;");
+    db.exec(`PRAGMA synchronous = ${options.synchronous ?? "NORMAL"};`);
     db.exec("PRAGMA busy_timeout = 5000;");
     const check = db.prepare("PRAGMA quick_check").get() as { quick_check?: string } | undefined;
     if (check?.quick_check !== "ok") throw new Error(`integrity check failed: ${check?.quick_check}`);
@@ -46,14 +57,19 @@ function tryOpen(path: string, migrations: Migrations): DatabaseSync {
 }
 
 /** Opens (creating, migrating, or replacing a corrupt file) the database at `path`. */
-export async function openDatabase(path: string, migrations: Migrations, log: Logger): Promise<DatabaseSync> {
+export async function openDatabase(
+  path: string,
+  migrations: Migrations,
+  log: Logger,
+  options: DatabaseOptions = {},
+): Promise<DatabaseSync> {
   await Deno.mkdir(dirname(path), { recursive: true, mode: 0o700 });
   try {
-    return tryOpen(path, migrations);
+    return tryOpen(path, migrations, options);
   } catch (error) {
     const aside = await moveAside(path);
     for (const suffix of ["-wal", "-shm"]) await Deno.remove(path + suffix).catch(() => {});
     log.error(`database ${path} is unusable (${(error as Error).message}); moved to ${aside} and recreated`);
-    return tryOpen(path, migrations);
+    return tryOpen(path, migrations, options);
   }
 }

@@ -1,0 +1,284 @@
+/**
+ * The delivery unit: exactly one response per action id, no action lost or run twice — whatever the broker and
+ * the process go through. It knows nothing of MQTT: the session hands it payloads and it publishes responses
+ * through a port; snapd, the action runner and the clock are ports too, so every guarantee below is unit-tested
+ * with fakes and a fake clock.
+ *
+ * - `accept()` runs before the broker's acknowledgement and records the request in the journal (a throw here
+ *   withholds the acknowledgement, so the broker delivers the message again); a redelivered id gets its stored
+ *   response and is not run again; a request that cannot run is answered at once.
+ * - Actions run one at a time per snap, in arrival order; other snaps do not wait.
+ * - An action that starts a snapd change is marked "started" (with snapd's newest change id for the snap)
+ *   before its request; after a restart such an action is answered with the change it started, or run if its
+ *   request never reached snapd — and when snapd cannot tell us which, it is answered with an error rather than
+ *   risk doing it twice.
+ * - The response is stored with its outbox entry in one transaction and published in order; it leaves the
+ *   outbox only once the broker acknowledged it. A storage failure is retried with backoff, never dropped.
+ */
+import type { DatabaseSync } from "node:sqlite";
+import { type ActionReply, changeKindOf } from "../actions/dispatcher.ts";
+import type { Clock } from "../clock.ts";
+import { FailureLog } from "../failure_log.ts";
+import type { KeyedQueue } from "../keyed_queue.ts";
+import type { Logger } from "../log.ts";
+import { type BackoffOptions, retry } from "../retry.ts";
+import type { SnapdPort } from "../snapd/port.ts";
+import { ActionJournal, type JournalEntry } from "./journal.ts";
+import {
+  type ActionRequest,
+  type ActionResponse,
+  decodeActionRequest,
+  encodeActionResponse,
+} from "./messages.ts";
+import { Outbox } from "./outbox.ts";
+import { findStartedChange, newestChangeOf } from "./recovery.ts";
+
+/** What the delivery unit works through. */
+export interface DeliveryPorts {
+  /** Publishes a response (QoS 1); resolves once the broker acknowledged it, rejects otherwise. */
+  publish(topic: string, payload: string): Promise<void>;
+  /** Runs one action; never throws. */
+  run(request: ActionRequest): Promise<ActionReply>;
+  /** snapd's changes, for the "started" mark and recovery. */
+  snapd: Pick<SnapdPort, "changes">;
+  clock: Clock;
+}
+
+/** Options of {@link Delivery}. */
+export interface DeliveryOptions extends DeliveryPorts {
+  /** The agent database (journal and outbox). */
+  db: DatabaseSync;
+  /** Where responses go: `devices/pub/<id>`. */
+  responseTopic: string;
+  /** The per-snap queue, shared with required-install. */
+  queue: KeyedQueue;
+  log: Logger;
+  /** Retries of storage writes and of snapd lookups. */
+  backoff: BackoffOptions;
+  /** How long reading snapd's changes is retried for a mark or a recovery before giving up, in ms. */
+  lookupBudgetMs: number;
+  /** Called once an `unregister` reply was acknowledged: clear the enrollment. */
+  onUnregister(): Promise<void>;
+}
+
+/** The delivery unit of one enrollment. */
+export class Delivery {
+  readonly #options: DeliveryOptions;
+  readonly #journal: ActionJournal;
+  readonly #outbox: Outbox;
+  readonly #log: Logger;
+  readonly #storage: FailureLog;
+  readonly #stopping = new AbortController();
+
+  constructor(options: DeliveryOptions) {
+    this.#options = options;
+    this.#log = options.log;
+    this.#journal = new ActionJournal(options.db);
+    this.#outbox = new Outbox(
+      options.db,
+      (entry) => options.publish(entry.topic, entry.payload),
+      options.log.child("outbox"),
+    );
+    this.#storage = new FailureLog(options.log, "storing action state");
+  }
+
+  /** Responses waiting for the broker. */
+  get outboxDepth(): number {
+    return this.#outbox.depth;
+  }
+
+  /**
+   * Takes one payload from `devices/sub/<id>`; runs before the broker's acknowledgement.
+   * @throws only when the journal cannot record it (the message must then not be acknowledged)
+   */
+  accept(payload: Uint8Array): void {
+    const decoded = decodeActionRequest(payload);
+    const now = this.#options.clock.now();
+    switch (decoded.kind) {
+      case "unanswerable":
+        this.#log.warn(`dropped an action request that cannot be answered: ${decoded.error}`, {
+          bytes: payload.length,
+        });
+        return;
+      case "invalid": {
+        const request = { id: decoded.id, action: decoded.action, snap: "", data: "" };
+        const response = { action: decoded.action, id: decoded.id, success: false, message: decoded.error };
+        const accepted = this.#journal.accept(request, now, this.#answer(response));
+        if (!accepted.fresh) return this.#redelivered(accepted.entry);
+        this.#log.warn(`rejected action request ${decoded.id}: ${decoded.error}`);
+        this.#announce(response);
+        return;
+      }
+      case "request": {
+        const { request } = decoded;
+        const accepted = this.#journal.accept(request, now);
+        if (!accepted.fresh) return this.#redelivered(accepted.entry);
+        this.#log.info(`action ${request.action} requested`, {
+          id: request.id,
+          snap: request.snap || undefined,
+        });
+        this.#schedule(request);
+      }
+    }
+  }
+
+  /** Resumes what the journal holds unfinished (after a restart). */
+  resume(): void {
+    for (const entry of this.#journal.unfinished()) {
+      this.#log.info(`resuming action ${entry.request.action} accepted before the restart`, {
+        id: entry.request.id,
+      });
+      this.#schedule(entry.request, entry);
+    }
+  }
+
+  /** Publishes the queued responses in order (call it after each connect). */
+  flush(): Promise<void> {
+    return this.#outbox.flush();
+  }
+
+  /** Resolves once every action scheduled so far has settled. */
+  idle(): Promise<void> {
+    return this.#options.queue.idle();
+  }
+
+  /** Stops retrying; unfinished actions stay in the journal for the next start. */
+  stop(): void {
+    this.#stopping.abort();
+  }
+
+  #redelivered(entry: JournalEntry): void {
+    const { id } = entry.request;
+    if (entry.response) {
+      this.#log.info(`action ${id} was already answered: sending the stored response again`);
+      this.#outbox.add(this.#options.responseTopic, entry.response);
+      void this.flush();
+    } else {
+      this.#log.info(`action ${id} is already in progress: ignoring the redelivery`);
+    }
+  }
+
+  /** Queues a request behind the others of its snap; `resumed` is its journal entry after a restart. */
+  #schedule(request: ActionRequest, resumed?: JournalEntry): void {
+    this.#options.queue.run(request.snap, () => this.#process(request, resumed)).catch((error) => {
+      if (this.#stopping.signal.aborted) return;
+      this.#log.error(`action ${request.id} could not be completed: ${(error as Error).message}`);
+    });
+  }
+
+  async #process(request: ActionRequest, resumed?: JournalEntry): Promise<void> {
+    const kind = changeKindOf(request.action);
+    if (kind && resumed?.state === "started" && await this.#recovered(request, kind, resumed)) return;
+    if (kind && !(await this.#markStarted(request))) return;
+    const reply = await this.#options.run(request);
+    const seq = await this.#complete(reply.response);
+    if (reply.afterReply === "unregister") {
+      await this.#outbox.acknowledged(seq);
+      this.#log.info("unregister: reply acknowledged, clearing the enrollment");
+      await this.#options.onUnregister();
+    }
+  }
+
+  /**
+   * Answers a started action from what snapd did before the restart; returns false when its request never
+   * reached snapd (it must run now).
+   */
+  async #recovered(request: ActionRequest, kind: string, entry: JournalEntry): Promise<boolean> {
+    const { id, action, snap } = request;
+    const fail = (reason: string) =>
+      this.#complete({
+        action,
+        id,
+        success: false,
+        message: `cannot tell whether ${action} reached snapd before the agent restarted (${reason}); ` +
+          `it was not run again, so that it cannot happen twice: check the changes of ${snap} and send it again if needed`,
+      }).then(() => true);
+    if (entry.baselineChange === undefined) {
+      return await fail("it was started by an agent without change marks");
+    }
+    let outcome;
+    try {
+      outcome = await this.#lookup(
+        `looking up what ${id} started`,
+        () => findStartedChange(this.#options.snapd, { snap, kind, baseline: entry.baselineChange! }),
+      );
+    } catch (error) {
+      return await fail(`snapd's changes cannot be read: ${(error as Error).message}`);
+    }
+    if (!outcome.started) {
+      this.#log.info(`action ${id} had not reached snapd before the restart: running it now`);
+      return false;
+    }
+    this.#log.info(
+      `action ${id} had started change ${outcome.changeId} before the restart: answering with it`,
+    );
+    await this.#complete({ action, id, success: true, result: outcome.changeId });
+    return true;
+  }
+
+  /** Records the "started" mark with snapd's newest change for the snap; false when it was answered instead. */
+  async #markStarted(request: ActionRequest): Promise<boolean> {
+    let baseline: number;
+    try {
+      baseline = await this.#lookup(
+        `reading the changes of ${request.snap}`,
+        () => newestChangeOf(this.#options.snapd, request.snap),
+      );
+    } catch (error) {
+      await this.#complete({
+        action: request.action,
+        id: request.id,
+        success: false,
+        message: (error as Error).message,
+      });
+      return false;
+    }
+    await this.#durably(() => this.#journal.markStarted(request.id, this.#options.clock.now(), baseline));
+    return true;
+  }
+
+  /** Stores the response with its outbox entry and publishes; returns the outbox sequence number. */
+  async #complete(response: ActionResponse): Promise<number> {
+    const seq = await this.#durably(() => this.#journal.complete(response.id, this.#answer(response)));
+    this.#announce(response);
+    return seq;
+  }
+
+  #announce(response: ActionResponse): void {
+    this.#log.info(`action ${response.action} ${response.success ? "succeeded" : "failed"}`, {
+      id: response.id,
+      message: response.success ? undefined : response.message,
+    });
+    void this.flush();
+  }
+
+  #answer(response: ActionResponse) {
+    return { topic: this.#options.responseTopic, payload: encodeActionResponse(response) };
+  }
+
+  /** Reads from snapd, retried within the lookup budget. */
+  #lookup<T>(what: string, read: () => Promise<T>): Promise<T> {
+    const { clock, backoff, lookupBudgetMs } = this.#options;
+    return retry(read, {
+      ...backoff,
+      clock,
+      budgetMs: lookupBudgetMs,
+      signal: this.#stopping.signal,
+      onRetry: (error, delay) =>
+        this.#log.warn(`${what} failed: ${(error as Error).message}`, { retry_in: `${Math.round(delay)}ms` }),
+    });
+  }
+
+  /** A journal write, retried with backoff until it succeeds (a full disk must not lose an action). */
+  async #durably<T>(write: () => T): Promise<T> {
+    const { clock, backoff } = this.#options;
+    const result = await retry(() => Promise.resolve().then(write), {
+      ...backoff,
+      clock,
+      signal: this.#stopping.signal,
+      onRetry: (error, delay) => this.#storage.failed((error as Error).message, delay),
+    });
+    this.#storage.succeeded();
+    return result;
+  }
+}
