@@ -113,7 +113,7 @@ export class Agent {
 
   /** Runs until `signal` aborts, then stops cleanly (MQTT DISCONNECT, the local API closed). */
   async run(signal: AbortSignal): Promise<void> {
-    const { config, paths, log, ports } = this.#options;
+    const { config, log, ports } = this.#options;
     const backoff: BackoffOptions = { initialMs: config["backoff.initial"], maxMs: config["backoff.max"] };
     this.#localApi = ports.startLocalApi?.(() => this.status());
     const statusWriter = new Periodic(() => this.#writeStatus("running"), {
