@@ -22,10 +22,9 @@ Deno.test({
       const agent = world.agent();
       await agent.waitForLine(/enrolled as device/);
       const id = world.identity.enrolledIds[0];
-      const connected = await agent.waitForLine(/connected to broker localhost:\d+/);
-      const health = await world.dms.health(id);
-      const connectedAt = Date.parse(connected.split(" ")[0]);
-      assertOk(health.at - connectedAt < 5000, "health right after connect, not after health.interval (60s)");
+      await agent.waitForLine(/connected to broker localhost:\d+/);
+      // health.interval is 60 s: a health within 10 s of the connect is the one sent at connect
+      const health = await world.dms.health(id, { timeoutMs: 10_000 });
       assertEquals(Object.keys(health.json!), [
         "deviceId",
         "installedSnapsHash",
@@ -88,18 +87,16 @@ Deno.test({
 });
 
 Deno.test({
-  name: "health repeats every health.interval",
+  name: "health keeps coming after the first (health.interval=1s)",
   ...E2E,
   async fn() {
     await withWorld(async (world) => {
       world.agent([], { IOTAGENT_HEALTH_INTERVAL: "1s" });
       const id = await world.online();
       const first = await world.dms.health(id);
-      const after = world.dms.mark();
-      const second = await world.dms.health(id, { after });
-      const third = await world.dms.health(id, { after: world.dms.messages.indexOf(second) + 1 });
-      const gaps = [second.at - first.at, third.at - second.at];
-      assertOk(gaps.every((gap) => gap > 600 && gap < 2500), `gaps ${gaps}`);
+      const second = await world.dms.health(id, { after: world.dms.messages.indexOf(first) + 1 });
+      await world.dms.health(id, { after: world.dms.messages.indexOf(second) + 1 });
+      // when each goes out is tested with a fake clock in telemetry_test.ts; here: they keep coming
     });
   },
 });

@@ -49,16 +49,40 @@ function assertReplyMatchesContract(subject: string, reply: unknown) {
   );
 }
 
+/** How long after the first reply a second one would have shown up (the Go agent answered every request twice). */
+const SECOND_REPLY_WINDOW_MS = 250;
+
+/**
+ * Sends a request and collects every reply on its inbox — not `request()`, which keeps the first — then asserts
+ * there was exactly one and that it matches the contract.
+ */
 async function request(
   client: NatsConnection,
   subject: string,
   body: unknown,
 ): Promise<Record<string, unknown>> {
-  const payload = typeof body === "string"
-    ? new TextEncoder().encode(body)
-    : new TextEncoder().encode(JSON.stringify(body));
-  const message = await client.request(subject, payload, { timeout: 5000 });
-  const reply = JSON.parse(new TextDecoder().decode(message.data));
+  const payload = new TextEncoder().encode(typeof body === "string" ? body : JSON.stringify(body));
+  const inbox = `_INBOX.test.${crypto.randomUUID()}`;
+  const replies: Uint8Array[] = [];
+  const subscription = client.subscribe(inbox);
+  const collected = (async () => {
+    for await (const message of subscription) replies.push(message.data);
+  })();
+  try {
+    await client.flush();
+    client.publish(subject, payload, { reply: inbox });
+    const deadline = Date.now() + 5000;
+    while (replies.length === 0 && Date.now() < deadline) await sleep(10);
+    if (replies.length === 0) throw new Error(`no reply on ${subject} within 5 s`);
+    await sleep(SECOND_REPLY_WINDOW_MS);
+  } finally {
+    subscription.unsubscribe();
+    await collected;
+  }
+  // nats-server answers "no responders" (an empty message) while nobody serves the subject
+  if (replies[0].length === 0) throw new Error(`no responders on ${subject}`);
+  assertEquals(replies.length, 1, `exactly one reply on ${subject}`);
+  const reply = JSON.parse(new TextDecoder().decode(replies[0]));
   assertReplyMatchesContract(subject, reply);
   return reply;
 }

@@ -73,7 +73,12 @@ export class Telemetry {
   async #publishHealth(): Promise<void> {
     const { snapd, device, protocol, clock, log, topics, publish } = this.#options;
     const health = await buildHealth(snapd, device, protocol, new Date(clock.now()), log);
-    await publish(topics.health, encodeHealth(health), 1);
+    try {
+      await publish(topics.health, encodeHealth(health), 1);
+    } catch (error) {
+      // the connection dropped under it: the next connect sends health again at once
+      return log.debug(`health not sent: ${(error as Error).message}`);
+    }
     this.#lastHealthAt = clock.now();
     log.debug("health sent", { snapListHash: health.snapListHash });
   }
@@ -81,6 +86,10 @@ export class Telemetry {
   async #publishMetrics(): Promise<void> {
     const { device, log, topics, publish, readMetrics } = this.#options;
     const lines = await readMetrics(device.id, (error) => log.debug(`metrics: ${error.message}`));
-    for (const line of lines) await publish(topics.metrics, line, 0);
+    for (const line of lines) {
+      await publish(topics.metrics, line, 0).catch((error) =>
+        log.debug(`metrics not sent: ${error.message}`)
+      );
+    }
   }
 }

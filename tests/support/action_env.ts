@@ -2,7 +2,7 @@
 import type { ActionContext, DmsProtocol } from "../../lib/actions/context.ts";
 import { runAction } from "../../lib/actions/dispatcher.ts";
 import type { ActionRequest, ActionResponse } from "../../lib/dms/messages.ts";
-import { systemClock } from "../../lib/clock.ts";
+import { type Clock, systemClock } from "../../lib/clock.ts";
 import { uploadStream } from "../../lib/uploads.ts";
 import { createLogger, MemorySink } from "../../lib/log.ts";
 import { SnapdClient } from "../../lib/snapd/client.ts";
@@ -23,6 +23,7 @@ export async function withActionEnv(
     snapdTimeoutMs?: number;
     conflictTimeoutMs?: number;
     allowHttp?: boolean;
+    clock?: Clock;
   } = {},
 ): Promise<void> {
   const snapd = FakeSnapd.start();
@@ -33,7 +34,7 @@ export async function withActionEnv(
     device: { id: "dev-1", organizationId: "org-1" },
     protocol: options.protocol ?? "2",
     log: createLogger("test", { level: "debug", sink: logs }),
-    clock: systemClock,
+    clock: options.clock ?? systemClock,
     upload: uploadStream,
     allowHttpUploads: options.allowHttp ?? true,
     conflictTimeoutMs: options.conflictTimeoutMs ?? 3000,

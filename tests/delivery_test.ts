@@ -1,0 +1,431 @@
+/**
+ * The delivery unit's guarantees with fakes and a fake clock — no broker, no snapd process, no sleeps: one
+ * response per id across redeliveries and restarts, per-snap order, exact crash recovery (including the probe
+ * that answered an action with the previous action's change), lookups that fail, storage that fails.
+ * A "restart" is a second Delivery on the same database after the first was abandoned mid-action, which is
+ * what the process sees after SIGKILL.
+ */
+import type { DatabaseSync } from "node:sqlite";
+import type { ActionReply } from "../lib/actions/dispatcher.ts";
+import { Delivery } from "../lib/dms/delivery.ts";
+import { ActionJournal } from "../lib/dms/journal.ts";
+import type { ActionRequest } from "../lib/dms/messages.ts";
+import { KeyedQueue } from "../lib/keyed_queue.ts";
+import { createLogger, MemorySink } from "../lib/log.ts";
+import type { SnapdChange } from "../lib/snapd/types.ts";
+import { openAgentDb } from "../lib/store/agent_db.ts";
+import { assertEquals, assertIncludes, assertOk } from "./support/assert.ts";
+import { FakeClock, settle } from "./support/fake_clock.ts";
+
+const TOPIC = "devices/pub/dev-1";
+
+/** snapd's change list, as `GET /v2/changes?select=all&for=<snap>` shows it. */
+class FakeChanges {
+  readonly list: (SnapdChange & { snap: string })[] = [];
+  /** Reads that fail before one succeeds (Infinity: all of them). */
+  failures = 0;
+  reads = 0;
+  #next = 50;
+
+  constructor(private readonly clock: FakeClock) {}
+
+  /** snapd starts a change: the next id. */
+  start(snap: string, kind: string, spawnedAt = this.clock.now()): string {
+    const id = String(++this.#next);
+    this.list.push({
+      id,
+      kind,
+      snap,
+      summary: `${kind} ${snap}`,
+      status: "Done",
+      ready: true,
+      "spawn-time": new Date(spawnedAt).toISOString(),
+    });
+    return id;
+  }
+
+  changes = (options: { for?: string } = {}): Promise<SnapdChange[]> => {
+    this.reads++;
+    if (this.failures > 0) {
+      this.failures--;
+      return Promise.reject(new Error("cannot communicate with server: connection refused"));
+    }
+    return Promise.resolve(this.list.filter((c) => !options.for || c.snap === options.for));
+  };
+}
+
+const KINDS: Record<string, string> = {
+  enable: "enable-snap",
+  disable: "disable-snap",
+  install: "install-snap",
+};
+
+interface Bench {
+  clock: FakeClock;
+  snapd: FakeChanges;
+  db: DatabaseSync;
+  logs: MemorySink;
+  published: { topic: string; payload: Record<string, unknown> }[];
+  ran: string[];
+  /** Requests whose run is held until released. */
+  held: Map<string, () => void>;
+  hold: Set<string>;
+  brokerUp: boolean;
+  unregistered: number;
+  delivery(): Delivery;
+  send(request: Partial<ActionRequest> & { id: string; action: string }): void;
+  responses(id: string): Record<string, unknown>[];
+}
+
+async function withDelivery(fn: (bench: Bench) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "delivery-" });
+  const clock = new FakeClock();
+  const logs = new MemorySink();
+  const log = createLogger("test", { level: "debug", sink: logs });
+  const db = await openAgentDb(`${dir}/agent.db`, log);
+  const snapd = new FakeChanges(clock);
+  const deliveries: Delivery[] = [];
+  const bench: Bench = {
+    clock,
+    snapd,
+    db,
+    logs,
+    published: [],
+    ran: [],
+    held: new Map(),
+    hold: new Set(),
+    brokerUp: true,
+    unregistered: 0,
+    delivery() {
+      const delivery = new Delivery({
+        db,
+        responseTopic: TOPIC,
+        queue: new KeyedQueue(),
+        publish(topic, payload) {
+          if (!bench.brokerUp) return Promise.reject(new Error("not connected"));
+          bench.published.push({ topic, payload: JSON.parse(payload) });
+          return Promise.resolve();
+        },
+        async run(request): Promise<ActionReply> {
+          bench.ran.push(request.id);
+          if (bench.hold.has(request.id)) {
+            await new Promise<void>((resolve) => bench.held.set(request.id, resolve));
+          }
+          const base = { action: request.action, id: request.id };
+          if (request.action === "unregister") {
+            return { response: { ...base, success: true }, afterReply: "unregister" };
+          }
+          const kind = KINDS[request.action];
+          if (!kind) return { response: { ...base, success: true, result: "ok" } };
+          return { response: { ...base, success: true, result: snapd.start(request.snap, kind) } };
+        },
+        snapd,
+        clock,
+        log,
+        backoff: { initialMs: 100, maxMs: 1000, random: () => 1 },
+        lookupBudgetMs: 5000,
+        onUnregister: () => Promise.resolve(void bench.unregistered++),
+      });
+      deliveries.push(delivery);
+      return delivery;
+    },
+    send(request) {
+      deliveries.at(-1)!.accept(
+        new TextEncoder().encode(JSON.stringify({ snap: "", data: "", ...request })),
+      );
+    },
+    responses(id) {
+      return bench.published.filter((m) => m.payload.id === id).map((m) => m.payload);
+    },
+  };
+  try {
+    await fn(bench);
+  } finally {
+    for (const delivery of deliveries) delivery.stop();
+    for (const release of bench.held.values()) release();
+    await settle();
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** A delivery that was running `id` when the process died: marked started, its request maybe sent. */
+async function killedWhileRunning(bench: Bench, request: { id: string; action: string; snap: string }) {
+  bench.hold.add(request.id);
+  const first = bench.delivery();
+  bench.send(request);
+  await settle();
+  assertEquals(bench.ran.at(-1), request.id, "the first run reached the action");
+  first.stop(); // SIGKILL: the held run never returns
+  bench.hold.delete(request.id);
+  bench.ran.length = 0;
+}
+
+Deno.test("a redelivered id gets the stored response and the action runs once", async () => {
+  await withDelivery(async (bench) => {
+    const delivery = bench.delivery();
+    bench.send({ id: "d1", action: "disable", snap: "peer-svc" });
+    await delivery.idle();
+    bench.send({ id: "d1", action: "disable", snap: "peer-svc" });
+    await settle();
+    assertEquals(bench.ran, ["d1"]);
+    const [first, again] = bench.responses("d1");
+    assertEquals([first.success, first.result], [true, "51"]);
+    assertEquals(again, first);
+  });
+});
+
+Deno.test("a redelivery while the action runs is ignored: still one response", async () => {
+  await withDelivery(async (bench) => {
+    bench.hold.add("d1");
+    const delivery = bench.delivery();
+    bench.send({ id: "d1", action: "disable", snap: "peer-svc" });
+    await settle();
+    bench.send({ id: "d1", action: "disable", snap: "peer-svc" });
+    bench.held.get("d1")!();
+    await delivery.idle();
+    await settle();
+    assertEquals([bench.ran, bench.responses("d1").length], [["d1"], 1]);
+    assertEquals(bench.logs.matching(/already in progress: ignoring the redelivery/).length, 1);
+  });
+});
+
+Deno.test("a request that cannot run is answered at once, and after a restart only its stored answer is sent", async () => {
+  await withDelivery(async (bench) => {
+    bench.delivery();
+    bench.send({ id: "bad", action: "device", snap: 42 as unknown as string });
+    await settle();
+    assertEquals(bench.responses("bad").length, 1);
+    assertEquals(bench.responses("bad")[0].success, false);
+    const restarted = bench.delivery();
+    restarted.resume();
+    bench.send({ id: "bad", action: "device", snap: 42 as unknown as string });
+    await settle();
+    assertEquals(bench.ran, [], "never run");
+    assertEquals(bench.responses("bad").length, 2);
+    assertEquals(bench.responses("bad")[1], bench.responses("bad")[0]);
+  });
+});
+
+Deno.test("actions on one snap run in arrival order; another snap does not wait for them", async () => {
+  await withDelivery(async (bench) => {
+    bench.hold.add("a1");
+    const delivery = bench.delivery();
+    bench.send({ id: "a1", action: "disable", snap: "peer-svc" });
+    bench.send({ id: "a2", action: "enable", snap: "peer-svc" });
+    bench.send({ id: "b1", action: "disable", snap: "peer-bbbase" });
+    await settle();
+    assertEquals(bench.ran, ["a1", "b1"], "a2 waits behind a1, b1 does not");
+    assertEquals(bench.published.map((m) => m.payload.id), ["b1"]);
+    bench.held.get("a1")!();
+    await delivery.idle();
+    await settle();
+    assertEquals(bench.ran, ["a1", "b1", "a2"]);
+    assertEquals(bench.published.map((m) => m.payload.id), ["b1", "a1", "a2"]);
+  });
+});
+
+Deno.test("the started mark records snapd's newest change of the snap, read before the request", async () => {
+  await withDelivery(async (bench) => {
+    bench.snapd.start("peer-svc", "disable-snap"); // 51
+    bench.snapd.start("other", "install-snap"); // 52: another snap's, not counted
+    bench.hold.add("e1");
+    const delivery = bench.delivery();
+    bench.send({ id: "e1", action: "enable", snap: "peer-svc" });
+    await settle();
+    const entry = new ActionJournal(bench.db).get("e1")!;
+    assertEquals([entry.state, entry.baselineChange, entry.startedAt], ["started", 51, bench.clock.now()]);
+    bench.held.get("e1")!();
+    await delivery.idle();
+    assertEquals(bench.snapd.reads, 1);
+  });
+});
+
+Deno.test("recovery: the previous action's change, spawned 300 ms before the mark, is not taken for this one — it runs", async () => {
+  await withDelivery(async (bench) => {
+    bench.hold.add("e0");
+    const before = bench.delivery();
+    bench.send({ id: "e0", action: "enable", snap: "peer-svc" });
+    await settle();
+    bench.held.get("e0")!();
+    await before.idle(); // change 51 enable-snap, spawned now
+    await bench.clock.advance(300);
+    await killedWhileRunning(bench, { id: "e1", action: "enable", snap: "peer-svc" }); // killed before its POST
+
+    const restarted = bench.delivery();
+    restarted.resume();
+    await restarted.idle();
+    await settle();
+    assertEquals(bench.ran, ["e1"], "the action runs after the restart");
+    assertEquals(bench.responses("e1").map((r) => r.result), ["52"], "answered with its own change");
+    assertEquals(bench.snapd.list.filter((c) => c.kind === "enable-snap").length, 2);
+  });
+});
+
+Deno.test("recovery: killed after the request reached snapd, the action is answered with its change and not run again", async () => {
+  await withDelivery(async (bench) => {
+    bench.snapd.start("peer-svc", "disable-snap"); // 51, before the mark
+    await killedWhileRunning(bench, { id: "e1", action: "enable", snap: "peer-svc" });
+    bench.snapd.start("peer-svc", "enable-snap"); // 52: snapd got the request before the kill
+
+    const restarted = bench.delivery();
+    restarted.resume();
+    await restarted.idle();
+    await settle();
+    assertEquals(bench.ran, [], "not run again");
+    assertEquals(bench.responses("e1").map((r) => [r.success, r.result]), [[true, "52"]]);
+    assertEquals(bench.logs.matching(/action e1 had started change 52 before the restart/).length, 1);
+  });
+});
+
+Deno.test("recovery: a later change of another kind (someone else's) is not this action's", async () => {
+  await withDelivery(async (bench) => {
+    await killedWhileRunning(bench, { id: "e1", action: "enable", snap: "peer-svc" });
+    bench.snapd.start("peer-svc", "disable-snap"); // 51, e.g. from `snap disable` on the device
+    const restarted = bench.delivery();
+    restarted.resume();
+    await restarted.idle();
+    await settle();
+    assertEquals(bench.ran, ["e1"]);
+    assertEquals(bench.responses("e1").map((r) => r.result), ["52"]);
+  });
+});
+
+Deno.test("recovery: a lookup that fails is retried with backoff and then succeeds", async () => {
+  await withDelivery(async (bench) => {
+    await killedWhileRunning(bench, { id: "e1", action: "enable", snap: "peer-svc" });
+    bench.snapd.start("peer-svc", "enable-snap"); // 51, the change it started
+    bench.snapd.failures = 2;
+    bench.snapd.reads = 0;
+    const restarted = bench.delivery();
+    restarted.resume();
+    await settle();
+    assertEquals([bench.snapd.reads, bench.responses("e1").length], [1, 0], "waiting to retry");
+    await bench.clock.advance(100);
+    await bench.clock.advance(200);
+    await restarted.idle();
+    await settle();
+    assertEquals(bench.snapd.reads, 3);
+    assertEquals(bench.ran, []);
+    assertEquals(bench.responses("e1").map((r) => r.result), ["51"]);
+  });
+});
+
+Deno.test("recovery: when snapd's changes cannot be read within the budget, an error is answered and nothing runs", async () => {
+  await withDelivery(async (bench) => {
+    await killedWhileRunning(bench, { id: "e1", action: "enable", snap: "peer-svc" });
+    bench.snapd.failures = Infinity;
+    const restarted = bench.delivery();
+    restarted.resume();
+    await bench.clock.advance(10_000);
+    await restarted.idle();
+    await settle();
+    assertEquals(bench.ran, [], "never guessed 'not started'");
+    const [response] = bench.responses("e1");
+    assertEquals(response.success, false);
+    assertIncludes(
+      response.message as string,
+      "cannot tell whether enable reached snapd before the agent restarted",
+    );
+    assertIncludes(response.message as string, "connection refused");
+    assertOk(bench.snapd.reads > 3, `${bench.snapd.reads} attempts`);
+  });
+});
+
+Deno.test("recovery: a started mark without a baseline (older agent) is answered with an error, not run", async () => {
+  await withDelivery(async (bench) => {
+    const journal = new ActionJournal(bench.db);
+    journal.accept({ id: "old", action: "disable", snap: "peer-svc", data: "" }, bench.clock.now());
+    bench.db.prepare("UPDATE actions SET state = 'started', started_at = ? WHERE id = 'old'").run(
+      bench.clock.now(),
+    );
+    const delivery = bench.delivery();
+    delivery.resume();
+    await delivery.idle();
+    await settle();
+    assertEquals(bench.ran, []);
+    assertIncludes(bench.responses("old")[0].message as string, "without change marks");
+  });
+});
+
+Deno.test("an action accepted but not started before a kill runs once after the restart", async () => {
+  await withDelivery(async (bench) => {
+    bench.hold.add("a1");
+    const first = bench.delivery();
+    bench.send({ id: "a1", action: "disable", snap: "peer-svc" });
+    bench.send({ id: "a2", action: "enable", snap: "peer-svc" }); // accepted, waiting behind a1
+    await settle();
+    first.stop();
+    bench.hold.delete("a1");
+    bench.ran.length = 0;
+    const restarted = bench.delivery();
+    restarted.resume();
+    await restarted.idle();
+    await settle();
+    assertEquals(bench.ran, ["a1", "a2"], "a1 had not reached snapd; a2 had not started");
+    assertEquals(bench.published.map((m) => m.payload.id), ["a1", "a2"]);
+  });
+});
+
+Deno.test("before the request, snapd's changes cannot be read: the action is answered with snapd's error and not run", async () => {
+  await withDelivery(async (bench) => {
+    bench.snapd.failures = Infinity;
+    const delivery = bench.delivery();
+    bench.send({ id: "e1", action: "enable", snap: "peer-svc" });
+    await bench.clock.advance(10_000);
+    await delivery.idle();
+    await settle();
+    assertEquals(bench.ran, []);
+    assertEquals(bench.responses("e1")[0].message, "cannot communicate with server: connection refused");
+    assertEquals(new ActionJournal(bench.db).get("e1")?.state, "done");
+  });
+});
+
+Deno.test("a journal write that fails is retried with backoff until it succeeds; the response is not lost", async () => {
+  await withDelivery(async (bench) => {
+    const delivery = bench.delivery();
+    bench.db.exec("ALTER TABLE outbox RENAME TO outbox_away"); // the response cannot be stored
+    bench.send({ id: "l1", action: "list" });
+    await settle();
+    assertEquals([bench.ran, bench.published.length], [["l1"], 0]);
+    assertEquals(bench.logs.matching(/WARN .*storing action state failed: no such table: outbox/).length, 1);
+    await bench.clock.advance(100);
+    assertEquals(bench.logs.matching(/storing action state failed again/).length, 1);
+    bench.db.exec("ALTER TABLE outbox_away RENAME TO outbox");
+    await bench.clock.advance(1000);
+    await delivery.idle();
+    await settle();
+    assertEquals(bench.responses("l1").map((r) => r.result), ["ok"]);
+    assertEquals(bench.ran, ["l1"], "run once");
+    assertEquals(bench.logs.matching(/storing action state succeeded after 2 failed attempt/).length, 1);
+  });
+});
+
+Deno.test("responses wait in the outbox while the broker is down and go out in order after the connect", async () => {
+  await withDelivery(async (bench) => {
+    bench.brokerUp = false;
+    const delivery = bench.delivery();
+    bench.send({ id: "o1", action: "list" });
+    bench.send({ id: "o2", action: "device" });
+    await delivery.idle();
+    await settle();
+    assertEquals([bench.published.length, delivery.outboxDepth], [0, 2]);
+    bench.brokerUp = true;
+    await delivery.flush();
+    assertEquals([bench.published.map((m) => m.payload.id), delivery.outboxDepth], [["o1", "o2"], 0]);
+  });
+});
+
+Deno.test("unregister: the enrollment is cleared only once the reply was acknowledged", async () => {
+  await withDelivery(async (bench) => {
+    bench.brokerUp = false;
+    const delivery = bench.delivery();
+    bench.send({ id: "u1", action: "unregister" });
+    await settle();
+    assertEquals(bench.unregistered, 0, "not before the broker has the reply");
+    bench.brokerUp = true;
+    await delivery.flush();
+    await delivery.idle();
+    assertEquals([bench.responses("u1").length, bench.unregistered], [1, 1]);
+  });
+});

@@ -1,0 +1,86 @@
+/**
+ * The DMS link never dies, end to end: a broker whose ACL refuses the device's command subscription (mosquitto's
+ * dynamic security, SUBACK 0x80) leaves the agent retrying, not "connected but deaf", and it answers once the ACL
+ * allows it; an error nothing handled makes the real daemon (wired as `main.ts` wires it) drop and renew its
+ * broker connection, and it answers afterwards.
+ */
+import { join } from "node:path";
+import { buildConfig } from "../lib/config.ts";
+import { createLogger, MemorySink } from "../lib/log.ts";
+import { resolvePaths } from "../lib/paths.ts";
+import { runAgentDaemon } from "../main.ts";
+import { assertEquals, assertIncludes } from "./support/assert.ts";
+import { type DeviceGrant, Mosquitto } from "./support/mosquitto.ts";
+import { until } from "./support/wait.ts";
+import { E2E, withWorld } from "./support/world.ts";
+
+Deno.test({
+  name: "the broker refuses the command subscription (ACL): the agent reconnects until allowed, then answers",
+  ...E2E,
+  async fn() {
+    await withWorld(async (world) => {
+      let device: DeviceGrant | undefined;
+      world.identity.onEnrolled = (enrolled) => {
+        device = enrolled;
+        void world.broker.grantDevice(enrolled, { commands: false });
+      };
+      const agent = world.agent();
+      const refused = await agent.waitForLine(/refused the subscription/);
+      assertIncludes(refused, "WARN");
+      assertIncludes(
+        refused,
+        "the broker refused the subscription to devices/actions/PEER0001/# (SUBACK 0x80;",
+      );
+      await agent.waitForLine(/connecting to broker .* failed again: the broker refused the subscription/);
+      assertEquals(
+        world.dms.messages.filter((m) => m.topic.startsWith("devices/health/")).length,
+        0,
+        "deaf: no health",
+      );
+      assertEquals(agent.matching(/connected to broker/).length, 0);
+
+      await world.broker.grantDevice(device!);
+      const id = await world.online();
+      assertEquals((await world.dms.request(id, { action: "device" })).success, true);
+      assertEquals(agent.matching(/WARN .*refused the subscription/).length, 1, "said once");
+      await agent.waitForLine(/connecting to broker .* succeeded after \d+ failed attempt/);
+    }, { startBroker: (ca) => Mosquitto.start({ ca, acl: "dynamic-security" }) });
+  },
+});
+
+Deno.test({
+  name: "an error nothing handled: the daemon renews its broker connection instead of exiting, and answers",
+  ...E2E,
+  async fn() {
+    await withWorld(async (world) => {
+      const env = { ...world.env, IOTAGENT_HEALTH_INTERVAL: "1h", IOTAGENT_METRICS_INTERVAL: "1h" };
+      const { config } = buildConfig({ env });
+      const paths = resolvePaths({ SNAP_DATA: world.dataDir, SNAP_COMMON: world.commonDir }, true);
+      const logs = new MemorySink();
+      const log = createLogger("agent", { level: "debug", sink: logs });
+      const stop = new AbortController();
+      let recover: (reason: string) => void = () => {};
+      const daemon = runAgentDaemon({ config, paths, log }, stop.signal, (handler) => (recover = handler));
+      try {
+        const id = await world.online();
+        const connects = () =>
+          world.broker.log?.matching(new RegExp(`New client connected .* as ${id}`)).length ?? 0;
+        await until(() => connects() === 1, "the broker logs the connection");
+        recover("TypeError: injected");
+        await until(() => connects() === 2, "a new connection to the broker");
+        assertEquals(
+          logs.matching(
+            /WARN .*disconnected from broker .*recovering from an unexpected error \(TypeError: injected\)/,
+          ).length,
+          1,
+        );
+        assertEquals((await world.dms.request(id, { action: "device" })).success, true);
+      } finally {
+        stop.abort();
+        await daemon;
+      }
+      assertEquals(logs.matching(/INFO .*disconnected from broker/).length, 1, "clean stop");
+      await Deno.stat(join(world.dataDir, "agent.db"));
+    });
+  },
+});
