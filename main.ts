@@ -160,7 +160,7 @@ export async function runAgentDaemon(
   signal: AbortSignal,
   onFault: (recover: (reason: string) => void) => void = () => {},
 ): Promise<void> {
-  const snapd = new SnapdClient({ socketPath: config["snapd.socket"], timeoutMs: config["snapd.timeout"] });
+  const snapd = snapdClient(config, log);
   const db = await openAgentDb(join(paths.dataDir, "agent.db"), log.child("store"));
   try {
     const agent = new Agent({
@@ -185,6 +185,16 @@ export async function runAgentDaemon(
     db.close();
     snapd.close();
   }
+}
+
+/** The snapd REST client of a daemon. */
+function snapdClient(config: AgentConfig, log: Logger): SnapdClient {
+  return new SnapdClient({
+    socketPath: config["snapd.socket"],
+    timeoutMs: config["snapd.timeout"],
+    maxRequests: config["snapd.max-requests"],
+    log: log.child("snapd"),
+  });
 }
 
 /** Opens MQTT sessions to the enrollment's broker, trusting the system store, its organisation and `mqtt.ca`. */
@@ -241,7 +251,7 @@ async function localApi(
 
 /** The watchdog daemon, wired to snapd, the change store, systemd's reboot and the clock. */
 export async function runWatchdog({ config, paths, log }: DaemonContext, signal: AbortSignal): Promise<void> {
-  const snapd = new SnapdClient({ socketPath: config["snapd.socket"], timeoutMs: config["snapd.timeout"] });
+  const snapd = snapdClient(config, log);
   const store = await ChangeStore.open(
     changeDatabasePath(config, paths, Deno.env.toObject()),
     log.child("store"),

@@ -160,7 +160,12 @@ export const DEFAULT_NATS_PASSWORD = "accept solve carbon atmosphere";
 /** Every setting, by its dotted key. The README's configuration reference lists the same table. */
 export const SETTINGS = {
   "snapd.socket": nonEmpty("/run/snapd.socket", "Unix socket of the snapd REST API."),
-  "snapd.timeout": duration("2m", "Time limit of one snapd request (GETs are retried inside it).", 1000),
+  "snapd.timeout": duration(
+    "2m",
+    "Time limit of one snapd request; one that cannot reach snapd is retried inside it.",
+    1000,
+  ),
+  "snapd.max-requests": count(8, 1, "Requests to snapd in flight at once; more wait their turn."),
   "mqtt.ca": optionalPath("PEM bundle of extra CAs trusted for the broker certificate."),
   "mqtt.verify": flag(true, "Verify the broker certificate. false is insecure and logged at every connect."),
   "mqtt.keepalive": duration("30s", "MQTT keep-alive interval.", 1000),

@@ -29,6 +29,9 @@ class FakeChanges {
 
   constructor(private readonly clock: FakeClock) {}
 
+  /** How the next started changes begin: ready at once (Done), or running until `finish()`. */
+  running = false;
+
   /** snapd starts a change: the next id. */
   start(snap: string, kind: string, spawnedAt = this.clock.now()): string {
     const id = String(++this.#next);
@@ -37,12 +40,24 @@ class FakeChanges {
       kind,
       snap,
       summary: `${kind} ${snap}`,
-      status: "Done",
-      ready: true,
+      status: this.running ? "Doing" : "Done",
+      ready: !this.running,
       "spawn-time": new Date(spawnedAt).toISOString(),
     });
     return id;
   }
+
+  /** The change becomes ready. */
+  finish(id: string, status = "Done"): void {
+    const change = this.list.find((c) => c.id === id)!;
+    Object.assign(change, { status, ready: true });
+  }
+
+  change = (id: string): Promise<SnapdChange> => {
+    const change = this.list.find((c) => c.id === id);
+    if (!change) return Promise.reject(new Error(`cannot find change with id "${id}"`));
+    return Promise.resolve(structuredClone(change));
+  };
 
   changes = (options: { for?: string } = {}): Promise<SnapdChange[]> => {
     this.reads++;
@@ -123,7 +138,8 @@ async function withDelivery(fn: (bench: Bench) => Promise<void>): Promise<void> 
         clock,
         log,
         backoff: { initialMs: 100, maxMs: 1000, random: () => 1 },
-        lookupBudgetMs: 5000,
+        patienceMs: 5000,
+        changePoll: { initialMs: 100, maxMs: 400, random: () => 1 },
         onUnregister: () => Promise.resolve(void bench.unregistered++),
       });
       deliveries.push(delivery);
@@ -427,5 +443,69 @@ Deno.test("unregister: the enrollment is cleared only once the reply was acknowl
     await delivery.flush();
     await delivery.idle();
     assertEquals([bench.responses("u1").length, bench.unregistered], [1, 1]);
+  });
+});
+
+Deno.test("the next action on a snap waits until the previous change is ready; its reply goes out at the 202", async () => {
+  await withDelivery(async (bench) => {
+    bench.snapd.running = true;
+    const delivery = bench.delivery();
+    bench.send({ id: "d1", action: "disable", snap: "peer-svc" });
+    bench.send({ id: "e1", action: "enable", snap: "peer-svc" });
+    bench.send({ id: "o1", action: "disable", snap: "other" });
+    await settle();
+    assertEquals(bench.responses("d1").map((r) => r.result), ["51"], "answered at the 202");
+    assertEquals(bench.ran, ["d1", "o1"], "the enable waits for the disable change; the other snap does not");
+    await bench.clock.advance(1000);
+    assertEquals(bench.ran, ["d1", "o1"], "still running: still waiting");
+    bench.snapd.finish("51");
+    await bench.clock.advance(400);
+    assertEquals(bench.ran, ["d1", "o1", "e1"]);
+    bench.snapd.finish("52");
+    bench.snapd.finish("53");
+    await bench.clock.advance(400);
+    await delivery.idle();
+  });
+});
+
+Deno.test("a change that never becomes ready holds its snap for the patience, then the next action goes ahead", async () => {
+  await withDelivery(async (bench) => {
+    bench.snapd.running = true;
+    const delivery = bench.delivery();
+    bench.send({ id: "d1", action: "disable", snap: "peer-svc" });
+    bench.send({ id: "e1", action: "enable", snap: "peer-svc" });
+    await bench.clock.advance(4500);
+    assertEquals(bench.ran, ["d1"]);
+    await bench.clock.advance(1000);
+    assertEquals(bench.ran, ["d1", "e1"]);
+    assertEquals(
+      bench.logs.matching(
+        /WARN .*change 51 of action d1 is still not ready after 5 s: the next action on peer-svc goes ahead/,
+      )
+        .length,
+      1,
+    );
+    bench.snapd.finish("51");
+    bench.snapd.finish("52");
+    await bench.clock.advance(1000);
+    await delivery.idle();
+  });
+});
+
+Deno.test("a failed action (no change) does not wait; a change that ends in Error releases the snap too", async () => {
+  await withDelivery(async (bench) => {
+    bench.snapd.running = true;
+    const delivery = bench.delivery();
+    bench.send({ id: "l1", action: "list", snap: "peer-svc" });
+    bench.send({ id: "d1", action: "disable", snap: "peer-svc" });
+    bench.send({ id: "e1", action: "enable", snap: "peer-svc" });
+    await settle();
+    assertEquals(bench.ran, ["l1", "d1"]);
+    bench.snapd.finish("51", "Error");
+    await bench.clock.advance(100);
+    assertEquals(bench.ran, ["l1", "d1", "e1"]);
+    bench.snapd.finish("52");
+    await bench.clock.advance(100);
+    await delivery.idle();
   });
 });

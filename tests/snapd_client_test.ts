@@ -1,5 +1,6 @@
 import { assertEquals, assertOk, assertRejects } from "./support/assert.ts";
-import { SnapdClient } from "../lib/snapd/client.ts";
+import { nothingSent, SnapdClient } from "../lib/snapd/client.ts";
+import { createLogger, MemorySink } from "../lib/log.ts";
 import { SnapdError } from "../lib/snapd/error.ts";
 import { canonicalJson } from "../lib/canonical_json.ts";
 import { ReplaySnapd } from "./support/replay_snapd.ts";
@@ -157,24 +158,73 @@ Deno.test("GET is retried while snapd is unreachable, within the time limit", as
   });
 });
 
-Deno.test("other methods are never retried: a POST fails at once when snapd is unreachable", async () => {
+Deno.test("a request that cannot connect (snapd restarting) is retried for any method until snapd is back; logged once", async () => {
   const fake = FakeSnapd.start();
-  const clock = new FakeClock();
-  const client = new SnapdClient({ socketPath: fake.socketPath, timeoutMs: 10_000, clock });
+  const logs = new MemorySink();
+  const client = new SnapdClient({
+    socketPath: fake.socketPath,
+    timeoutMs: 10_000,
+    log: createLogger("test", { level: "debug", sink: logs }),
+  });
   try {
-    await fake.stop();
-    // a retry would wait on the fake clock, which never moves here: the POST would never settle
-    const error = await snapdError(client.snapAction("peer-svc", "disable"));
-    assertOk(error.isTransport);
-    assertOk(error.message.startsWith("cannot communicate with server: "));
-    assertEquals(clock.sleeping, 0, "no retry was scheduled");
-    fake.listen();
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    assertEquals(fake.requestsTo("POST", "/v2/snaps/peer-svc").length, 0);
+    await fake.stop(); // the socket is gone: nothing can be sent
+    setTimeout(() => fake.listen(), 800);
+    const changeId = await client.snapAction("peer-svc", "disable");
+    assertOk(changeId, "the POST went through once snapd was back");
+    assertEquals(fake.requestsTo("POST", "/v2/snaps/peer-svc").length, 1, "sent once");
+    assertEquals(
+      logs.matching(
+        /WARN .*reaching snapd at .* failed: cannot communicate with server: .*client error \(Connect\)/,
+      ).length,
+      1,
+    );
+    assertEquals(logs.matching(/INFO .*reaching snapd at .* succeeded after \d+ failed attempt/).length, 1);
   } finally {
     client.close();
     await fake.stop();
   }
+});
+
+Deno.test("a POST that failed after it was sent is never retried (snapd may have started a change)", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/snapd.socket`;
+  const listener = Deno.listen({ transport: "unix", path });
+  let requests = 0;
+  const serving = (async () => {
+    for await (const connection of listener) {
+      requests++;
+      await connection.read(new Uint8Array(4096)); // the request arrives; the connection drops before an answer
+      connection.close();
+    }
+  })();
+  const clock = new FakeClock();
+  const client = new SnapdClient({ socketPath: path, timeoutMs: 10_000, clock });
+  try {
+    // a retry would wait on the fake clock, which never moves here: the POST would never settle
+    const error = await snapdError(client.snapAction("peer-svc", "disable"));
+    assertOk(error.isTransport);
+    assertOk(!nothingSent(error.cause), "it was sent");
+    assertEquals([requests, clock.sleeping], [1, 0], "no retry");
+  } finally {
+    client.close();
+    listener.close();
+    await serving.catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a burst of 30 requests keeps at most snapd.max-requests in flight; every one is answered", async () => {
+  await withFake(10_000, async (fake) => {
+    const client = new SnapdClient({ socketPath: fake.socketPath, maxRequests: 8 });
+    try {
+      fake.delayNext({ path: "/v2/snaps" }, 100, 30);
+      const answers = await Promise.all(Array.from({ length: 30 }, () => client.snaps()));
+      assertEquals(answers.length, 30);
+      assertEquals(fake.maxInFlight, 8, "never more than 8 at once");
+    } finally {
+      client.close();
+    }
+  });
 });
 
 Deno.test("a request that takes longer than the time limit fails with snapd's timeout text", async () => {

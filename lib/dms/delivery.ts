@@ -7,7 +7,11 @@
  * - `accept()` runs before the broker's acknowledgement and records the request in the journal (a throw here
  *   withholds the acknowledgement, so the broker delivers the message again); a redelivered id gets its stored
  *   response and is not run again; a request that cannot run is answered at once.
- * - Actions run one at a time per snap, in arrival order; other snaps do not wait.
+ * - Actions run one at a time per snap, in arrival order; other snaps do not wait. An action that started a
+ *   snapd change is answered at snapd's 202 (with the change id, as the Go agent did), but the next action on
+ *   that snap waits until the change is ready: snapd checks a request against the snap's state *before* the
+ *   running change has applied (a `disable` then an `enable` at once leaves the snap disabled, the enable
+ *   answered "already enabled").
  * - An action that starts a snapd change is marked "started" (with snapd's newest change id for the snap)
  *   before its request; after a restart such an action is answered with the change it started, or run if its
  *   request never reached snapd — and when snapd cannot tell us which, it is answered with an error rather than
@@ -21,7 +25,8 @@ import type { Clock } from "../clock.ts";
 import { FailureLog } from "../failure_log.ts";
 import type { KeyedQueue } from "../keyed_queue.ts";
 import type { Logger } from "../log.ts";
-import { type BackoffOptions, retry } from "../retry.ts";
+import { Backoff, type BackoffOptions, retry } from "../retry.ts";
+import { SnapdError } from "../snapd/error.ts";
 import type { SnapdPort } from "../snapd/port.ts";
 import { ActionJournal, type JournalEntry } from "./journal.ts";
 import {
@@ -39,8 +44,8 @@ export interface DeliveryPorts {
   publish(topic: string, payload: string): Promise<void>;
   /** Runs one action; never throws. */
   run(request: ActionRequest): Promise<ActionReply>;
-  /** snapd's changes, for the "started" mark and recovery. */
-  snapd: Pick<SnapdPort, "changes">;
+  /** snapd's changes: for the "started" mark, recovery, and waiting for a change to be ready. */
+  snapd: Pick<SnapdPort, "changes" | "change">;
   clock: Clock;
 }
 
@@ -55,8 +60,13 @@ export interface DeliveryOptions extends DeliveryPorts {
   log: Logger;
   /** Retries of storage writes and of snapd lookups. */
   backoff: BackoffOptions;
-  /** How long reading snapd's changes is retried for a mark or a recovery before giving up, in ms. */
-  lookupBudgetMs: number;
+  /**
+   * How long snapd is waited for, in ms: reading its changes for a mark or a recovery is retried this long, and a
+   * change this long before the next action on its snap goes ahead anyway (`snapd.conflict-timeout`).
+   */
+  patienceMs: number;
+  /** Polling of a running change: the first and the largest delay, in ms. @default {initialMs: 100, maxMs: 2000} */
+  changePoll?: BackoffOptions;
   /** Called once an `unregister` reply was acknowledged: clear the enrollment. */
   onUnregister(): Promise<void>;
 }
@@ -172,6 +182,7 @@ export class Delivery {
     if (kind && !(await this.#markStarted(request))) return;
     const reply = await this.#options.run(request);
     const seq = await this.#complete(reply.response);
+    if (kind && reply.response.success) await this.#untilReady(request, reply.response.result);
     if (reply.afterReply === "unregister") {
       await this.#outbox.acknowledged(seq);
       this.#log.info("unregister: reply acknowledged, clearing the enrollment");
@@ -237,6 +248,36 @@ export class Delivery {
     return true;
   }
 
+  /**
+   * Holds the snap's queue until the change an action started is ready (Done, Error, Undone, Hold), polling with
+   * jittered backoff, at most `patienceMs`; then the next action on the snap goes ahead, ready or not.
+   */
+  async #untilReady(request: ActionRequest, changeId: unknown): Promise<void> {
+    if (typeof changeId !== "string") return;
+    const { clock, snapd, patienceMs } = this.#options;
+    const started = clock.now();
+    const poll = new Backoff({ initialMs: 100, maxMs: 2000, ...this.#options.changePoll });
+    for (;;) {
+      try {
+        const change = await snapd.change(changeId);
+        if (change.ready) {
+          return this.#log.debug(`change ${changeId} of action ${request.id} is ${change.status}`);
+        }
+      } catch (error) {
+        if (error instanceof SnapdError && error.status === 404) return; // snapd forgot it: nothing to wait for
+        this.#log.debug(`reading change ${changeId} failed: ${(error as Error).message}`);
+      }
+      const delay = poll.next();
+      if (clock.now() - started + delay > patienceMs) {
+        return this.#log.warn(
+          `change ${changeId} of action ${request.id} is still not ready after ${Math.round(patienceMs / 1000)} s: ` +
+            `the next action on ${request.snap} goes ahead`,
+        );
+      }
+      await clock.sleep(delay, this.#stopping.signal);
+    }
+  }
+
   /** Stores the response with its outbox entry and publishes; returns the outbox sequence number. */
   async #complete(response: ActionResponse): Promise<number> {
     const seq = await this.#durably(() => this.#journal.complete(response.id, this.#answer(response)));
@@ -258,11 +299,11 @@ export class Delivery {
 
   /** Reads from snapd, retried within the lookup budget. */
   #lookup<T>(what: string, read: () => Promise<T>): Promise<T> {
-    const { clock, backoff, lookupBudgetMs } = this.#options;
+    const { clock, backoff, patienceMs } = this.#options;
     return retry(read, {
       ...backoff,
       clock,
-      budgetMs: lookupBudgetMs,
+      budgetMs: patienceMs,
       signal: this.#stopping.signal,
       onRetry: (error, delay) =>
         this.#log.warn(`${what} failed: ${(error as Error).message}`, { retry_in: `${Math.round(delay)}ms` }),

@@ -93,7 +93,7 @@ export class DmsLink {
       clock: actions.clock,
       log,
       backoff,
-      lookupBudgetMs: actions.conflictTimeoutMs,
+      patienceMs: actions.conflictTimeoutMs,
       onUnregister: options.onUnregister,
     });
     this.#telemetry = new Telemetry({

@@ -1,11 +1,19 @@
 /**
  * snapd REST API client: HTTP/1.1 over the unix socket (Deno's unix-socket proxy, which sends the request target
- * in absolute form — `GET http://localhost/v2/snaps` — as Go's HTTP server, and so snapd, accepts), snapd's sync / async / error envelope, a time limit
- * per request, and GETs retried (capped full-jitter backoff) while snapd cannot be reached — snapd restarts on
- * its own refreshes. Other methods are never retried: a POST that reached snapd may have started a change.
+ * in absolute form — `GET http://localhost/v2/snaps` — as Go's HTTP server, and so snapd, accepts), snapd's
+ * sync / async / error envelope, and a time limit per request.
+ *
+ * snapd restarts on its own refreshes (and on many devices at boot), so a request that cannot reach it is
+ * retried with capped full-jitter backoff within the time limit: any method when the connection itself failed
+ * (socket missing, refused, `EAGAIN` — nothing was sent), GETs for any transport failure. A POST or PUT that
+ * failed after it was sent is never retried: snapd may have started a change. At most `maxRequests` requests are
+ * in flight at once; the others wait their turn.
  */
 import { parseJsonKeepingNumbers } from "../canonical_json.ts";
 import { type Clock, systemClock } from "../clock.ts";
+import { FailureLog } from "../failure_log.ts";
+import { ConcurrencyLimit } from "../limiter.ts";
+import type { Logger } from "../log.ts";
 import { Backoff } from "../retry.ts";
 import { parseAssertions } from "./assertions.ts";
 import { SnapdError } from "./error.ts";
@@ -33,6 +41,10 @@ export interface SnapdClientOptions {
   timeoutMs?: number;
   /** @default systemClock */
   clock?: Clock;
+  /** Requests in flight at once. @default 8 */
+  maxRequests?: number;
+  /** Where "cannot reach snapd" is logged (once per cause, and the recovery). @default not logged */
+  log?: Logger;
 }
 
 interface Envelope {
@@ -54,12 +66,21 @@ export class SnapdClient implements SnapdPort {
   readonly #http: Deno.HttpClient;
   readonly #timeoutMs: number;
   readonly #clock: Clock;
+  readonly #limit: ConcurrencyLimit;
+  readonly #unreachable: FailureLog | undefined;
 
   constructor(options: SnapdClientOptions = {}) {
     this.socketPath = options.socketPath ?? "/run/snapd.socket";
     this.#http = Deno.createHttpClient({ proxy: { transport: "unix", path: this.socketPath } });
     this.#timeoutMs = options.timeoutMs ?? 120_000;
     this.#clock = options.clock ?? systemClock;
+    this.#limit = new ConcurrencyLimit(options.maxRequests ?? 8);
+    this.#unreachable = options.log && new FailureLog(options.log, `reaching snapd at ${this.socketPath}`);
+  }
+
+  /** Requests in flight and waiting for a turn. */
+  get load(): { running: number; waiting: number } {
+    return { running: this.#limit.running, waiting: this.#limit.waiting };
   }
 
   /** Releases the connection pool. */
@@ -118,10 +139,7 @@ export class SnapdClient implements SnapdPort {
 
   /** `PUT /v2/snaps/<name>/conf`; returns the change id. */
   async setSnapConfig(name: string, values: Record<string, unknown>): Promise<string> {
-    return (await this.#async("PUT", `/v2/snaps/${encodeURIComponent(name)}/conf`, {
-      body: JSON.stringify(values),
-    }))
-      .changeId;
+    return (await this.#async("PUT", `/v2/snaps/${encodeURIComponent(name)}/conf`, { json: values })).changeId;
   }
 
   /** `POST /v2/snaps/<name>` `{"action", …options}`; returns the change id. */
@@ -170,7 +188,7 @@ export class SnapdClient implements SnapdPort {
 
   /** `POST /v2/apps` `{"action","names"}`: starts, stops or restarts services; returns the change id. */
   async appsAction(action: AppsAction, names: string[]): Promise<string> {
-    return (await this.#async("POST", "/v2/apps", { body: JSON.stringify({ action, names }) })).changeId;
+    return (await this.#async("POST", "/v2/apps", { json: { action, names } })).changeId;
   }
 
   /**
@@ -279,8 +297,17 @@ export class SnapdClient implements SnapdPort {
     throw new SnapdError(`server error: "${response.status} ${response.statusText}"`, response.status);
   }
 
-  /** Sends the request and hands the response to `consume`, all within the time limit. */
-  async #exchange<T>(
+  /** Sends the request and hands the response to `consume`, all within the time limit, in its turn. */
+  #exchange<T>(
+    method: string,
+    path: string,
+    options: RequestOptions,
+    consume: (response: Response) => Promise<T>,
+  ): Promise<T> {
+    return this.#limit.run(() => this.#timedExchange(method, path, options, consume));
+  }
+
+  async #timedExchange<T>(
     method: string,
     path: string,
     options: RequestOptions,
@@ -336,14 +363,24 @@ export class SnapdClient implements SnapdPort {
     const backoff = new Backoff({ initialMs: 250, maxMs: 2000 });
     for (;;) {
       try {
-        return await fetch(url, { method, headers, body, client: this.#http, signal });
+        const response = await fetch(url, { method, headers, body, client: this.#http, signal });
+        this.#unreachable?.succeeded();
+        return response;
       } catch (error) {
         const delay = backoff.next();
-        if (signal.aborted || method !== "GET" || this.#clock.now() + delay >= deadline) throw error;
+        const retriable = method === "GET" || nothingSent(error);
+        if (signal.aborted || !retriable || this.#clock.now() + delay >= deadline) throw error;
+        this.#unreachable?.failed(transportError(error).message, delay);
         await this.#clock.sleep(delay, signal);
       }
     }
   }
+}
+
+/** True when the connection itself failed (socket missing, refused, busy): the request was never sent. */
+export function nothingSent(error: unknown): boolean {
+  const cause = (error as { cause?: { message?: string } })?.cause?.message ?? "";
+  return /client error \(Connect\)/.test(`${(error as Error)?.message ?? ""} ${cause}`);
 }
 
 function countAssertions(text: string): number {

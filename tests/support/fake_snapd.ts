@@ -101,6 +101,9 @@ export class FakeSnapd {
   /** How long a new change stays `Doing` before it is `Done`, in ms (0: done at once). */
   changeDurationMs = 0;
   readonly requests: RecordedRequest[] = [];
+  /** Requests being answered now, and the most there ever were at once. */
+  inFlight = 0;
+  maxInFlight = 0;
   readonly #rules: Rule[] = [];
   #nextChange = 100;
   #nextSnapshot = 3;
@@ -193,6 +196,15 @@ export class FakeSnapd {
   }
 
   async #handle(request: Request): Promise<Response> {
+    this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
+    try {
+      return await this.#answer(request);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  async #answer(request: Request): Promise<Response> {
     const url = new URL(request.url);
     const body = await request.text();
     const recorded = { method: request.method, path: url.pathname, query: url.searchParams, body };
