@@ -270,7 +270,9 @@ export class Delivery {
       const delay = poll.next();
       if (clock.now() - started + delay > patienceMs) {
         return this.#log.warn(
-          `change ${changeId} of action ${request.id} is still not ready after ${Math.round(patienceMs / 1000)} s: ` +
+          `change ${changeId} of action ${request.id} is still not ready after ${
+            Math.round(patienceMs / 1000)
+          } s: ` +
             `the next action on ${request.snap} goes ahead`,
         );
       }

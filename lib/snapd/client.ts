@@ -139,7 +139,8 @@ export class SnapdClient implements SnapdPort {
 
   /** `PUT /v2/snaps/<name>/conf`; returns the change id. */
   async setSnapConfig(name: string, values: Record<string, unknown>): Promise<string> {
-    return (await this.#async("PUT", `/v2/snaps/${encodeURIComponent(name)}/conf`, { json: values })).changeId;
+    return (await this.#async("PUT", `/v2/snaps/${encodeURIComponent(name)}/conf`, { json: values }))
+      .changeId;
   }
 
   /** `POST /v2/snaps/<name>` `{"action", …options}`; returns the change id. */
