@@ -29,7 +29,7 @@ function succeeded(response: ActionResponse): unknown {
 const SNAP_ACTIONS = [
   ["install", "hello-world", "install-snap"],
   ["remove", "peer-svc", "remove-snap"],
-  ["refresh", "peer-svc", "refresh-snap"],
+  ["refresh", "hello-world", "refresh-snap"], // a store snap: refreshing a local one is snapd's "snap-local"
   ["revert", "peer-svc", "revert-snap"],
   ["enable", "peer-svc", "enable-snap"],
   ["disable", "peer-svc", "disable-snap"],
@@ -37,6 +37,7 @@ const SNAP_ACTIONS = [
 
 function prepare({ snapd }: ActionEnv, action: string) {
   snapd.store.set("hello-world", makeSnap("hello-world", { revision: "29" }));
+  if (action === "refresh") snapd.snaps.push(makeSnap("hello-world", { revision: "29" }));
   if (action === "enable") snapd.snaps.find((s) => s.name === "peer-svc")!.status = "installed";
   if (action === "revert") {
     snapd.snaps.push({
@@ -90,8 +91,9 @@ Deno.test("install of a snap that does not exist passes snapd's error through", 
 
 Deno.test("switch: a refresh to the channel in data; channel required and checked", async () => {
   await withActionEnv(async ({ snapd, context }) => {
-    succeeded(await run(request("switch", { snap: "peer-svc", data: "latest/stable" }), context));
-    assertEquals(JSON.parse(snapd.requestsTo("POST", "/v2/snaps/peer-svc")[0].body), {
+    snapd.snaps.push(makeSnap("hello-world", { revision: "29" }));
+    succeeded(await run(request("switch", { snap: "hello-world", data: "latest/stable" }), context));
+    assertEquals(JSON.parse(snapd.requestsTo("POST", "/v2/snaps/hello-world")[0].body), {
       action: "refresh",
       channel: "latest/stable",
     });
@@ -108,8 +110,14 @@ Deno.test("switch: a refresh to the channel in data; channel required and checke
       "No snap name provided for switch",
     );
     for (const channel of ["stable", "2.0", "latest/edge", "22/stable/fix-1", "beta/hotfix"]) {
-      succeeded(await run(request("switch", { snap: "peer-svc", data: channel }), context));
+      await snapd.idle(); // one change at a time on a snap, as the delivery unit runs them
+      succeeded(await run(request("switch", { snap: "hello-world", data: channel }), context));
     }
+    assertEquals(
+      failed(await run(request("switch", { snap: "peer-svc", data: "latest/edge" }), context)),
+      "cannot perform operation on local snap",
+      "snapd refuses to refresh a sideloaded snap",
+    );
   });
 });
 
@@ -117,6 +125,7 @@ for (const action of ["start", "stop", "restart"] as const) {
   Deno.test(`${action}: services of the snap only, through POST /v2/apps`, async () => {
     await withActionEnv(async ({ snapd, context }) => {
       succeeded(await run(request(action, { snap: "peer-svc", data: "{}" }), context));
+      await snapd.idle(); // one change at a time on a snap, as the delivery unit runs them
       succeeded(
         await run(request(action, { snap: "peer-svc", data: '{"services":["peer-svc.daemon"]}' }), context),
       );

@@ -53,10 +53,19 @@ async function exchange(
 async function capture(
   snapd: RealSnapd,
   file: string,
-  request: { method: string; path: string; body?: string; json?: boolean; note: string },
+  request: {
+    method: string;
+    path: string;
+    body?: string;
+    json?: boolean;
+    headers?: Record<string, string>;
+    note: string;
+  },
 ): Promise<string> {
   const body = request.body ?? "";
-  const headers: Record<string, string> = request.json ? { "Content-Type": "application/json" } : {};
+  const headers: Record<string, string> = request.json
+    ? { "Content-Type": "application/json" }
+    : request.headers ?? {};
   const raw = await exchange(snapd.socketPath, request.method, request.path, body, headers);
   const text = new TextDecoder("latin1").decode(raw)
     .replace(/\r\nDate: [^\r]+\r\n/, "\r\nDate: Thu, 01 Jan 2026 00:00:00 GMT\r\n");
@@ -93,6 +102,13 @@ try {
     path: "/v2/snaps",
     body: '{"action":"snapshot","snaps":["peer-svc"]}',
     note: "a multi-snap instruction sent without Content-Type",
+  });
+  await capture(snapd, "101-POST-v2-snaps-snapshot-text-plain-400.http", {
+    method: "POST",
+    path: "/v2/snaps",
+    body: '{"action":"snapshot","snaps":["peer-svc"]}',
+    headers: { "Content-Type": "text/plain;charset=UTF-8" },
+    note: "a multi-snap instruction sent as text/plain",
   });
   const start = await capture(snapd, "102-POST-v2-apps-start-no-content-type.http", {
     method: "POST",

@@ -80,6 +80,7 @@ Deno.test("every response kind decodes with the types the DMS expects (DMS paylo
   try {
     await withActionEnv(async ({ snapd, context }) => {
       snapd.store.set("hello-world", makeSnap("hello-world", { revision: "29" }));
+      snapd.snaps.push(makeSnap("htop", { revision: "4" })); // a store snap: refresh and switch need one
       snapd.config.set("peer-svc", { title: "Jack", count: 3, nested: { z: true, a: [1, 2] } });
       snapd.logs = [{ timestamp: "2021-06-01T12:00:00Z", message: "hi", sid: "peer-svc.daemon", pid: "1" }];
       const upload = uploads.url("/u");
@@ -87,10 +88,10 @@ Deno.test("every response kind decodes with the types the DMS expects (DMS paylo
         { action: "device", id: "k1" },
         { action: "list", id: "k2" },
         { action: "install", id: "k3", snap: "hello-world" },
-        { action: "refresh", id: "k4", snap: "peer-svc" },
+        { action: "refresh", id: "k4", snap: "htop" },
         { action: "disable", id: "k5", snap: "peer-svc" },
         { action: "enable", id: "k6", snap: "peer-svc" },
-        { action: "switch", data: "latest/stable", id: "k7", snap: "peer-svc" },
+        { action: "switch", data: "latest/stable", id: "k7", snap: "htop" },
         {
           action: "start",
           data: JSON.stringify({ services: ["peer-svc.daemon"] }),
@@ -114,6 +115,7 @@ Deno.test("every response kind decodes with the types the DMS expects (DMS paylo
         { action: "unregister", id: "k19" },
       ];
       for (const payload of payloads) {
+        await snapd.idle(); // one change at a time on a snap, as the delivery unit runs them
         const decoded = decodeActionRequest(new TextEncoder().encode(JSON.stringify(payload)));
         assertEquals(decoded.kind, "request");
         if (decoded.kind !== "request") continue;

@@ -181,7 +181,7 @@ Deno.test({
       assertEquals(
         (await request(client, "v1.snapd.v2.snaps.nosuch.post", { action: "switch", channel: "stable" }))
           .error,
-        "snap not installed",
+        'snap "nosuch" is not installed', // snapd's own text [fixture 105]
       );
 
       const changes = (await request(client, "v1.snapd.v2.changes.get", { select: "all" })).changes as {

@@ -269,7 +269,12 @@ Deno.test("users, changes and abort against the fake", async () => {
     const hung = fake.addChange("install-snap", 'Install "stuck" snap', "Doing", { "snap-names": ["stuck"] });
     assertEquals((await client.changes()).map((c) => c.id), [hung.id]);
     assertEquals((await client.changes({ select: "ready" })).length, 0);
-    assertEquals((await client.abortChange(hung.id)).status, "Undone");
+    const aborted = await client.abortChange(hung.id);
+    assertEquals(
+      [aborted.status, aborted.ready],
+      ["Abort", false],
+      "snapd: still in progress after an abort",
+    );
     assertEquals(JSON.parse(fake.requestsTo("POST", `/v2/changes/${hung.id}`)[0].body), { action: "abort" });
   });
 });

@@ -21,8 +21,13 @@ export class SnapdError extends Error {
     return this.status === 0;
   }
 
-  /** True for snapd's 409 `snap-change-conflict` (another change on the snap is in progress). */
+  /**
+   * True when another change on the snap is in progress: snapd's 409 `snap-change-conflict`, or the 400 without a
+   * kind that `POST /v2/apps` answers for the same condition (`snap "x" has "service-control" change in progress`).
+   */
   get isConflict(): boolean {
-    return this.kind === "snap-change-conflict";
+    return this.kind === "snap-change-conflict" ||
+      (this.status === 400 && this.kind === "" &&
+        /^snap "[^"]+" has "[^"]+" change in progress$/.test(this.message));
   }
 }

@@ -2,7 +2,26 @@
  * A fake snapd on a unix socket, answering with the shapes of the captured snapd 2.57.6 responses
  * (`tests/fixtures/snapd/`): the same envelopes, headers, error messages and kinds, snap and change objects.
  * Each test scripts it: the snaps installed, the store's catalogue, configuration, changes, assertions, logs,
- * and injected errors, conflicts and delays. Every request is recorded.
+ * and injected errors, conflicts and delays. Every request is recorded, headers included.
+ *
+ * It is never kinder than snapd; each rule below follows a captured answer (fixture numbers in brackets):
+ * - changes take time: `Do`, then `Doing`, then `Done` after `changeDurationMs` (150 ms, what enable/disable take
+ *   on a real snapd) [36, 37, 59, 60, 117], and their effect on the snaps lands when they are done;
+ * - a request is checked against the snap's state *before* a running change applies: enable right after a
+ *   disable is "already enabled" [116, 51]; otherwise a change on a busy snap is 409 `snap-change-conflict`
+ *   [109, 111, 53, 54], and a service command 400 without a kind [110];
+ * - an action on a snap that is not installed is 400 `snap-not-installed` [105, 61], a revert 400 "no revision
+ *   to revert to" [105];
+ * - refreshing a local (sideloaded, revision `x…`) snap is 400 `snap-local`, with or without a channel [43, 44];
+ *   switching its channel is accepted [106];
+ * - `POST /v2/snaps` needs `Content-Type: application/json` [101] (the single-snap and service endpoints decode
+ *   the body whatever its type [100, 102]);
+ * - an unknown assertion type is 400 [104];
+ * - configuring a snap without a configure hook ends its change in Error [30]; snapd's own `system` settings
+ *   are handled without a hook [119, 120];
+ * - aborting a running change leaves it in progress (`Abort`, not ready) until its work ends [112, 113, 114].
+ * What a real snapd cannot do on demand is scripted: injected errors and 409 storms, hung changes
+ * (`changeDurationMs = Infinity` or `addChange(…, "Doing")`), slow answers, crashes (`stop()`), huge lists.
  */
 import type { SnapdApp, SnapdChange, SnapdLogEntry, SnapdSnap, SnapdTask } from "../../lib/snapd/types.ts";
 import { type Assertion, parseAssertions } from "../../lib/snapd/assertions.ts";
@@ -14,6 +33,7 @@ export interface RecordedRequest {
   path: string;
   query: URLSearchParams;
   body: string;
+  headers: Headers;
 }
 
 /** Matches requests for scripted behaviour. */
@@ -98,13 +118,17 @@ export class FakeSnapd {
   /** Snapshot sets: id -> exported bytes. */
   snapshots = new Map<number, Uint8Array>();
   users: { username: string; email: string }[] = [];
-  /** How long a new change stays `Doing` before it is `Done`, in ms (0: done at once). */
-  changeDurationMs = 0;
+  /** How long a new change runs before it is `Done`, in ms (Infinity: it hangs). @default 150 */
+  changeDurationMs = 150;
+  /** Snaps that have a configure hook (configuring the others ends in Error, as snapd does). */
+  configureHooks = new Set<string>();
   readonly requests: RecordedRequest[] = [];
   /** Requests being answered now, and the most there ever were at once. */
   inFlight = 0;
   maxInFlight = 0;
   readonly #rules: Rule[] = [];
+  /** Changes started by requests that will end by themselves. */
+  readonly #ending = new Set<SnapdChange>();
   #nextChange = 100;
   #nextSnapshot = 3;
   #server: Deno.HttpServer | undefined;
@@ -161,6 +185,11 @@ export class FakeSnapd {
     this.#rules.push({ match, remaining: times, delayMs });
   }
 
+  /** Resolves once every change the fake started has ended (hung ones and scripted ones never do). */
+  async idle(): Promise<void> {
+    while (this.#ending.size > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+
   /** Requests with this method and a path matching `path`. */
   requestsTo(method: string, path: string | RegExp): RecordedRequest[] {
     return this.requests.filter((r) => r.method === method && matches(path, r.path));
@@ -207,7 +236,13 @@ export class FakeSnapd {
   async #answer(request: Request): Promise<Response> {
     const url = new URL(request.url);
     const body = await request.text();
-    const recorded = { method: request.method, path: url.pathname, query: url.searchParams, body };
+    const recorded = {
+      method: request.method,
+      path: url.pathname,
+      query: url.searchParams,
+      body,
+      headers: request.headers,
+    };
     this.requests.push(recorded);
     let delayMs = 0;
     let scripted: Response | undefined;
@@ -240,7 +275,15 @@ export class FakeSnapd {
     if (method === "GET" && (m = path.match(/^\/v2\/assertions\/([^/]+)$/))) return this.#getAssertions(m[1]);
     if (method === "POST" && path === "/v2/assertions") return this.#addAssertion(r.body);
     if (method === "GET" && path === "/v2/snaps") return this.#listSnaps(r.query);
-    if (method === "POST" && path === "/v2/snaps") return this.#snapsAction(r.body);
+    if (method === "POST" && path === "/v2/snaps") {
+      // [101]: the multi-snap endpoint decides between a sideload and an instruction by media type
+      const type = r.headers.get("Content-Type");
+      if (!type) return error(400, "cannot parse content type: mime: no media type");
+      if (type.split(";")[0].trim() !== "application/json") {
+        return error(400, `unknown content type: ${type}`);
+      }
+      return this.#snapsAction(r.body);
+    }
     if (method === "GET" && (m = path.match(/^\/v2\/snaps\/([^/]+)$/))) return this.#getSnap(m[1]);
     if (method === "POST" && (m = path.match(/^\/v2\/snaps\/([^/]+)$/))) {
       return this.#snapAction(m[1], r.body);
@@ -267,6 +310,7 @@ export class FakeSnapd {
   }
 
   #getAssertions(type: string): Response {
+    if (!ASSERTION_TYPES.has(type)) return error(400, `invalid assert type: "${type}"`); // [104]
     const text = this.assertions.get(type) ?? "";
     const count = text ? parseAssertions(text).length : 0;
     return new Response(text, {
@@ -332,16 +376,20 @@ export class FakeSnapd {
   }
 
   #setConf(name: string, body: string): Response {
-    if (!this.#active(name)) return error(404, "snap not installed", "snap-not-found", name);
+    const core = name === "system" || name === "core";
+    if (!core && !this.#active(name)) return error(404, "snap not installed", "snap-not-found", name);
     let values: Record<string, unknown>;
     try {
       values = JSON.parse(body);
     } catch {
       return error(400, "cannot decode request body into patch values: unexpected EOF");
     }
-    this.config.set(name, { ...(this.config.get(name) ?? {}), ...values });
-    return this.#startChange("configure-snap", `Change configuration of "${name}" snap`, {
-      "snap-names": [name],
+    const busy = this.#busy(name);
+    if (busy) return conflict(name, busy); // [111]
+    const hook = core || this.configureHooks.has(name);
+    return this.#startChange("configure-snap", `Change configuration of "${name}" snap`, [name], () => {
+      if (!hook) return `Run configure hook of "${name}" snap (snap "${name}" has no "configure" hook)`; // [30]
+      this.config.set(name, { ...(this.config.get(name) ?? {}), ...values });
     });
   }
 
@@ -354,30 +402,40 @@ export class FakeSnapd {
     }
     const snap = this.#active(name);
     const action = instruction.action ?? "";
+    const notInstalled = () => error(400, `snap "${name}" is not installed`, "snap-not-installed", name);
     switch (action) {
       case "install": {
         if (snap) return error(400, `snap "${name}" is already installed`, "snap-already-installed", name);
         const available = this.store.get(name);
         if (!available) return error(404, `snap "${name}" not found`, "snap-not-found", name);
+        const busy = this.#busy(name);
+        if (busy) return conflict(name, busy);
         const channel = instruction.channel || "latest/stable";
-        this.snaps.push({
-          ...structuredClone(available),
-          channel,
-          "tracking-channel": channel,
-          status: "active",
+        return this.#startChange("install-snap", `Install "${name}" snap`, [name], () => {
+          this.snaps.push({
+            ...structuredClone(available),
+            channel,
+            "tracking-channel": channel,
+            status: "active",
+          });
         });
-        return this.#startChange("install-snap", `Install "${name}" snap`, { "snap-names": [name] });
       }
-      case "remove":
-        if (!snap) return error(400, `snap "${name}" is not installed`, "snap-not-installed", name);
-        this.snaps = this.snaps.filter((s) => s.name !== name);
-        return this.#startChange("remove-snap", `Remove "${name}" snap`, { "snap-names": [name] });
+      case "remove": {
+        if (!snap) return notInstalled(); // [61]
+        const busy = this.#busy(name);
+        if (busy) return conflict(name, busy); // [54]
+        return this.#startChange("remove-snap", `Remove "${name}" snap`, [name], () => {
+          this.snaps = this.snaps.filter((s) => s.name !== name);
+        });
+      }
+      case "revert":
+        if (!snap) return error(400, `cannot revert "${name}": no revision to revert to`); // [105]
+        return this.#modify(snap, action, instruction.channel);
       case "refresh":
       case "switch":
-      case "revert":
       case "enable":
       case "disable":
-        if (!snap) return error(404, "snap not installed", "snap-not-found", name);
+        if (!snap) return notInstalled(); // [105]
         return this.#modify(snap, action, instruction.channel);
       default:
         return error(400, `unknown action ${action}`);
@@ -386,24 +444,36 @@ export class FakeSnapd {
 
   #modify(snap: SnapdSnap, action: string, channel: string | undefined): Response {
     const name = snap.name;
+    // checked against the state before any running change applies [116, 51]
     if (action === "enable" && snap.status === "active") {
       return error(400, `cannot enable "${name}": snap "${name}" already enabled`);
     }
     if (action === "disable" && snap.status !== "active") {
       return error(400, `cannot disable "${name}": snap "${name}" already disabled`);
     }
+    if (action === "refresh" && snap.revision.startsWith("x")) {
+      return error(400, "cannot perform operation on local snap", "snap-local", ""); // [43, 44]
+    }
     if (action === "revert" && this.snaps.filter((s) => s.name === name).length < 2) {
       return error(400, `cannot revert "${name}": no revision to revert to`);
     }
-    if (action === "enable") snap.status = "active";
-    if (action === "disable") snap.status = "installed";
-    if ((action === "refresh" || action === "switch") && channel) {
-      snap["tracking-channel"] = channel;
-      if (action === "refresh") snap.channel = channel;
-    }
+    const busy = this.#busy(name);
+    if (busy) return conflict(name, busy); // [109, 53]
     const verb = action[0].toUpperCase() + action.slice(1);
     const summary = action === "switch" ? `Switch "${name}" snap to ${channel}` : `${verb} "${name}" snap`;
-    return this.#startChange(`${action}-snap`, summary, { "snap-names": [name] });
+    return this.#startChange(`${action}-snap`, summary, [name], () => {
+      if (action === "enable") snap.status = "active";
+      if (action === "disable") snap.status = "installed";
+      if ((action === "refresh" || action === "switch") && channel) {
+        snap["tracking-channel"] = channel;
+        if (action === "refresh") snap.channel = channel;
+      }
+    });
+  }
+
+  /** The kind of the change in progress on `snap`, if any. */
+  #busy(snap: string): string | undefined {
+    return this.changes.find((c) => !c.ready && snapNames(c).includes(snap))?.kind;
   }
 
   #snapsAction(body: string): Response {
@@ -425,9 +495,13 @@ export class FakeSnapd {
     const setId = this.#nextSnapshot++;
     const tar = snapdFixture("86").body;
     this.snapshots.set(setId, tar);
-    return this.#startChange("snapshot-snap", `Snapshot snaps ${names.map((n) => `"${n}"`).join(", ")}`, {
-      "snap-names": names,
-    }, { "set-id": setId });
+    return this.#startChange(
+      "snapshot-snap",
+      `Snapshot snaps ${names.map((n) => `"${n}"`).join(", ")}`,
+      names,
+      () => {},
+      { "set-id": setId },
+    );
   }
 
   #export(setId: number): Response {
@@ -478,9 +552,12 @@ export class FakeSnapd {
     }
     const action = instruction.action;
     if (!["start", "stop", "restart"].includes(action ?? "")) return error(400, `unknown action "${action}"`);
-    for (const service of services) service.active = action !== "stop";
-    const summary = `Running service command for snap "${names[0].split(".")[0]}"`;
-    return this.#startChange("service-control", summary, { "snap-names": [names[0].split(".")[0]] });
+    const snap = names[0].split(".")[0];
+    const busy = this.#busy(snap);
+    if (busy) return error(400, `snap "${snap}" has "${busy}" change in progress`); // [110]: no kind
+    return this.#startChange("service-control", "Running service command", [snap], () => {
+      for (const service of services) service.active = action !== "stop";
+    });
   }
 
   #logs(query: URLSearchParams): Response {
@@ -501,7 +578,7 @@ export class FakeSnapd {
     const forSnap = query.get("for");
     const changes = this.changes.filter((c) =>
       (select === "all" || (select === "ready") === c.ready) &&
-      (!forSnap || ((c.data?.["snap-names"] as string[] | undefined) ?? []).includes(forSnap))
+      (!forSnap || snapNames(c).includes(forSnap))
     );
     return sync(changes);
   }
@@ -518,10 +595,9 @@ export class FakeSnapd {
     const { action } = JSON.parse(body || "{}") as { action?: string };
     if (action !== "abort") return error(400, `change action "${action}" is unsupported`);
     if (change.ready) return error(400, `cannot abort change ${id} with nothing pending`);
-    change.status = "Undone";
-    change.ready = true;
-    change["ready-time"] = new Date().toISOString();
-    change.err = `cannot perform the following tasks:\n- ${change.summary} (change was aborted)`;
+    // [112, 113]: still in progress; it is ready once its running work ends [114]
+    change.status = "Abort";
+    for (const task of change.tasks ?? []) task.status = "Abort";
     return sync(change);
   }
 
@@ -542,24 +618,84 @@ export class FakeSnapd {
     return error(400, `unsupported user action "${request.action}"`);
   }
 
+  /**
+   * Starts a change on `snaps`: `Do`, `Doing` a moment later, and after `changeDurationMs` its `effect` runs and it
+   * is `Done` — or `Error` when the effect returns the failed task's line (snapd's `err` lists it).
+   */
   #startChange(
     kind: string,
     summary: string,
-    data: Record<string, unknown>,
+    snaps: string[],
+    effect: () => string | void,
     result: unknown = null,
   ): Response {
-    const status = this.changeDurationMs > 0 ? "Doing" : "Done";
-    const change = this.addChange(kind, summary, status, data);
-    if (this.changeDurationMs > 0) {
-      setTimeout(() => {
-        change.status = "Done";
-        change.ready = true;
-        change["ready-time"] = new Date().toISOString();
-        for (const task of change.tasks ?? []) task.status = "Done";
-      }, this.changeDurationMs);
+    const change = this.addChange(kind, summary, "Do", { "snap-names": snaps });
+    const duration = this.changeDurationMs;
+    if (duration === 0) this.#finish(change, effect());
+    else {
+      setTimeout(() => this.#progress(change, "Doing"), Math.min(10, duration / 2));
+      if (Number.isFinite(duration)) {
+        this.#ending.add(change);
+        setTimeout(() => this.#finish(change, effect()), duration);
+      }
     }
     return json(202, { type: "async", "status-code": 202, status: "Accepted", result, change: change.id });
   }
+
+  #progress(change: SnapdChange, status: string): void {
+    if (change.ready || change.status === "Abort") return;
+    change.status = status;
+    for (const task of change.tasks ?? []) task.status = status;
+  }
+
+  #finish(change: SnapdChange, failure: string | void): void {
+    this.#ending.delete(change);
+    const status = failure ? "Error" : "Done";
+    const now = new Date().toISOString();
+    change.status = status;
+    change.ready = true;
+    change["ready-time"] = now;
+    for (const task of change.tasks ?? []) {
+      task.status = status;
+      task["ready-time"] = now;
+      task.progress = { label: "", done: 1, total: 1 };
+    }
+    if (failure) change.err = `cannot perform the following tasks:\n- ${failure}`;
+  }
+}
+
+/** Assertion types snapd 2.57 knows. */
+const ASSERTION_TYPES = new Set([
+  "account",
+  "account-key",
+  "account-key-request",
+  "base-declaration",
+  "device-session-request",
+  "model",
+  "preseed",
+  "repair",
+  "serial",
+  "serial-request",
+  "snap-build",
+  "snap-declaration",
+  "snap-developer",
+  "snap-revision",
+  "store",
+  "system-user",
+  "validation",
+  "validation-set",
+]);
+
+function snapNames(change: SnapdChange): string[] {
+  return (change.data?.["snap-names"] as string[] | undefined) ?? [];
+}
+
+/** snapd's 409 for a change on a busy snap. */
+function conflict(snap: string, kind: string): Response {
+  return error(409, `snap "${snap}" has "${kind}" change in progress`, "snap-change-conflict", {
+    "change-kind": kind,
+    "snap-name": snap,
+  });
 }
 
 function matches(pattern: string | RegExp, path: string): boolean {
