@@ -70,6 +70,7 @@ export class Outbox {
         return false;
       }
       this.db.prepare("DELETE FROM outbox WHERE seq = ?").run(entry.seq);
+      this.log.debug("response acknowledged by the broker", { seq: entry.seq, topic: entry.topic });
       this.#waiters.get(entry.seq)?.();
       this.#waiters.delete(entry.seq);
     }

@@ -100,6 +100,13 @@ export class RealSnapd {
     ) await Deno.mkdir(join(root, dir), { recursive: true });
     await Deno.symlink("/usr/lib/snapd", join(root, "usr/lib/snapd"));
     const snapd = new RealSnapd(root, snaps);
+    // a run that skips stop() (a filter, a crash) must not leave snapd running or snaps mounted behind it
+    new Deno.Command(join(STANDIN_DIR, "guardian"), {
+      args: [String(Deno.pid), root],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn().unref();
     snapd.#startLoop();
     await snapd.ready();
     await snapd.install("snapd"); // snapd restarts itself after this one
@@ -190,17 +197,22 @@ export class RealSnapd {
   }
 
   /** Signals the snapd process of this root (found by its environment), not the machine's own snapd. */
-  async #signalOurs(signal: Deno.Signal): Promise<void> {
-    for await (const entry of Deno.readDir("/proc")) {
+  #signalOurs(signal: Deno.Signal): Promise<void> {
+    for (const pid of this.#ourPids()) Deno.kill(pid, signal);
+    return Promise.resolve();
+  }
+
+  #ourPids(): number[] {
+    const pids: number[] = [];
+    for (const entry of Deno.readDirSync("/proc")) {
       if (!/^\d+$/.test(entry.name)) continue;
-      const pid = Number(entry.name);
       try {
-        const exe = await Deno.readLink(`/proc/${pid}/exe`);
-        if (exe !== SNAPD) continue;
-        const environ = await Deno.readTextFile(`/proc/${pid}/environ`);
-        if (environ.split("\0").includes(`SNAPPY_GLOBAL_ROOT=${this.root}`)) Deno.kill(pid, signal);
+        if (Deno.readLinkSync(`/proc/${entry.name}/exe`) !== SNAPD) continue;
+        const environ = Deno.readTextFileSync(`/proc/${entry.name}/environ`);
+        if (environ.split("\0").includes(`SNAPPY_GLOBAL_ROOT=${this.root}`)) pids.push(Number(entry.name));
       } catch { /* gone, or not ours to read */ }
     }
+    return pids;
   }
 }
 

@@ -42,6 +42,8 @@ export interface WorldOptions<B extends TestBroker = Mosquitto> {
   trustBroker?: boolean;
   /** The broker host the identity service hands out: a name, an IPv4 or an IPv6 literal. @default "localhost" */
   brokerHost?: string;
+  /** The agent talks to this snapd socket (a real snapd) instead of the world's fake. */
+  snapdSocket?: string;
 }
 
 /** A started world; `stop()` it at the end of the test. */
@@ -97,7 +99,7 @@ export async function startWorld<B extends TestBroker = Mosquitto>(
   const env: Record<string, string> = {
     SNAP_DATA: dataDir,
     SNAP_COMMON: commonDir,
-    IOTAGENT_SNAPD_SOCKET: snapd.socketPath,
+    IOTAGENT_SNAPD_SOCKET: options.snapdSocket ?? snapd.socketPath,
     IOTAGENT_BACKOFF_INITIAL: "100ms",
     IOTAGENT_BACKOFF_MAX: "500ms",
     IOTAGENT_LOG_LEVEL: "debug",
