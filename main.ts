@@ -14,9 +14,7 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { Agent, type LocalApi } from "./lib/agent.ts";
-import { ChangeStore } from "./lib/changes/store.ts";
-import { systemClock } from "./lib/clock.ts";
+import type { LocalApi } from "./lib/agent.ts";
 import {
   type AgentConfig,
   ConfigError,
@@ -27,23 +25,16 @@ import {
   settingsDigest,
 } from "./lib/config.ts";
 import type { OpenSession } from "./lib/dms/link.ts";
-import { formatDoctor, runDoctor } from "./lib/doctor.ts";
 import { installLastResortGuard } from "./lib/guard.ts";
-import { CredentialsStore } from "./lib/identity/credentials.ts";
-import { formatStatus, readStatus } from "./lib/status_report.ts";
-import { ParamsFile, validateIdentityUrl } from "./lib/identity/params.ts";
 import { addSecret, createLogger, type Logger } from "./lib/log.ts";
-import { MqttSession } from "./lib/mqtt/session.ts";
-import { brokerTrust } from "./lib/mqtt/tls.ts";
 import type { AgentStatus } from "./lib/nats/api.ts";
 import { type AgentPaths, processPaths } from "./lib/paths.ts";
-import { SnapdClient } from "./lib/snapd/client.ts";
-import { openAgentDb } from "./lib/store/agent_db.ts";
-import { readMetrics } from "./lib/system/metrics.ts";
-import { systemdPower } from "./lib/system/power.ts";
-import { uploadStream } from "./lib/uploads.ts";
-import { changeDatabasePath, runWatchdogDaemon } from "./lib/watchdog_daemon.ts";
+import type { SnapdClient } from "./lib/snapd/client.ts";
 import { VERSION } from "./lib/version.ts";
+
+// Each command loads only what it uses (`await import`): the agent daemon does not carry the watchdog, the
+// doctor or — unless the local API is enabled — NATS; the watchdog daemon does not carry MQTT. Memory on a small
+// device is the reason.
 
 const EXIT_USAGE = 2;
 const EXIT_CONFIG = 78;
@@ -160,7 +151,17 @@ export async function runAgentDaemon(
   signal: AbortSignal,
   onFault: (recover: (reason: string) => void) => void = () => {},
 ): Promise<void> {
-  const snapd = snapdClient(config, log);
+  const [{ Agent }, { openAgentDb }, { ParamsFile }, { CredentialsStore }, { uploadStream }, metrics, clock] =
+    await Promise.all([
+      import("./lib/agent.ts"),
+      import("./lib/store/agent_db.ts"),
+      import("./lib/identity/params.ts"),
+      import("./lib/identity/credentials.ts"),
+      import("./lib/uploads.ts"),
+      import("./lib/system/metrics.ts"),
+      import("./lib/clock.ts"),
+    ]);
+  const snapd = await snapdClient(config, log);
   const db = await openAgentDb(join(paths.dataDir, "agent.db"), log.child("store"));
   try {
     const agent = new Agent({
@@ -172,10 +173,10 @@ export async function runAgentDaemon(
         db,
         params: new ParamsFile(paths, log.child("params")),
         credentials: new CredentialsStore(paths, log.child("credentials")),
-        openSession: mqttSessions(config, log.child("dms.mqtt")),
+        openSession: await mqttSessions(config, log.child("dms.mqtt")),
         upload: uploadStream,
-        readMetrics: (deviceId, onError) => readMetrics(deviceId, onError),
-        clock: systemClock,
+        readMetrics: (deviceId, onError) => metrics.readMetrics(deviceId, onError),
+        clock: clock.systemClock,
         startLocalApi: config["nats.enabled"] ? await localApi(config, snapd, log.child("nats")) : undefined,
       },
     });
@@ -188,7 +189,8 @@ export async function runAgentDaemon(
 }
 
 /** The snapd REST client of a daemon. */
-function snapdClient(config: AgentConfig, log: Logger): SnapdClient {
+async function snapdClient(config: AgentConfig, log: Logger): Promise<SnapdClient> {
+  const { SnapdClient } = await import("./lib/snapd/client.ts");
   return new SnapdClient({
     socketPath: config["snapd.socket"],
     timeoutMs: config["snapd.timeout"],
@@ -198,7 +200,12 @@ function snapdClient(config: AgentConfig, log: Logger): SnapdClient {
 }
 
 /** Opens MQTT sessions to the enrollment's broker, trusting the system store, its organisation and `mqtt.ca`. */
-function mqttSessions(config: AgentConfig, log: Logger): OpenSession {
+async function mqttSessions(config: AgentConfig, log: Logger): Promise<OpenSession> {
+  const [{ MqttSession }, { brokerTrust }, { systemClock }] = await Promise.all([
+    import("./lib/mqtt/session.ts"),
+    import("./lib/mqtt/tls.ts"),
+    import("./lib/clock.ts"),
+  ]);
   return async (enrollment, handlers) =>
     new MqttSession({
       host: enrollment.credentials.mqttUrl,
@@ -225,7 +232,10 @@ async function localApi(
   snapd: SnapdClient,
   log: Logger,
 ): Promise<(status: () => AgentStatus) => LocalApi> {
-  const { NatsService } = await import("./lib/nats/service.ts");
+  const [{ NatsService }, { systemClock }] = await Promise.all([
+    import("./lib/nats/service.ts"),
+    import("./lib/clock.ts"),
+  ]);
   const password = config["nats.snapd.password"];
   if (password === DEFAULT_NATS_PASSWORD) {
     log.warn(
@@ -251,7 +261,14 @@ async function localApi(
 
 /** The watchdog daemon, wired to snapd, the change store, systemd's reboot and the clock. */
 export async function runWatchdog({ config, paths, log }: DaemonContext, signal: AbortSignal): Promise<void> {
-  const snapd = snapdClient(config, log);
+  const [{ ChangeStore }, { changeDatabasePath, runWatchdogDaemon }, { systemdPower }, { systemClock }] =
+    await Promise.all([
+      import("./lib/changes/store.ts"),
+      import("./lib/watchdog_daemon.ts"),
+      import("./lib/system/power.ts"),
+      import("./lib/clock.ts"),
+    ]);
+  const snapd = await snapdClient(config, log);
   const store = await ChangeStore.open(
     changeDatabasePath(config, paths, Deno.env.toObject()),
     log.child("store"),
@@ -297,12 +314,14 @@ async function status(
   json: boolean,
 ): Promise<void> {
   const { config, paths } = await settings(configFile, flags);
+  const { formatStatus, readStatus } = await import("./lib/status_report.ts");
   const report = await readStatus(config, paths, Deno.env.toObject());
   console.log(json ? JSON.stringify(report, null, 2) : formatStatus(report, Date.now()));
 }
 
 async function doctor(configFile: string | undefined, flags: Record<string, string>): Promise<number> {
   const { config, paths } = await settings(configFile, flags);
+  const { formatDoctor, runDoctor } = await import("./lib/doctor.ts");
   const log = createLogger("doctor", { level: "off" });
   const { text, failed } = formatDoctor(await runDoctor({ config, paths, env: Deno.env.toObject(), log }));
   console.log(text);
@@ -311,6 +330,7 @@ async function doctor(configFile: string | undefined, flags: Record<string, stri
 
 async function configure(url: string | undefined): Promise<void> {
   if (!url) fail("configure needs --url URL (or --check)", EXIT_USAGE);
+  const { ParamsFile, validateIdentityUrl } = await import("./lib/identity/params.ts");
   try {
     validateIdentityUrl(url);
   } catch (error) {

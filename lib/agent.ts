@@ -10,7 +10,6 @@ import type { Clock } from "./clock.ts";
 import type { AgentConfig } from "./config.ts";
 import { DmsLink, type OpenSession } from "./dms/link.ts";
 import type { ReadMetrics } from "./dms/telemetry.ts";
-import { writeFileAtomic } from "./files.ts";
 import type { CredentialsStore } from "./identity/credentials.ts";
 import { Enroller } from "./identity/enroller.ts";
 import type { Enrollment } from "./identity/enrollment.ts";
@@ -19,8 +18,10 @@ import type { Logger } from "./log.ts";
 import type { AgentStatus } from "./nats/api.ts";
 import type { AgentPaths } from "./paths.ts";
 import { Periodic } from "./periodic.ts";
+import { StatusFile } from "./status_file.ts";
 import type { BackoffOptions } from "./retry.ts";
 import type { SnapdPort } from "./snapd/port.ts";
+import { processMemory } from "./system/memory.ts";
 import { forgetEnrollment } from "./store/agent_db.ts";
 import { VERSION } from "./version.ts";
 
@@ -63,9 +64,17 @@ export class Agent {
   #enrollment: Enrollment | undefined;
   #enroller: Enroller | undefined;
   #localApi: LocalApi | undefined;
+  readonly #statusFile: StatusFile<AgentStatus & { state: string; pid: number; updatedAt: string }>;
 
   constructor(options: AgentOptions) {
     this.#options = options;
+    this.#statusFile = new StatusFile({
+      path: statusPath(options.paths),
+      // times and memory change all the time: they only refresh the file now and then
+      visible: ({ updatedAt: _updatedAt, lastHealthAt: _lastHealthAt, memory: _memory, ...seen }) => seen,
+      clock: options.ports.clock,
+      log: options.log.child("status"),
+    });
   }
 
   /** The DMS link, while enrolled. */
@@ -108,6 +117,7 @@ export class Agent {
         connected: this.#localApi?.connected ?? false,
         lastError: this.#localApi?.lastError,
       },
+      memory: processMemory(),
     };
   }
 
@@ -207,7 +217,7 @@ export class Agent {
     }
   }
 
-  /** Writes the status file that `agent status` reads (atomically; a failure is only logged). */
+  /** Offers the status file its current document (it writes when a reader would see a change). */
   async #writeStatus(state: "running" | "stopped"): Promise<void> {
     const document = {
       ...this.status(),
@@ -215,14 +225,11 @@ export class Agent {
       pid: Deno.pid,
       updatedAt: new Date(this.#options.ports.clock.now()).toISOString(),
     };
-    await writeFileAtomic(statusPath(this.#options.paths), JSON.stringify(document, null, 2) + "\n", {
-      mode: 0o644,
-    })
-      .catch((error) => this.#options.log.debug(`status file not written: ${(error as Error).message}`));
+    await this.#statusFile.update(document, state === "stopped");
   }
 }
 
-/** How often the status file is rewritten, in ms. */
+/** How often the status is looked at (the file is written only when it changed, or once a minute), in ms. */
 const STATUS_PERIOD_MS = 5000;
 
 /** The status file of the agent daemon. */

@@ -14,6 +14,7 @@ import type { Logger } from "./log.ts";
 import { Backoff, type BackoffOptions, retry } from "./retry.ts";
 import type { SnapdPort } from "./snapd/port.ts";
 import { SnapdError } from "./snapd/error.ts";
+import { statement } from "./store/statements.ts";
 
 /** A snap to install and its channel. */
 export interface RequiredSnap {
@@ -98,7 +99,7 @@ export class RequiredInstaller {
 
   /** Snaps still pending, by name. */
   pending(): RequiredSnap[] {
-    return this.#options.db.prepare("SELECT name, channel FROM required_snaps ORDER BY requested_at, name")
+    return statement(this.#options.db, "SELECT name, channel FROM required_snaps ORDER BY requested_at, name")
       .all() as unknown as RequiredSnap[];
   }
 
@@ -127,10 +128,11 @@ export class RequiredInstaller {
     const names = new Set(snaps.map((s) => s.name));
     for (const stale of this.pending().filter((s) => !names.has(s.name))) {
       log.info(`${stale.name} is no longer required by the DMS: not installing it`);
-      db.prepare("DELETE FROM required_snaps WHERE name = ?").run(stale.name);
+      statement(db, "DELETE FROM required_snaps WHERE name = ?").run(stale.name);
     }
     for (const snap of snaps) {
-      db.prepare(
+      statement(
+        db,
         `INSERT INTO required_snaps (name, channel, requested_at) VALUES (?, ?, ?)
          ON CONFLICT (name) DO UPDATE SET channel = excluded.channel`,
       ).run(snap.name, snap.channel, clock.now());
@@ -155,12 +157,12 @@ export class RequiredInstaller {
       try {
         await queue.run(name, () => this.#installOnce(wanted));
         if (signal.aborted) return; // the database may be closed; the next start checks again
-        db.prepare("DELETE FROM required_snaps WHERE name = ?").run(name);
+        statement(db, "DELETE FROM required_snaps WHERE name = ?").run(name);
         return;
       } catch (error) {
         if (signal.aborted) return;
         const message = (error as Error).message;
-        db.prepare("UPDATE required_snaps SET attempts = attempts + 1, last_error = ? WHERE name = ?").run(
+        statement(db, "UPDATE required_snaps SET attempts = attempts + 1, last_error = ? WHERE name = ?").run(
           message,
           name,
         );

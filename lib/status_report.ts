@@ -1,6 +1,6 @@
 /**
- * `agent status`: what the daemons say about themselves (their status files, rewritten every few seconds) and
- * the change store's size, as one screen for a human or as JSON for machines.
+ * `agent status`: what the daemons say about themselves (their status files, rewritten when something visible
+ * changes and at least once a minute) and the change store's size, as one screen for a human or as JSON.
  */
 import { statusPath } from "./agent.ts";
 import type { AgentConfig } from "./config.ts";
@@ -10,7 +10,7 @@ import type { AgentPaths } from "./paths.ts";
 import { changeDatabasePath, watchdogStatusPath } from "./watchdog_daemon.ts";
 
 /** A status file older than this (while it says "running") means the daemon is not running. */
-export const STALE_AFTER_MS = 30_000;
+export const STALE_AFTER_MS = 180_000;
 
 /** The agent daemon's status file. */
 export type AgentStatusFile = AgentStatus & { state: "running" | "stopped"; pid: number; updatedAt: string };
@@ -118,6 +118,14 @@ export function formatStatus(report: StatusReport, now: number): string {
     }
     rows.push(["Last health", ago(agent.lastHealthAt, now)]);
     rows.push(["Outbox", `${agent.outboxDepth} response(s) waiting for the broker`]);
+    if (agent.memory) {
+      const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+      const { rss, heapUsed, heapTotal } = agent.memory;
+      rows.push([
+        "Memory",
+        `${mib(rss)} resident; JavaScript heap ${mib(heapUsed)} used of ${mib(heapTotal)}`,
+      ]);
+    }
     const nats = agent.nats;
     rows.push([
       "NATS",

@@ -6,13 +6,13 @@
  */
 import { join } from "node:path";
 import { ChangeLogger } from "./changes/logger.ts";
-import { writeFileAtomic } from "./files.ts";
 import type { ChangeStore } from "./changes/store.ts";
 import type { Clock } from "./clock.ts";
 import type { AgentConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { type AgentPaths, expandVariables } from "./paths.ts";
 import { Periodic } from "./periodic.ts";
+import { StatusFile } from "./status_file.ts";
 import type { SnapdPort } from "./snapd/port.ts";
 import type { Power } from "./system/power.ts";
 import { Watchdog } from "./watchdog.ts";
@@ -27,6 +27,14 @@ export interface WatchdogDaemonOptions {
   store: ChangeStore;
   power: Power;
   clock: Clock;
+}
+
+/** What the watchdog daemon's status file holds. */
+export interface WatchdogStatus {
+  state: "running" | "stopped";
+  pid: number;
+  updatedAt: string;
+  lastCheck?: { at: string; verdict: string; changeId?: string };
 }
 
 /** The status file of the watchdog daemon. */
@@ -84,17 +92,22 @@ export async function runWatchdogDaemon(options: WatchdogDaemonOptions, signal: 
     log: changeLog,
   });
   let last: { at: string; verdict: string; changeId?: string } | undefined;
+  const statusFile = new StatusFile<WatchdogStatus>({
+    path: watchdogStatusPath(paths),
+    visible: ({ state, pid, lastCheck }) => ({
+      state,
+      pid,
+      verdict: lastCheck?.verdict,
+      change: lastCheck?.changeId,
+    }),
+    clock,
+    log,
+  });
   const writeStatus = (state: "running" | "stopped") =>
-    writeFileAtomic(
-      watchdogStatusPath(paths),
-      JSON.stringify(
-        { state, pid: Deno.pid, updatedAt: new Date(clock.now()).toISOString(), lastCheck: last },
-        null,
-        2,
-      ) +
-        "\n",
-      { mode: 0o644 },
-    ).catch((error) => log.debug(`status file not written: ${(error as Error).message}`));
+    statusFile.update(
+      { state, pid: Deno.pid, updatedAt: new Date(clock.now()).toISOString(), lastCheck: last },
+      state === "stopped",
+    );
   const checking = new Periodic(async () => {
     const at = () => new Date(clock.now()).toISOString();
     try {

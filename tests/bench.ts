@@ -1,95 +1,252 @@
 /**
- * `deno task bench`: change-store throughput and size, and the action journal's cost per action.
- * Prints a table; numbers are for this machine, to compare changes, not to assert anything.
+ * `deno task bench`: the agent's footprint and latency budget, measured on the test world — the real agent
+ * process, real mosquitto (mutual TLS, TCP_NODELAY as DMS brokers run it), a fake snapd holding 100 snaps, a real
+ * nats-server — plus the stores' throughput. Prints one table and writes it to docs/performance.md with the
+ * targets beside it. `--quick` runs every measure briefly (a smoke run for CI; its figures mean little) and writes
+ * nothing.
+ *
+ * The figures are this machine's; they compare versions of the agent, and the targets are checked by reading the
+ * table, not by assertions.
  */
+import { parseArgs } from "node:util";
 import { ChangeStore } from "../lib/changes/store.ts";
+import { DEFAULT_NATS_PASSWORD } from "../lib/config.ts";
 import { ActionJournal } from "../lib/dms/journal.ts";
 import { Outbox } from "../lib/dms/outbox.ts";
 import { createLogger, MemorySink } from "../lib/log.ts";
+import { connectNats } from "../lib/nats/transport.ts";
+import type { SnapdChange, SnapdSnap } from "../lib/snapd/types.ts";
 import { openAgentDb } from "../lib/store/agent_db.ts";
-import type { SnapdChange } from "../lib/snapd/types.ts";
+import { capturedSnaps, makeSnap } from "./support/fake_snapd.ts";
 import { fixtureResult } from "./support/fixtures.ts";
+import { NatsServer } from "./support/nats_server.ts";
+import { bytesWrittenBy, cpuSecondsOf, mb, memoryOf, percentile } from "./support/proc_stats.ts";
+import { sleep } from "./support/wait.ts";
+import { startWorld, type World } from "./support/world.ts";
 
-const log = createLogger("bench", { sink: new MemorySink() });
-const templates = fixtureResult<SnapdChange[]>("62"); // real changes, with their tasks
-const dir = await Deno.makeTempDir({ prefix: "iot-agent-bench-" });
-const rows: [string, string][] = [];
+const { values: flags } = parseArgs({ args: Deno.args, options: { quick: { type: "boolean" } } });
+const QUICK = flags.quick === true;
+const N = QUICK
+  ? { roundTrips: 50, early: 200, total: 1000, idleSeconds: 5, spawns: 1, nats: 50 }
+  : { roundTrips: 500, early: 2000, total: 10_000, idleSeconds: 60, spawns: 5, nats: 1000 };
 
-function changeNumber(i: number): SnapdChange {
-  const template = templates[i % templates.length];
-  return {
-    ...template,
+/** A row: what, the measured value, the target (or the Go agent's figure) to read it against. */
+type Row = [measure: string, value: string, target: string];
+const rows: Row[] = [];
+const row = (measure: string, value: string, target = "") => {
+  rows.push([measure, value, target]);
+  console.error(`bench: ${measure}: ${value}`);
+};
+
+const quiet = createLogger("bench", { sink: new MemorySink() });
+const fixed = (n: number, digits = 1) => n.toFixed(digits);
+
+/** 100 snaps: the captured three and 97 like them, with services. */
+function hundredSnaps(): SnapdSnap[] {
+  const snaps = capturedSnaps();
+  for (let i = snaps.length; i < 100; i++) {
+    snaps.push(makeSnap(`bench-snap-${i}`, {
+      revision: String(i),
+      apps: [{ name: "daemon", daemon: "simple", active: true, enabled: true }],
+    }));
+  }
+  return snaps;
+}
+
+/** Round-trip times of `count` requests of one action, in ms. */
+async function roundTrips(
+  world: World,
+  id: string,
+  action: string,
+  count: number,
+  snap = "",
+): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    const reply = await world.dms.request(id, { action, snap });
+    times.push(performance.now() - started);
+    if (reply.success !== true) throw new Error(`${action} failed: ${JSON.stringify(reply)}`);
+  }
+  return times;
+}
+
+const p = (times: number[]) => `${fixed(percentile(times, 50))} / ${fixed(percentile(times, 99))}`;
+
+async function agentFigures(): Promise<void> {
+  const world = await startWorld({ snaps: hundredSnaps() });
+  try {
+    const agent = world.agent();
+    const id = await world.online({ timeoutMs: 30_000 });
+    await roundTrips(world, id, "device", 20); // warm-up
+    await sleep(2000);
+    const atStart = memoryOf(agent.pid);
+
+    const device = await roundTrips(world, id, "device", N.roundTrips);
+    row("`device` round trip p50 / p99 (ms)", p(device), "p99 ≤ 5 (Go: 1.9 / 6.9)");
+    row(
+      "`list` of 100 snaps round trip p50 / p99 (ms)",
+      p(await roundTrips(world, id, "list", N.roundTrips / 5)),
+      "Go: 85 p50",
+    );
+    row(
+      "`info` round trip p50 / p99 (ms)",
+      p(await roundTrips(world, id, "info", N.roundTrips / 5, "peer-svc")),
+    );
+
+    const windows: number[][] = [];
+    let done = 20 + N.roundTrips * 1.4;
+    let atEarly = atStart;
+    while (done < N.total) {
+      const batch = Math.min(N.total / 10, N.total - done);
+      windows.push(await roundTrips(world, id, "device", batch));
+      done += batch;
+      if (done >= N.early && atEarly === atStart) atEarly = memoryOf(agent.pid);
+    }
+    const atEnd = memoryOf(agent.pid);
+    row(
+      "RSS at start / after 2k / after 10k actions (MB)",
+      `${mb(atStart.rss)} / ${mb(atEarly.rss)} / ${mb(atEnd.rss)}`,
+      "≤ 80 after 10k (Go: 18)",
+    );
+    row(
+      "anonymous RSS at start / after 2k / after 10k actions (MB)",
+      `${mb(atStart.anon)} / ${mb(atEarly.anon)} / ${mb(atEnd.anon)}`,
+      "≤ 32 after 10k",
+    );
+    row("RSS growth from 2k to 10k actions (MB)", mb(atEnd.rss - atEarly.rss), "≤ 5");
+    row(
+      "`device` p99 in the first / last thousand of the run (ms)",
+      `${fixed(percentile(windows[0], 99))} / ${fixed(percentile(windows.at(-1)!, 99))}`,
+      "≤ 5, flat",
+    );
+
+    await sleep(5000); // let the last responses' bookkeeping finish
+    const cpu = cpuSecondsOf(agent.pid);
+    const written = bytesWrittenBy(agent.pid);
+    await sleep(N.idleSeconds * 1000);
+    const idleCpu = (cpuSecondsOf(agent.pid) - cpu) / N.idleSeconds * 100;
+    const idleWrites = (bytesWrittenBy(agent.pid) - written) / (N.idleSeconds / 60) / 1024;
+    row(`idle CPU over ${N.idleSeconds} s (%)`, fixed(idleCpu, 2), "≈ 0");
+    row("idle bytes written per minute (KiB)", fixed(idleWrites), "≤ 8 (Go: ≈ 0)");
+
+    await agent.stop();
+    const spawns: number[] = [];
+    for (let i = 0; i < N.spawns; i++) {
+      const started = performance.now();
+      const next = world.agent();
+      const request = world.dms.request(id, { action: "device" }, 30_000); // the broker keeps it for the session
+      await request;
+      spawns.push(performance.now() - started);
+      await next.stop();
+    }
+    row(
+      "spawn → first answered action, enrolled device (ms, median)",
+      fixed(percentile(spawns, 50), 0),
+      "Go: ≈ 2,100",
+    );
+  } finally {
+    await world.stop();
+  }
+}
+
+async function natsFigures(): Promise<void> {
+  const world = await startWorld();
+  const server = await NatsServer.start({ users: [{ user: "snapd", password: DEFAULT_NATS_PASSWORD }] });
+  try {
+    const agent = world.agent([], { IOTAGENT_NATS_ENABLED: "true", IOTAGENT_NATS_URL: server.url });
+    await world.online();
+    await agent.waitForLine(/connected to NATS .*; serving/);
+    const client = await connectNats({ servers: server.url, user: "snapd", pass: DEFAULT_NATS_PASSWORD });
+    try {
+      const times: number[] = [];
+      for (let i = 0; i < N.nats; i++) {
+        const started = performance.now();
+        await client.request("v1.iot.agent.status", new TextEncoder().encode("{}"), { timeout: 5000 });
+        times.push(performance.now() - started);
+      }
+      row("NATS `v1.iot.agent.status` request p50 / p99 (ms)", p(times));
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await server.stop();
+    await world.stop();
+  }
+}
+
+async function storeFigures(dir: string): Promise<void> {
+  const templates = fixtureResult<SnapdChange[]>("62"); // real changes, with their tasks
+  const change = (i: number): SnapdChange => ({
+    ...templates[i % templates.length],
     id: String(i + 1),
     "spawn-time": new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString(),
-  };
-}
-
-async function fileSize(path: string): Promise<number> {
-  let total = 0;
-  for (const suffix of ["", "-wal"]) total += await Deno.stat(path + suffix).then((s) => s.size, () => 0);
-  return total;
-}
-
-{
-  const path = `${dir}/changes.db`;
-  const store = await ChangeStore.open(path, log);
-  const count = 10_000;
+  });
+  const store = await ChangeStore.open(`${dir}/changes.db`, quiet);
+  const count = QUICK ? 2000 : 10_000;
   const started = performance.now();
   for (let i = 0; i < count; i++) {
-    store.upsert(changeNumber(i), Date.now());
+    store.upsert(change(i), Date.now());
     if (i % 100 === 99) store.retain(1000); // one retention pass per check, as the logger does
   }
-  const seconds = (performance.now() - started) / 1000;
-  rows.push(["change store upserts/s (retention 1000, every 100 upserts)", (count / seconds).toFixed(0)]);
-  rows.push(["changes kept", String(store.count())]);
+  row("change store upserts/s (retention 1000)", fixed(count / ((performance.now() - started) / 1000), 0));
   store.close();
-  rows.push([
-    "change store size at 1000 changes (db + wal, KiB)",
-    ((await fileSize(path)) / 1024).toFixed(0),
-  ]);
-  const again = await ChangeStore.open(path, log);
-  const t = performance.now();
-  for (let i = 0; i < 1000; i++) again.upsert(changeNumber(count - 1000 + i), Date.now());
-  rows.push([
-    "change store re-upserts/s of known changes (a check)",
-    (1000 / ((performance.now() - t) / 1000)).toFixed(0),
-  ]);
-  again.close();
+
+  const journalCost = async (synchronous: "FULL" | "NORMAL", actions: number) => {
+    const db = await openAgentDb(`${dir}/agent-${synchronous}.db`, quiet);
+    db.exec(`PRAGMA synchronous = ${synchronous}`);
+    const journal = new ActionJournal(db);
+    const outbox = new Outbox(db, () => Promise.resolve(), quiet);
+    const t = performance.now();
+    for (let i = 0; i < actions; i++) {
+      journal.accept({ id: `a${i}`, action: "install", snap: "hello", data: "" }, Date.now());
+      journal.markStarted(`a${i}`, Date.now(), i);
+      journal.complete(`a${i}`, { topic: "devices/pub/d", payload: `{"id":"a${i}","success":true}` });
+      await outbox.flush();
+    }
+    db.close();
+    return (performance.now() - t) / actions;
+  };
+  row(
+    "journal cost per action, durable marks (ms)",
+    fixed(await journalCost("FULL", QUICK ? 100 : 500), 3),
+    "the agent's setting",
+  );
+  row(
+    "journal cost per action, not durable across a power cut (ms)",
+    fixed(await journalCost("NORMAL", QUICK ? 100 : 2000), 3),
+    "for comparison",
+  );
 }
 
-/** One action's journal writes: accepted, started, done (with its outbox entry), and the outbox entry's removal. */
-async function journalCost(synchronous: "FULL" | "NORMAL", count: number): Promise<number> {
-  const path = `${dir}/agent-${synchronous}.db`;
-  const db = await openAgentDb(path, log);
-  db.exec(`PRAGMA synchronous = ${synchronous}`);
-  const journal = new ActionJournal(db);
-  const outbox = new Outbox(db, () => Promise.resolve(), log);
-  const started = performance.now();
-  for (let i = 0; i < count; i++) {
-    journal.accept({ id: `a${i}`, action: "install", snap: "hello", data: "" }, Date.now());
-    journal.markStarted(`a${i}`, Date.now(), i);
-    journal.complete(`a${i}`, {
-      topic: "devices/pub/d",
-      payload: `{"action":"install","id":"a${i}","result":"${i}","success":true}`,
-    });
-    await outbox.flush();
-  }
-  const ms = (performance.now() - started) / count;
-  db.close();
-  return ms;
+function table(): string {
+  const header: Row = ["measure", "value", "target / Go agent"];
+  const widths = header.map((_, i) => Math.max(...[header, ...rows].map((r) => r[i].length)));
+  const line = (r: Row) => `| ${r.map((cell, i) => cell.padEnd(widths[i])).join(" | ")} |`;
+  return [line(header), `| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`, ...rows.map(line)].join("\n");
 }
 
-rows.push([
-  "action journal, durable (synchronous=FULL, the agent's): ms per action",
-  (await journalCost("FULL", 500)).toFixed(3),
-]);
-rows.push([
-  "action journal, not durable across a power cut (NORMAL): ms per action",
-  (await journalCost("NORMAL", 2000)).toFixed(3),
-]);
-
-await Deno.remove(dir, { recursive: true });
-const width = Math.max(...rows.map(([name]) => name.length));
-console.log(`${"measure".padEnd(width)} | value`);
-console.log(`${"-".repeat(width)}-|-${"-".repeat(10)}`);
-for (const [name, value] of rows) console.log(`${name.padEnd(width)} | ${value}`);
+const dir = await Deno.makeTempDir({ prefix: "iot-agent-bench-" });
+try {
+  await agentFigures();
+  await natsFigures();
+  await storeFigures(dir);
+} finally {
+  await Deno.remove(dir, { recursive: true });
+}
+console.log(table());
+if (!QUICK) {
+  const machine = `${Deno.build.arch}, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}`;
+  const page = await Deno.readTextFile(new URL("../docs/performance.md", import.meta.url)).catch(() => "");
+  const start = page.indexOf("<!-- bench -->");
+  const end = page.indexOf("<!-- /bench -->");
+  const generated = `<!-- bench -->\nMeasured by \`deno task bench\` on ${
+    new Date().toISOString().slice(0, 10)
+  } (${machine}):\n\n${table()}\n<!-- /bench -->`;
+  const updated = start >= 0 && end > start
+    ? page.slice(0, start) + generated + page.slice(end + "<!-- /bench -->".length)
+    : `${page}\n${generated}\n`;
+  await Deno.writeTextFile(new URL("../docs/performance.md", import.meta.url), updated);
+  console.log("\nwritten to docs/performance.md");
+}
+Deno.exit(0);

@@ -208,6 +208,10 @@ Deno.test({
       assertEquals((status.broker as Record<string, unknown>).connected, true);
       assertMatch(status.version as string, /^\d+\.\d+\.\d+/);
       assertOk(status.lastHealthAt, "health was sent");
+      const memory = status.memory as Record<string, number>;
+      assertOk(
+        memory.rss > memory.heapUsed && memory.heapUsed > 0 && memory.heapSizeLimit > memory.heapTotal,
+      );
 
       world.snapd.snaps = [];
       assertEquals(await request(client, "v1.snapd.v2.snaps.get", {}), { snaps: [] });

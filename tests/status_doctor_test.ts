@@ -60,12 +60,17 @@ Deno.test({
       assertMatch(line(output, "Broker"), /localhost:\d+ — connected since 20\d\d-.* ago\)/);
       assertMatch(line(output, "Last health"), /20\d\d-.*Z \(\d+ s ago\)/);
       assertMatch(line(output, "Outbox"), /0 response\(s\) waiting/);
+      assertMatch(
+        line(output, "Memory"),
+        /^Memory +\d+\.\d MiB resident; JavaScript heap \d+\.\d MiB used of \d+\.\d MiB$/,
+      );
       assertMatch(line(output, "NATS"), /connected$/);
       assertMatch(line(output, "Watchdog"), /running \(pid \d+\); last check .*: healthy/);
       assertMatch(line(output, "Change store"), /changes\.db — \d+ KiB/);
       const json = JSON.parse((await runAgent(["status", "--json"], env)).output);
       assertEquals([json.agent.enrolled, json.agent.deviceId, json.agent.broker.connected], [true, id, true]);
       assertEquals(json.watchdog.lastCheck.verdict, "healthy");
+      assertOk(json.agent.memory.rss > json.agent.memory.heapUsed, "the agent's memory, in bytes");
     });
   },
 });

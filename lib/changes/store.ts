@@ -7,6 +7,7 @@ import type { DatabaseSync } from "node:sqlite";
 import type { Logger } from "../log.ts";
 import type { SnapdChange } from "../snapd/types.ts";
 import { type Migrations, openDatabase } from "../store/database.ts";
+import { statement } from "../store/statements.ts";
 
 const MIGRATIONS: Migrations = [
   `CREATE TABLE changes (
@@ -56,11 +57,12 @@ export class ChangeStore {
 
   /** Inserts or updates a change; says whether it is new or its status changed. */
   upsert(change: SnapdChange, now: number): UpsertOutcome {
-    const previous = this.db.prepare("SELECT status, ready FROM changes WHERE id = ?").get(change.id) as
+    const previous = statement(this.db, "SELECT status, ready FROM changes WHERE id = ?").get(change.id) as
       | { status: string; ready: number }
       | undefined;
     const spawnMs = Date.parse(change["spawn-time"]);
-    this.db.prepare(
+    statement(
+      this.db,
       `INSERT INTO changes (id, kind, summary, status, ready, spawn_time, spawn_ms, ready_time, err, tasks, first_seen, last_seen)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, summary = excluded.summary, status = excluded.status,
@@ -89,7 +91,8 @@ export class ChangeStore {
 
   /** Deletes the oldest changes (by spawn time) beyond `keep`; returns how many went. */
   retain(keep: number): number {
-    const result = this.db.prepare(
+    const result = statement(
+      this.db,
       `DELETE FROM changes WHERE id IN
          (SELECT id FROM changes ORDER BY spawn_ms DESC, id DESC LIMIT -1 OFFSET ?)`,
     ).run(keep);
@@ -100,12 +103,13 @@ export class ChangeStore {
 
   /** Number of stored changes. */
   count(): number {
-    return (this.db.prepare("SELECT COUNT(*) AS n FROM changes").get() as { n: number }).n;
+    return (statement(this.db, "SELECT COUNT(*) AS n FROM changes").get() as { n: number }).n;
   }
 
   /** The stored changes spawned at or after `sinceMs`, oldest first, in snapd's shape. */
   spawnedSince(sinceMs: number): SnapdChange[] {
-    const rows = this.db.prepare(
+    const rows = statement(
+      this.db,
       `SELECT id, kind, summary, status, ready, spawn_time, ready_time, err, tasks FROM changes
        WHERE spawn_ms >= ? ORDER BY spawn_ms, id`,
     ).all(sinceMs) as unknown as StoredChange[];
@@ -124,28 +128,30 @@ export class ChangeStore {
 
   /** True when the change already caused a reboot. */
   causedReboot(id: string): boolean {
-    return this.db.prepare("SELECT 1 FROM reboots WHERE change_id = ?").get(id) !== undefined;
+    return statement(this.db, "SELECT 1 FROM reboots WHERE change_id = ?").get(id) !== undefined;
   }
 
   /** True when the change was already aborted by the watchdog. */
   wasAborted(id: string): boolean {
-    return this.db.prepare("SELECT 1 FROM reboots WHERE change_id = ? AND aborted_at IS NOT NULL").get(id) !==
+    return statement(this.db, "SELECT 1 FROM reboots WHERE change_id = ? AND aborted_at IS NOT NULL").get(
+      id,
+    ) !==
       undefined;
   }
 
   /** Remembers that the change caused a reboot (before rebooting). */
   recordReboot(id: string, now: number): void {
-    this.db.prepare("INSERT OR IGNORE INTO reboots (change_id, rebooted_at) VALUES (?, ?)").run(id, now);
+    statement(this.db, "INSERT OR IGNORE INTO reboots (change_id, rebooted_at) VALUES (?, ?)").run(id, now);
   }
 
   /** Remembers that the watchdog aborted the change. */
   recordAbort(id: string, now: number): void {
-    this.db.prepare("UPDATE reboots SET aborted_at = ? WHERE change_id = ?").run(now, id);
+    statement(this.db, "UPDATE reboots SET aborted_at = ? WHERE change_id = ?").run(now, id);
   }
 
   /** `PRAGMA integrity_check`: "ok" or the problems found. */
   integrity(): string {
-    const rows = this.db.prepare("PRAGMA integrity_check").all() as { integrity_check: string }[];
+    const rows = statement(this.db, "PRAGMA integrity_check").all() as { integrity_check: string }[];
     return rows.map((row) => row.integrity_check).join("; ");
   }
 

@@ -12,6 +12,7 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 import type { ActionRequest } from "./messages.ts";
+import { statement } from "../store/statements.ts";
 
 /** A journal entry. */
 export interface JournalEntry {
@@ -78,7 +79,8 @@ export class ActionJournal {
     const existing = this.get(request.id);
     if (existing) return { fresh: false, entry: existing };
     this.#transaction(() => {
-      this.db.prepare(
+      statement(
+        this.db,
         "INSERT INTO actions (id, request, state, received_at, response) VALUES (?, ?, ?, ?, ?)",
       ).run(request.id, JSON.stringify(request), answer ? "done" : "accepted", now, answer?.payload ?? null);
       if (answer) this.#queue(request.id, answer);
@@ -89,13 +91,16 @@ export class ActionJournal {
 
   /** The entry of an id. */
   get(id: string): JournalEntry | undefined {
-    const row = this.db.prepare(`SELECT ${COLUMNS} FROM actions WHERE id = ?`).get(id) as Row | undefined;
+    const row = statement(this.db, `SELECT ${COLUMNS} FROM actions WHERE id = ?`).get(id) as Row | undefined;
     return row ? toEntry(row) : undefined;
   }
 
   /** Marks that the action is about to start a snapd change; `baselineChange` is snapd's newest for the snap. */
   markStarted(id: string, now: number, baselineChange: number): void {
-    this.db.prepare("UPDATE actions SET state = 'started', started_at = ?, baseline_change = ? WHERE id = ?")
+    statement(
+      this.db,
+      "UPDATE actions SET state = 'started', started_at = ?, baseline_change = ? WHERE id = ?",
+    )
       .run(now, baselineChange, id);
   }
 
@@ -105,14 +110,18 @@ export class ActionJournal {
    */
   complete(id: string, answer: Answer): number {
     return this.#transaction(() => {
-      this.db.prepare("UPDATE actions SET state = 'done', response = ? WHERE id = ?").run(answer.payload, id);
+      statement(this.db, "UPDATE actions SET state = 'done', response = ? WHERE id = ?").run(
+        answer.payload,
+        id,
+      );
       return this.#queue(id, answer);
     });
   }
 
   /** Entries accepted or started but not done, oldest first (to resume after a restart). */
   unfinished(): JournalEntry[] {
-    const rows = this.db.prepare(
+    const rows = statement(
+      this.db,
       `SELECT ${COLUMNS} FROM actions WHERE state != 'done' ORDER BY received_at, rowid`,
     ).all() as unknown as Row[];
     return rows.map(toEntry);
@@ -120,11 +129,11 @@ export class ActionJournal {
 
   /** Number of entries kept. */
   size(): number {
-    return (this.db.prepare("SELECT COUNT(*) AS n FROM actions").get() as { n: number }).n;
+    return (statement(this.db, "SELECT COUNT(*) AS n FROM actions").get() as { n: number }).n;
   }
 
   #queue(id: string, answer: Answer): number {
-    const result = this.db.prepare("INSERT INTO outbox (topic, payload, action_id) VALUES (?, ?, ?)").run(
+    const result = statement(this.db, "INSERT INTO outbox (topic, payload, action_id) VALUES (?, ?, ?)").run(
       answer.topic,
       answer.payload,
       id,
@@ -146,10 +155,11 @@ export class ActionJournal {
 
   #prune(now: number): void {
     this.#sincePrune = 0;
-    this.db.prepare("DELETE FROM actions WHERE state = 'done' AND received_at < ?").run(
+    statement(this.db, "DELETE FROM actions WHERE state = 'done' AND received_at < ?").run(
       now - JOURNAL_KEEP_MS,
     );
-    this.db.prepare(
+    statement(
+      this.db,
       `DELETE FROM actions WHERE state = 'done' AND rowid NOT IN
          (SELECT rowid FROM actions ORDER BY received_at DESC, rowid DESC LIMIT ?)`,
     ).run(JOURNAL_KEEP_COUNT);

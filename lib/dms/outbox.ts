@@ -5,6 +5,7 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 import type { Logger } from "../log.ts";
+import { statement } from "../store/statements.ts";
 
 /** A message to publish. */
 export interface OutboxEntry {
@@ -29,18 +30,21 @@ export class Outbox {
 
   /** Responses not yet acknowledged. */
   get depth(): number {
-    return (this.db.prepare("SELECT COUNT(*) AS n FROM outbox").get() as { n: number }).n;
+    return (statement(this.db, "SELECT COUNT(*) AS n FROM outbox").get() as { n: number }).n;
   }
 
   /** Queues an entry (outside an action: e.g. a stored response sent again); returns its sequence number. */
   add(topic: string, payload: string): number {
-    const result = this.db.prepare("INSERT INTO outbox (topic, payload) VALUES (?, ?)").run(topic, payload);
+    const result = statement(this.db, "INSERT INTO outbox (topic, payload) VALUES (?, ?)").run(
+      topic,
+      payload,
+    );
     return Number(result.lastInsertRowid);
   }
 
   /** Resolves once entry `seq` has been acknowledged (at once if it is no longer queued). */
   acknowledged(seq: number): Promise<void> {
-    if (!this.db.prepare("SELECT 1 FROM outbox WHERE seq = ?").get(seq)) return Promise.resolve();
+    if (!statement(this.db, "SELECT 1 FROM outbox WHERE seq = ?").get(seq)) return Promise.resolve();
     return new Promise((resolve) => this.#waiters.set(seq, resolve));
   }
 
@@ -57,7 +61,7 @@ export class Outbox {
   /** Publishes until empty (true) or until a publish fails (false). */
   async #drain(): Promise<boolean> {
     for (;;) {
-      const entry = this.db.prepare("SELECT seq, topic, payload FROM outbox ORDER BY seq LIMIT 1").get() as
+      const entry = statement(this.db, "SELECT seq, topic, payload FROM outbox ORDER BY seq LIMIT 1").get() as
         | OutboxEntry
         | undefined;
       if (!entry) return true;
@@ -69,7 +73,7 @@ export class Outbox {
         });
         return false;
       }
-      this.db.prepare("DELETE FROM outbox WHERE seq = ?").run(entry.seq);
+      statement(this.db, "DELETE FROM outbox WHERE seq = ?").run(entry.seq);
       this.log.debug("response acknowledged by the broker", { seq: entry.seq, topic: entry.topic });
       this.#waiters.get(entry.seq)?.();
       this.#waiters.delete(entry.seq);

@@ -8,6 +8,7 @@ import { isSnapName, requireChannel } from "../actions/validation.ts";
 import { ZERO_TIME } from "../dms/device_snap.ts";
 import { parseAssertions } from "../snapd/assertions.ts";
 import type { SnapdPort } from "../snapd/port.ts";
+import type { ProcessMemory } from "../system/memory.ts";
 import type { ChangeSelection, SnapdSnap } from "../snapd/types.ts";
 
 /** What `v1.iot.agent.status` reports. */
@@ -34,6 +35,8 @@ export interface AgentStatus {
   outboxDepth: number;
   /** The local API's own connection. */
   nats?: { enabled: boolean; connected: boolean; lastError?: string };
+  /** The agent process's memory, in bytes. */
+  memory?: ProcessMemory;
 }
 
 /** The ports of the API. */

@@ -2,6 +2,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import type { Logger } from "../log.ts";
 import { type Migrations, openDatabase } from "./database.ts";
+import { statement } from "./statements.ts";
 
 const MIGRATIONS: Migrations = [
   `CREATE TABLE actions (
@@ -43,7 +44,7 @@ export function openAgentDb(path: string, log: Logger): Promise<DatabaseSync> {
  * (its topic is no longer ours) and the required snaps of its DMS. The journal of handled ids stays.
  */
 export function forgetEnrollment(db: DatabaseSync): { responses: number; requiredSnaps: number } {
-  const responses = Number(db.prepare("DELETE FROM outbox").run().changes);
-  const requiredSnaps = Number(db.prepare("DELETE FROM required_snaps").run().changes);
+  const responses = Number(statement(db, "DELETE FROM outbox").run().changes);
+  const requiredSnaps = Number(statement(db, "DELETE FROM required_snaps").run().changes);
   return { responses, requiredSnaps };
 }

@@ -100,6 +100,7 @@ export class Mosquitto {
       [
         "user root",
         "persistence false",
+        "set_tcp_nodelay true",
         "per_listener_settings false",
         "log_dest stderr",
         "log_type error",
