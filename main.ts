@@ -219,6 +219,7 @@ async function mqttSessions(config: AgentConfig, log: Logger): Promise<OpenSessi
         organizationRoot: enrollment.organization.rootcert,
       }),
       keepaliveMs: config["mqtt.keepalive"],
+      reconnectSpreadMs: config["mqtt.reconnect-spread"],
       backoff: { initialMs: config["backoff.initial"], maxMs: config["backoff.max"] },
       log,
       clock: systemClock,

@@ -71,7 +71,10 @@ export class Agent {
     this.#statusFile = new StatusFile({
       path: statusPath(options.paths),
       // times and memory change all the time: they only refresh the file now and then
-      visible: ({ updatedAt: _updatedAt, lastHealthAt: _lastHealthAt, memory: _memory, ...seen }) => seen,
+      visible: ({ updatedAt: _updatedAt, lastHealthAt, memory: _memory, ...seen }) => ({
+        ...seen,
+        healthSent: lastHealthAt !== undefined,
+      }),
       clock: options.ports.clock,
       log: options.log.child("status"),
     });
@@ -196,20 +199,14 @@ export class Agent {
     });
     this.#link = link;
     await link.start();
-    // `unregister` outside a snap removes the files under a running agent: notice it and start over
-    const removal = new Periodic(async () => {
-      if (!(await exists(paths.credentials))) {
-        leave(`${paths.credentials} was removed (unregister): leaving the DMS and waiting for a new URL`);
-      }
-    }, {
-      name: "watching the credentials file",
-      intervalMs: this.#options.paramsPollMs ?? 2000,
-      clock: ports.clock,
-      log,
-    });
-    removal.restart();
+    // `unregister` outside a snap removes the files under a running agent: notice it (inotify, no polling) and
+    // start over
+    const watcher = watchRemoval(
+      paths.credentials,
+      () => leave(`${paths.credentials} was removed (unregister): leaving the DMS and waiting for a new URL`),
+    );
     await untilAborted(AbortSignal.any([signal, unregistered.signal]));
-    removal.stop();
+    watcher.close();
     await link.stop();
     this.#link = undefined;
     if (unregistered.signal.aborted) {
@@ -233,12 +230,38 @@ export class Agent {
 const STATUS_PERIOD_MS = 5000;
 
 /** The status file of the agent daemon. */
-export function statusPath(paths: Pick<AgentPaths, "dataDir">): string {
-  return join(paths.dataDir, "status.json");
+export function statusPath(paths: Pick<AgentPaths, "runtimeDir">): string {
+  return join(paths.runtimeDir, "status.json");
 }
 
 async function exists(path: string): Promise<boolean> {
   return await Deno.stat(path).then(() => true, () => false);
+}
+
+/** Calls `onRemoved` once `path` no longer exists; watches the file itself, so nothing wakes up while idle. */
+function watchRemoval(path: string, onRemoved: () => void): { close(): void } {
+  let watcher: Deno.FsWatcher;
+  try {
+    watcher = Deno.watchFs(path, { recursive: false });
+  } catch {
+    onRemoved(); // gone already
+    return { close() {} };
+  }
+  (async () => {
+    for await (const _event of watcher) {
+      if (!(await exists(path))) {
+        onRemoved();
+        return;
+      }
+    }
+  })().catch(() => {});
+  return {
+    close() {
+      try {
+        watcher.close();
+      } catch { /* closed already */ }
+    },
+  };
 }
 
 function untilAborted(signal: AbortSignal): Promise<void> {

@@ -169,6 +169,10 @@ export const SETTINGS = {
   "mqtt.ca": optionalPath("PEM bundle of extra CAs trusted for the broker certificate."),
   "mqtt.verify": flag(true, "Verify the broker certificate. false is insecure and logged at every connect."),
   "mqtt.keepalive": duration("30s", "MQTT keep-alive interval.", 1000),
+  "mqtt.reconnect-spread": duration(
+    "10s",
+    "After a broker connection drops, the first reconnect waits a random delay up to this (a fleet spreads out).",
+  ),
   "health.interval": duration(
     "60s",
     "Period of health messages (the first goes out right after connect).",

@@ -3,6 +3,8 @@
  * reports) in `$SNAP_DATA`, `device-data.bin` in `$SNAP_COMMON`, as the Go agent did (its
  * `$SNAP_DATA/../current/` is the same directory on a device). Outside a snap the same environment variables
  * are honoured; without them the files go to `/var/lib/iot-agent` (root) or `$XDG_STATE_HOME/iot-agent`.
+ * The daemons' status files are runtime state, rewritten while they run: they go to a tmpfs (`/run/snap.<name>`
+ * in a snap, `$XDG_RUNTIME_DIR/iot-agent` outside), so an idle device writes nothing to its flash.
  */
 import { dirname, join } from "node:path";
 
@@ -12,6 +14,8 @@ export interface AgentPaths {
   dataDir: string;
   /** Directory of `device-data.bin`. */
   commonDir: string;
+  /** Directory of the daemons' status files (a tmpfs on a device; the data directory as a fallback). */
+  runtimeDir: string;
   /** True when running inside a snap (`$SNAP` and `$SNAP_NAME` are set). */
   inSnap: boolean;
   /** How the directories were chosen, for the start-up log line. */
@@ -31,7 +35,17 @@ export interface AgentPaths {
 
 /** Environment variables that decide the paths. */
 export type PathEnv = Partial<
-  Record<"SNAP" | "SNAP_NAME" | "SNAP_DATA" | "SNAP_COMMON" | "HOME" | "XDG_STATE_HOME", string>
+  Record<
+    | "SNAP"
+    | "SNAP_NAME"
+    | "SNAP_INSTANCE_NAME"
+    | "SNAP_DATA"
+    | "SNAP_COMMON"
+    | "HOME"
+    | "XDG_STATE_HOME"
+    | "XDG_RUNTIME_DIR",
+    string
+  >
 >;
 
 /** Resolves the paths from the environment; `isRoot` decides the default outside a snap. */
@@ -52,9 +66,15 @@ export function resolvePaths(env: PathEnv, isRoot: boolean): AgentPaths {
   }
   const commonDir = env.SNAP_COMMON || dataDir;
   const credentials = join(dataDir, ".secret");
+  const runtimeDir = inSnap
+    ? `/run/snap.${env.SNAP_INSTANCE_NAME || env.SNAP_NAME}`
+    : env.XDG_RUNTIME_DIR
+    ? join(env.XDG_RUNTIME_DIR, "iot-agent")
+    : dataDir;
   return {
     dataDir,
     commonDir,
+    runtimeDir,
     inSnap,
     origin: env.SNAP_COMMON ? `${origin}, $SNAP_COMMON` : origin,
     params: join(dataDir, "params"),

@@ -36,7 +36,8 @@ export class StatusFile<T> {
     const due = !this.#written || this.#written.visible !== visible || now - this.#written.at >= refreshMs;
     if (!due && !force) return;
     try {
-      await writeFileAtomic(path, JSON.stringify(document, null, 2) + "\n", { mode: 0o644 });
+      // not synced: a power cut may bring back the previous status, which the daemon rewrites at its next start
+      await writeFileAtomic(path, JSON.stringify(document, null, 2) + "\n", { mode: 0o644, durable: false });
       this.#written = { visible, at: now };
     } catch (error) {
       log.debug(`status file not written: ${(error as Error).message}`);

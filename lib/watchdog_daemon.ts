@@ -38,8 +38,8 @@ export interface WatchdogStatus {
 }
 
 /** The status file of the watchdog daemon. */
-export function watchdogStatusPath(paths: Pick<AgentPaths, "dataDir">): string {
-  return join(paths.dataDir, "watchdog-status.json");
+export function watchdogStatusPath(paths: Pick<AgentPaths, "runtimeDir">): string {
+  return join(paths.runtimeDir, "watchdog-status.json");
 }
 
 /** Where the change database is: `snaplogger.database.location` with variables expanded. */

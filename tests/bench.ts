@@ -19,13 +19,20 @@ import type { SnapdChange, SnapdSnap } from "../lib/snapd/types.ts";
 import { openAgentDb } from "../lib/store/agent_db.ts";
 import { capturedSnaps, makeSnap } from "./support/fake_snapd.ts";
 import { fixtureResult } from "./support/fixtures.ts";
+import { growth, type HeapGroup, heapSnapshot } from "./support/heap_snapshot.ts";
 import { NatsServer } from "./support/nats_server.ts";
 import { bytesWrittenBy, cpuSecondsOf, mb, memoryOf, percentile } from "./support/proc_stats.ts";
 import { sleep } from "./support/wait.ts";
 import { startWorld, type World } from "./support/world.ts";
 
-const { values: flags } = parseArgs({ args: Deno.args, options: { quick: { type: "boolean" } } });
+const { values: flags } = parseArgs({
+  args: Deno.args,
+  options: { quick: { type: "boolean" }, heap: { type: "boolean" } },
+});
 const QUICK = flags.quick === true;
+/** `--heap`: also take heap snapshots at start and after the run, and print what grew. */
+const HEAP = flags.heap === true;
+const INSPECT_PORT = 9339;
 const N = QUICK
   ? { roundTrips: 50, early: 200, total: 1000, idleSeconds: 5, spawns: 1, nats: 50 }
   : { roundTrips: 500, early: 2000, total: 10_000, idleSeconds: 60, spawns: 5, nats: 1000 };
@@ -40,6 +47,7 @@ const row = (measure: string, value: string, target = "") => {
 
 const quiet = createLogger("bench", { sink: new MemorySink() });
 const fixed = (n: number, digits = 1) => n.toFixed(digits);
+const k = (n: number) => (n >= 1000 ? `${n / 1000}k` : String(n));
 
 /** 100 snaps: the captured three and 97 like them, with services. */
 function hundredSnaps(): SnapdSnap[] {
@@ -75,12 +83,20 @@ const p = (times: number[]) => `${fixed(percentile(times, 50))} / ${fixed(percen
 
 async function agentFigures(): Promise<void> {
   const world = await startWorld({ snaps: hundredSnaps() });
+  // status files on a tmpfs, as on a device (/run/snap.<name>)
+  const runtime = await Deno.makeTempDir({ dir: "/dev/shm", prefix: "iot-agent-bench-" });
   try {
-    const agent = world.agent();
+    const agent = world.agent(
+      [],
+      { XDG_RUNTIME_DIR: runtime },
+      undefined,
+      HEAP ? [`--inspect=127.0.0.1:${INSPECT_PORT}`] : [],
+    );
     const id = await world.online({ timeoutMs: 30_000 });
     await roundTrips(world, id, "device", 20); // warm-up
     await sleep(2000);
     const atStart = memoryOf(agent.pid);
+    const heapAtStart = HEAP ? await heapSnapshot(INSPECT_PORT) : [];
 
     const device = await roundTrips(world, id, "device", N.roundTrips);
     row("`device` round trip p50 / p99 (ms)", p(device), "p99 ≤ 5 (Go: 1.9 / 6.9)");
@@ -104,19 +120,20 @@ async function agentFigures(): Promise<void> {
       if (done >= N.early && atEarly === atStart) atEarly = memoryOf(agent.pid);
     }
     const atEnd = memoryOf(agent.pid);
+    if (HEAP) reportHeap(heapAtStart, await heapSnapshot(INSPECT_PORT));
     row(
-      "RSS at start / after 2k / after 10k actions (MB)",
+      `RSS at start / after ${k(N.early)} / after ${k(N.total)} actions (MB)`,
       `${mb(atStart.rss)} / ${mb(atEarly.rss)} / ${mb(atEnd.rss)}`,
       "≤ 80 after 10k (Go: 18)",
     );
     row(
-      "anonymous RSS at start / after 2k / after 10k actions (MB)",
+      `anonymous RSS at start / after ${k(N.early)} / after ${k(N.total)} actions (MB)`,
       `${mb(atStart.anon)} / ${mb(atEarly.anon)} / ${mb(atEnd.anon)}`,
       "≤ 32 after 10k",
     );
-    row("RSS growth from 2k to 10k actions (MB)", mb(atEnd.rss - atEarly.rss), "≤ 5");
+    row(`RSS growth from ${k(N.early)} to ${k(N.total)} actions (MB)`, mb(atEnd.rss - atEarly.rss), "≤ 5");
     row(
-      "`device` p99 in the first / last thousand of the run (ms)",
+      `\`device\` p99 in the first / last ${k(N.total / 10)} of the run (ms)`,
       `${fixed(percentile(windows[0], 99))} / ${fixed(percentile(windows.at(-1)!, 99))}`,
       "≤ 5, flat",
     );
@@ -128,13 +145,13 @@ async function agentFigures(): Promise<void> {
     const idleCpu = (cpuSecondsOf(agent.pid) - cpu) / N.idleSeconds * 100;
     const idleWrites = (bytesWrittenBy(agent.pid) - written) / (N.idleSeconds / 60) / 1024;
     row(`idle CPU over ${N.idleSeconds} s (%)`, fixed(idleCpu, 2), "≈ 0");
-    row("idle bytes written per minute (KiB)", fixed(idleWrites), "≤ 8 (Go: ≈ 0)");
+    row("idle bytes written per minute, status files on tmpfs (KiB)", fixed(idleWrites), "≤ 8 (Go: ≈ 0)");
 
     await agent.stop();
     const spawns: number[] = [];
     for (let i = 0; i < N.spawns; i++) {
       const started = performance.now();
-      const next = world.agent();
+      const next = world.agent([], { XDG_RUNTIME_DIR: runtime });
       const request = world.dms.request(id, { action: "device" }, 30_000); // the broker keeps it for the session
       await request;
       spawns.push(performance.now() - started);
@@ -147,6 +164,19 @@ async function agentFigures(): Promise<void> {
     );
   } finally {
     await world.stop();
+    await Deno.remove(runtime, { recursive: true });
+  }
+}
+
+function reportHeap(before: HeapGroup[], after: HeapGroup[]): void {
+  const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
+  console.error("bench: heap at the end, largest groups:");
+  for (const g of after.slice(0, 15)) {
+    console.error(`  ${kib(g.bytes).padStart(10)} ${String(g.count).padStart(8)}  ${g.name}`);
+  }
+  console.error("bench: heap growth over the run:");
+  for (const g of growth(before, after, 15)) {
+    console.error(`  ${kib(g.bytes).padStart(10)} ${String(g.count).padStart(8)}  ${g.name}`);
   }
 }
 
@@ -240,13 +270,16 @@ if (!QUICK) {
   const page = await Deno.readTextFile(new URL("../docs/performance.md", import.meta.url)).catch(() => "");
   const start = page.indexOf("<!-- bench -->");
   const end = page.indexOf("<!-- /bench -->");
-  const generated = `<!-- bench -->\nMeasured by \`deno task bench\` on ${
+  const generated = `<!-- bench -->\n\nMeasured by \`deno task bench\` on ${
     new Date().toISOString().slice(0, 10)
-  } (${machine}):\n\n${table()}\n<!-- /bench -->`;
+  } (${machine}):\n\n${table()}\n\n<!-- /bench -->`;
   const updated = start >= 0 && end > start
     ? page.slice(0, start) + generated + page.slice(end + "<!-- /bench -->".length)
     : `${page}\n${generated}\n`;
   await Deno.writeTextFile(new URL("../docs/performance.md", import.meta.url), updated);
+  await new Deno.Command(Deno.execPath(), {
+    args: ["fmt", "--quiet", new URL("../docs/performance.md", import.meta.url).pathname],
+  }).output();
   console.log("\nwritten to docs/performance.md");
 }
 Deno.exit(0);

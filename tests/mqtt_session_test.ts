@@ -13,6 +13,7 @@ import { DmsClient } from "./support/dms_client.ts";
 import { Mosquitto } from "./support/mosquitto.ts";
 import { TestCA } from "./support/pki.ts";
 import { until } from "./support/wait.ts";
+import { FakeClock } from "./support/fake_clock.ts";
 
 const DEVICE_ID = "2F0t0YpAt7rYhpmdpfDxh3kXLU5";
 const SERIAL = "PEER0001";
@@ -203,3 +204,21 @@ for (
     }
   });
 }
+
+Deno.test("after a connection that was up drops, the first reconnect waits a random delay within the reconnect spread", async () => {
+  await withBroker(async ({ session }) => {
+    const clock = new FakeClock();
+    const s = session({
+      clock,
+      reconnectSpreadMs: 8000,
+      backoff: { initialMs: 50, maxMs: 200, random: () => 0.5 },
+    });
+    s.start();
+    await until(() => s.connected, "connected");
+    s.restart("the broker went away");
+    await until(() => !s.connected && clock.sleeping === 1, "waiting to reconnect");
+    assertEquals(clock.pendingDelays, [4000], "half of the 8 s spread, by the random draw");
+    await clock.advance(4000);
+    await until(() => s.connected, "connected again");
+  });
+});

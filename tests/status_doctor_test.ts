@@ -28,13 +28,16 @@ async function withDevice(fn: (world: World, env: Record<string, string>) => Pro
       await watchdog.waitForLine(/watchdog started/);
       await until(() => {
         try {
-          const status = JSON.parse(Deno.readTextFileSync(join(world.dataDir, "status.json")));
+          const status = JSON.parse(Deno.readTextFileSync(join(world.runtimeDir, "status.json")));
           return status.broker?.connected && status.lastHealthAt && status.nats?.connected;
         } catch {
           return false;
         }
       }, "the status file reports the connection");
-      await until(() => Deno.statSync(join(world.dataDir, "watchdog-status.json")).isFile, "watchdog status");
+      await until(
+        () => Deno.statSync(join(world.runtimeDir, "watchdog-status.json")).isFile,
+        "watchdog status",
+      );
       await fn(world, env);
     } finally {
       await watchdog.stop();

@@ -52,7 +52,7 @@ function toEntry(row: Row): JournalEntry {
   };
 }
 
-/** Pruning runs once every this many accepted ids (it scans the table). */
+/** The age limit is applied once every this many accepted ids (an index range: cheap). */
 const PRUNE_EVERY = 100;
 
 /** Where a response goes. */
@@ -64,6 +64,8 @@ export interface Answer {
 /** The journal over an open agent database. */
 export class ActionJournal {
   #sincePrune = PRUNE_EVERY;
+  /** Rows in the table, counted once and then kept up to date: the count limit never scans the table. */
+  #rows: number | undefined;
 
   constructor(private readonly db: DatabaseSync) {}
 
@@ -85,7 +87,9 @@ export class ActionJournal {
       ).run(request.id, JSON.stringify(request), answer ? "done" : "accepted", now, answer?.payload ?? null);
       if (answer) this.#queue(request.id, answer);
     });
-    if (++this.#sincePrune >= PRUNE_EVERY) this.#prune(now);
+    this.#rows = (this.#rows ?? this.size() - 1) + 1;
+    if (++this.#sincePrune >= PRUNE_EVERY) this.#pruneOld(now);
+    if (this.#rows > JOURNAL_KEEP_COUNT) this.#pruneOldest(this.#rows - JOURNAL_KEEP_COUNT);
     return { fresh: true };
   }
 
@@ -153,15 +157,21 @@ export class ActionJournal {
     }
   }
 
-  #prune(now: number): void {
+  /** Forgets handled ids older than the retention time. */
+  #pruneOld(now: number): void {
     this.#sincePrune = 0;
-    statement(this.db, "DELETE FROM actions WHERE state = 'done' AND received_at < ?").run(
+    const deleted = statement(this.db, "DELETE FROM actions WHERE state = 'done' AND received_at < ?").run(
       now - JOURNAL_KEEP_MS,
-    );
-    statement(
+    ).changes;
+    this.#rows! -= Number(deleted);
+  }
+
+  /** Forgets the oldest handled ids beyond the count limit (walking only those, in insertion order). */
+  #pruneOldest(excess: number): void {
+    const deleted = statement(
       this.db,
-      `DELETE FROM actions WHERE state = 'done' AND rowid NOT IN
-         (SELECT rowid FROM actions ORDER BY received_at DESC, rowid DESC LIMIT ?)`,
-    ).run(JOURNAL_KEEP_COUNT);
+      "DELETE FROM actions WHERE rowid IN (SELECT rowid FROM actions WHERE state = 'done' ORDER BY rowid LIMIT ?)",
+    ).run(excess).changes;
+    this.#rows! -= Number(deleted);
   }
 }

@@ -55,6 +55,11 @@ export interface MqttSessionOptions {
   keepaliveMs?: number;
   subscriptions: Subscription[];
   backoff?: BackoffOptions;
+  /**
+   * After a connection that was up drops, the first reconnect waits a random delay up to this, in ms, so that a
+   * fleet whose broker restarted does not come back in the same second. @default 10000
+   */
+  reconnectSpreadMs?: number;
   log: Logger;
   /** @default systemClock */
   clock?: Clock;
@@ -252,6 +257,9 @@ export class MqttSession {
       connectTimeout: 30_000,
       resubscribe: false,
       queueQoSZero: false,
+      // mqtt-packet's number cache is 65,536 two-byte Buffers (about 8 MB of heap) to save an allocation per
+      // packet id: not worth it at a device's message rate
+      writeCache: false,
       cert: o.certificate,
       key: o.privateKey,
       ca: o.trust.ca,
@@ -262,9 +270,15 @@ export class MqttSession {
     return client;
   }
 
-  /** Schedules the next connection attempt after a backoff delay; logs the cause once per distinct cause. */
+  /**
+   * Schedules the next connection attempt — after a random delay within the reconnect spread when a connection
+   * that was up dropped, else after a backoff delay; logs the cause once per distinct cause.
+   */
   #retryLater(cause: Error | undefined, connectedBefore = false): void {
-    const delay = this.#backoff.next();
+    const random = this.#options.backoff?.random ?? Math.random;
+    const delay = connectedBefore
+      ? random() * (this.#options.reconnectSpreadMs ?? 10_000)
+      : this.#backoff.next();
     this.#failures.failed(connectedBefore && !cause ? "connection closed" : this.#describe(cause), delay);
     this.#clock.sleep(delay, this.#stopping.signal).then(() => this.#connect(), () => {});
   }

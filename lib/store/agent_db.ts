@@ -33,10 +33,11 @@ const MIGRATIONS: Migrations = [
 
 /**
  * Opens the agent database. Every commit is durable (synchronous=FULL: the WAL is synced at each commit), so a
- * journal mark or an outbox entry survives a power cut, not only a process kill.
+ * journal mark or an outbox entry survives a power cut, not only a process kill. Only the agent daemon opens it,
+ * so it holds it exclusively: no `-shm` file to write back while idle, and a second agent cannot open it.
  */
 export function openAgentDb(path: string, log: Logger): Promise<DatabaseSync> {
-  return openDatabase(path, MIGRATIONS, log, { synchronous: "FULL" });
+  return openDatabase(path, MIGRATIONS, log, { synchronous: "FULL", exclusive: true });
 }
 
 /**

@@ -19,15 +19,24 @@ export interface DatabaseOptions {
    * @default "NORMAL"
    */
   synchronous?: "NORMAL" | "FULL";
+  /**
+   * One process only: the database is locked for as long as it is open, and the WAL index lives in the process's
+   * memory instead of a shared `-shm` file the kernel writes back to flash while the agent sits idle. A second
+   * process gets "database is locked" (and the file is left alone). @default false
+   */
+  exclusive?: boolean;
 }
 
 function tryOpen(path: string, migrations: Migrations, options: DatabaseOptions): DatabaseSync {
   const db = new DatabaseSync(path);
   try {
+    if (options.exclusive) db.exec("PRAGMA locking_mode = EXCLUSIVE;"); // before WAL: no shared-memory file
     // auto_vacuum only takes effect before the first table exists: it lets deleted rows give space back
     db.exec("PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;");
     db.exec(`PRAGMA synchronous = ${options.synchronous ?? "NORMAL"};`);
     db.exec("PRAGMA busy_timeout = 5000;");
+    // 512 KiB of page cache instead of sqlite's 2 MiB: the agent's hot rows are few, and the OS caches the file
+    db.exec("PRAGMA cache_size = -512;");
     const check = db.prepare("PRAGMA quick_check").get() as { quick_check?: string } | undefined;
     if (check?.quick_check !== "ok") throw new Error(`integrity check failed: ${check?.quick_check}`);
     db.exec(
@@ -67,9 +76,16 @@ export async function openDatabase(
   try {
     return tryOpen(path, migrations, options);
   } catch (error) {
+    if (!isCorruption(error)) throw error; // locked by another process, no space, no permission: not ours to move
     const aside = await moveAside(path);
     for (const suffix of ["-wal", "-shm"]) await Deno.remove(path + suffix).catch(() => {});
     log.error(`database ${path} is unusable (${(error as Error).message}); moved to ${aside} and recreated`);
     return tryOpen(path, migrations, options);
   }
+}
+
+/** True when sqlite says the file is damaged or not a database at all (as opposed to busy, full or forbidden). */
+function isCorruption(error: unknown): boolean {
+  const message = (error as Error)?.message ?? "";
+  return /integrity check failed|not a database|malformed|corrupt|schema version .* is newer/i.test(message);
 }

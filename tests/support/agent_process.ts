@@ -16,9 +16,18 @@ function startCommand(): string[] {
   return words.slice(1, main + 1);
 }
 
-/** Starts the agent with `args` (e.g. `["run"]`, `["configure", "--url", u]`) and `env`; `echo` prefixes output. */
-export function startAgent(args: string[], env: Record<string, string>, echo?: string): Child {
-  return Child.spawn(Deno.execPath(), [...startCommand(), ...args], {
+/**
+ * Starts the agent with `args` (e.g. `["run"]`, `["configure", "--url", u]`) and `env`; `echo` prefixes output;
+ * `denoFlags` go to `deno run` (e.g. `--inspect` for heap snapshots).
+ */
+export function startAgent(
+  args: string[],
+  env: Record<string, string>,
+  echo?: string,
+  denoFlags: string[] = [],
+): Child {
+  const [run, ...flags] = startCommand();
+  return Child.spawn(Deno.execPath(), [run, ...denoFlags, ...flags, ...args], {
     cwd: PROJECT_ROOT,
     env: { NO_COLOR: "1", ...env },
     echo,

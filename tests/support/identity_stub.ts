@@ -20,7 +20,7 @@ export interface Registration {
 }
 
 /** A scripted failure of the next request, before any enrollment logic. */
-export type StubFault = "html-502" | "empty-enrollment" | "close-connection";
+export type StubFault = "html-502" | "unavailable-503" | "empty-enrollment" | "close-connection";
 
 /** Options of {@link IdentityStub.start}. */
 export interface IdentityStubOptions {
@@ -126,6 +126,12 @@ export class IdentityStub {
       return new Response("<html><body><h1>502 Bad Gateway</h1></body></html>", {
         status: 502,
         headers: { "Content-Type": "text/html" },
+      });
+    }
+    if (fault === "unavailable-503") {
+      return new Response("503 Service Unavailable\n", {
+        status: 503,
+        headers: { "Content-Type": "text/plain", "Retry-After": "1" },
       });
     }
     if (fault === "close-connection") throw new Error("stub drops the connection");

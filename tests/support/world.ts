@@ -56,12 +56,17 @@ export interface World<B extends TestBroker = Mosquitto> {
   dir: string;
   dataDir: string;
   commonDir: string;
+  /** Where the daemons' status files go (`$XDG_RUNTIME_DIR/iot-agent`). */
+  runtimeDir: string;
   /** Path of the CA certificate file (for `mqtt.ca`). */
   caFile: string;
   /** The agent's environment: paths, snapd socket, broker trust, short backoff. */
   env: Record<string, string>;
-  /** Starts the agent (`run` plus `args`) with the world's environment plus `env`; `echo` prefixes its output. */
-  agent(args?: string[], env?: Record<string, string>, echo?: string): Child;
+  /**
+   * Starts the agent (`run` plus `args`) with the world's environment plus `env`; `echo` prefixes its output;
+   * `denoFlags` go to `deno run`.
+   */
+  agent(args?: string[], env?: Record<string, string>, echo?: string, denoFlags?: string[]): Child;
   /**
    * Waits until the agent enrolled and announced itself with health — which it sends once its subscriptions
    * are in place, so actions sent after this are received — and returns the device id.
@@ -99,9 +104,11 @@ export async function startWorld<B extends TestBroker = Mosquitto>(
   const env: Record<string, string> = {
     SNAP_DATA: dataDir,
     SNAP_COMMON: commonDir,
+    XDG_RUNTIME_DIR: join(dir, "run"),
     IOTAGENT_SNAPD_SOCKET: options.snapdSocket ?? snapd.socketPath,
     IOTAGENT_BACKOFF_INITIAL: "100ms",
     IOTAGENT_BACKOFF_MAX: "500ms",
+    IOTAGENT_MQTT_RECONNECT_SPREAD: "300ms",
     IOTAGENT_LOG_LEVEL: "debug",
     IOTAGENT_NATS_ENABLED: "false", // tests that need the local API turn it on with their own server
     ...(options.trustBroker ?? true ? { IOTAGENT_MQTT_CA: caFile } : {}),
@@ -116,10 +123,11 @@ export async function startWorld<B extends TestBroker = Mosquitto>(
     dir,
     dataDir,
     commonDir,
+    runtimeDir: join(dir, "run", "iot-agent"),
     caFile,
     env,
-    agent(args = [], extraEnv = {}, echo) {
-      const child = startAgent(["run", ...args], { ...env, ...extraEnv }, echo);
+    agent(args = [], extraEnv = {}, echo, denoFlags = []) {
+      const child = startAgent(["run", ...args], { ...env, ...extraEnv }, echo, denoFlags);
       children.push(child);
       return child;
     },
