@@ -112,3 +112,29 @@ Deno.test("forgetting an enrollment drops its queued responses and required snap
     db.close();
   });
 });
+
+Deno.test("a second process cannot open the agent database; the first one's file is left alone, not taken for corrupt", async () => {
+  await withDb(async (path) => {
+    const first = await openAgentDb(path, quiet());
+    new ActionJournal(first).accept({ id: "kept", action: "list", snap: "", data: "" }, 1);
+    const logs = new MemorySink();
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `import { openAgentDb } from "${new URL("../lib/store/agent_db.ts", import.meta.url)}";
+         import { createLogger } from "${new URL("../lib/log.ts", import.meta.url)}";
+         await openAgentDb(${JSON.stringify(path)}, createLogger("second")).then(
+           () => console.log("opened"), (error) => console.log("refused: " + error.message));`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    });
+    const output = new TextDecoder().decode((await child.output()).stdout);
+    assertOk(/refused: .*locked/.test(output), output);
+    const dir = path.slice(0, path.lastIndexOf("/"));
+    assertEquals([...Deno.readDirSync(dir)].filter((e) => e.name.includes("corrupt")).length, 0);
+    assertEquals(new ActionJournal(first).get("kept")?.state, "accepted");
+    assertEquals(logs.lines.length, 0);
+    first.close();
+  });
+});
