@@ -210,7 +210,7 @@ export const SETTINGS = {
   ),
   "watchdog.change.timeout": duration(
     "1h",
-    "A change not ready this long after its spawn time is hung.",
+    "A change the watchdog has seen in progress this long is hung (measured on a monotonic clock).",
     1000,
   ),
   "watchdog.check.interval": duration("1m", "Period of the watchdog's look for hung changes.", 1000),

@@ -136,9 +136,21 @@ class LineLogger implements Logger {
     for (const [key, value] of Object.entries(fields ?? {})) {
       if (value !== undefined) parts.push(`${key}=${formatValue(value)}`);
     }
-    this.sink.write(redact(parts.join(" ")));
+    this.sink.write(escapeControl(redact(parts.join(" "))));
   }
 }
+
+/**
+ * Escapes control characters (C0, DEL, C1, and the Unicode line and paragraph separators) as `\uXXXX`: values
+ * from payloads reach log lines, and a newline in an action name must not forge a line of its own, nor a NUL or
+ * an escape sequence reach the journal or a terminal. A record is always exactly one line.
+ */
+export function escapeControl(text: string): string {
+  return text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+// deno-lint-ignore no-control-regex -- matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
 
 function formatValue(value: unknown): string {
   if (value instanceof Error) return JSON.stringify(value.message);

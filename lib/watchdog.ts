@@ -1,5 +1,9 @@
 /**
- * The watchdog: a snapd change that is not ready `watchdog.change.timeout` after its spawn time is hung. For the
+ * The watchdog: a snapd change the watchdog has seen in progress for `watchdog.change.timeout` is hung — measured
+ * on the monotonic clock from the first check that saw it running, never as the wall clock's distance from its
+ * spawn time: a device without an RTC boots in 1970 and NTP then moves the clock decades forward, which would
+ * make every running change look hung. (After the watchdog restarts it measures afresh: it may act later, never
+ * sooner.) For the
  * oldest hung change it writes `$SNAP_DATA/snap_changes_<id>.json` — every change snapd currently knows, as snapd
  * returns them, pretty-printed, written atomically and fsynced with its directory — and then reboots the device
  * through the power port (`watchdog.reboot=false`: report and log only). Reboot-loop breaker: a change that
@@ -43,21 +47,36 @@ export function reportPath(dir: string, changeId: string): string {
 
 /** The hung-change watchdog. */
 export class Watchdog {
+  /** Changes in progress, by id: the monotonic time of the first check that saw each. */
+  readonly #running = new Map<string, number>();
+
   constructor(private readonly options: WatchdogOptions) {}
 
-  /** True when `change` is not ready and older than the timeout. */
+  /** True when `change` is in progress and has been seen so for at least the timeout. */
   isHung(change: SnapdChange): boolean {
-    if (change.ready || READY_STATUSES.has(change.status)) return false;
-    const spawned = Date.parse(change["spawn-time"]);
-    return !Number.isNaN(spawned) && this.options.clock.now() - spawned >= this.options.timeoutMs;
+    const since = this.#running.get(change.id);
+    return since !== undefined && this.options.clock.monotonic() - since >= this.options.timeoutMs;
+  }
+
+  /** Notes which changes are running now (and when each was first seen so); forgets the others. */
+  #observe(changes: SnapdChange[]): void {
+    const now = this.options.clock.monotonic();
+    const running = new Set<string>();
+    for (const change of changes) {
+      if (change.ready || READY_STATUSES.has(change.status)) continue;
+      running.add(change.id);
+      if (!this.#running.has(change.id)) this.#running.set(change.id, now);
+    }
+    for (const id of this.#running.keys()) if (!running.has(id)) this.#running.delete(id);
   }
 
   /** Looks at snapd's changes and acts on the oldest hung one. */
   async check(): Promise<WatchdogVerdict> {
     const { snapd, store, log, clock, power, reportDir } = this.options;
     const changes = await snapd.changes({ select: "all" });
+    this.#observe(changes);
     const hung = changes.filter((change) => this.isHung(change))
-      .sort((a, b) => Date.parse(a["spawn-time"]) - Date.parse(b["spawn-time"]));
+      .sort((a, b) => this.#running.get(a.id)! - this.#running.get(b.id)! || Number(a.id) - Number(b.id));
     for (const change of hung) {
       if (!store.causedReboot(change.id)) {
         const report = reportPath(reportDir, change.id);

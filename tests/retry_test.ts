@@ -32,6 +32,7 @@ function instantClock(): Clock & { slept: number[] } {
   return {
     slept,
     now: () => now,
+    monotonic: () => now,
     sleep(ms: number) {
       slept.push(ms);
       now += ms;

@@ -12,10 +12,23 @@ import { fixtureResult } from "./support/fixtures.ts";
 
 const HOUR = 3_600_000;
 
-/** A clock at a settable time; sleeping is not used by these tests. */
-function manualClock(start: number): Clock & { set(ms: number): void } {
+/**
+ * A clock at a settable time; sleeping is not used by these tests. `set` moves both clocks (time passing);
+ * `jump` moves only the wall clock (NTP setting it).
+ */
+function manualClock(start: number): Clock & { set(ms: number): void; jump(ms: number): void } {
   let now = start;
-  return { now: () => now, set: (ms: number) => (now = ms), sleep: () => Promise.resolve() };
+  let monotonic = 0;
+  return {
+    now: () => now,
+    monotonic: () => monotonic,
+    set: (ms: number) => {
+      monotonic += ms - now;
+      now = ms;
+    },
+    jump: (ms: number) => (now = ms),
+    sleep: () => Promise.resolve(),
+  };
 }
 
 interface Env {
@@ -191,15 +204,20 @@ Deno.test("after the reboot the same hung change is aborted through snapd, not r
     const hung = snapd.addChange("install-snap", 'Install "stuck" snap', "Doing", {
       "snap-names": ["stuck"],
     });
-    clock.set(Date.parse(hung["spawn-time"]) + 2 * HOUR);
-    await watchdog().check();
+    const first = watchdog();
+    await first.check(); // sees it running
+    clock.set(clock.now() + 2 * HOUR);
+    assertEquals((await first.check()).kind, "rebooted");
     await reopen(); // the device rebooted; the watchdog starts again with the same store
-    const verdict = await watchdog().check();
+    const second = watchdog();
+    assertEquals((await second.check()).kind, "healthy", "after a restart it measures afresh");
+    clock.set(clock.now() + HOUR);
+    const verdict = await second.check();
     assertEquals(verdict, { kind: "aborted", changeId: hung.id });
     assertEquals(reboots.length, 1);
     assertEquals(JSON.parse(snapd.requestsTo("POST", `/v2/changes/${hung.id}`)[0].body), { action: "abort" });
     assertEquals(logs.matching(/already caused a reboot: aborting it instead of rebooting again/).length, 1);
-    assertEquals((await watchdog().check()).kind, "healthy", "aborted changes are ready");
+    assertEquals((await second.check()).kind, "healthy", "an aborted change does not act twice");
   });
 });
 
@@ -221,7 +239,10 @@ Deno.test("Done, Error and Undone changes never trigger, however old; a vanished
 Deno.test("watchdog.reboot=false writes the report and logs, without rebooting", async () => {
   await withEnv(async ({ snapd, clock, dir, reboots, watchdog, logs }) => {
     snapd.changes = [change("5", "Doing", clock.now() - 2 * HOUR)];
-    assertEquals((await watchdog({ reboot: false }).check()).kind, "reported");
+    const dog = watchdog({ reboot: false });
+    assertEquals((await dog.check()).kind, "healthy", "not seen running for an hour yet");
+    clock.set(clock.now() + HOUR);
+    assertEquals((await dog.check()).kind, "reported");
     assertEquals(reboots, []);
     assertOk(await Deno.stat(reportPath(dir, "5")));
     assertEquals(logs.matching(/not rebooting \(watchdog\.reboot=false\)/).length, 1);
@@ -245,4 +266,39 @@ Deno.test("a corrupt change database is moved aside and recreated; the store kee
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+for (
+  const [name, jump] of [
+    ["decades forward (a device without an RTC booted in 1970, then NTP)", 50 * 365 * 24 * HOUR],
+    ["one day forward", 24 * HOUR],
+    ["one day back", -24 * HOUR],
+  ] as const
+) {
+  Deno.test(`a wall clock jump ${name} while a change runs never triggers; an hour seen running does`, async () => {
+    await withEnv(async ({ snapd, clock, reboots, watchdog }) => {
+      snapd.changes = [change("7", "Doing", clock.now())];
+      const dog = watchdog();
+      assertEquals((await dog.check()).kind, "healthy");
+      clock.jump(clock.now() + jump);
+      assertEquals((await dog.check()).kind, "healthy", "the jump is not time the change ran");
+      clock.set(clock.now() + HOUR - 60_000);
+      assertEquals((await dog.check()).kind, "healthy", "59 minutes seen running");
+      assertEquals(reboots, []);
+      clock.set(clock.now() + 60_000);
+      assertEquals((await dog.check()).kind, "rebooted", "an hour seen running");
+    });
+  });
+}
+
+Deno.test("booted in 1970, the clock set to now: an old spawn time does not make a running change hung", async () => {
+  await withEnv(async ({ snapd, clock, reboots, watchdog }) => {
+    clock.jump(Date.UTC(1970, 0, 1, 0, 5)); // no RTC: the change was spawned "in 1970"
+    snapd.changes = [change("3", "Doing", clock.now())];
+    const dog = watchdog();
+    assertEquals((await dog.check()).kind, "healthy");
+    clock.jump(Date.UTC(2026, 10, 29)); // NTP
+    assertEquals((await dog.check()).kind, "healthy");
+    assertEquals(reboots, []);
+  });
 });

@@ -13,6 +13,7 @@ interface Sleeper {
 /** A clock that moves only when told. */
 export class FakeClock implements Clock {
   #now: number;
+  #monotonic = 0;
   #seq = 0;
   readonly #sleepers = new Set<Sleeper>();
 
@@ -22,6 +23,10 @@ export class FakeClock implements Clock {
 
   now(): number {
     return this.#now;
+  }
+
+  monotonic(): number {
+    return this.#monotonic;
   }
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -65,17 +70,21 @@ export class FakeClock implements Clock {
       if (due.length === 0) break;
       const sleeper = due[0];
       this.#sleepers.delete(sleeper);
+      this.#monotonic += Math.max(0, sleeper.at - this.#now);
       this.#now = Math.max(this.#now, sleeper.at);
       sleeper.wake();
       await settle();
     }
+    this.#monotonic += Math.max(0, target - this.#now);
     this.#now = target;
     await settle();
   }
 
-  /** Sets the wall clock without waking anyone (a clock jump). */
+  /** Sets the wall clock without waking anyone and without moving the monotonic clock (a clock jump). */
   set(ms: number): void {
+    const shift = ms - this.#now;
     this.#now = ms;
+    for (const sleeper of this.#sleepers) sleeper.at += shift; // sleeps are measured in elapsed time
   }
 }
 
