@@ -36,6 +36,7 @@ import {
   encodeActionResponse,
 } from "./messages.ts";
 import { Outbox } from "./outbox.ts";
+import { failpoint } from "../failpoints.ts";
 import { findStartedChange, newestChangeOf } from "./recovery.ts";
 
 /** What the delivery unit works through. */
@@ -102,6 +103,7 @@ export class Delivery {
    * @throws only when the journal cannot record it (the message must then not be acknowledged)
    */
   accept(payload: Uint8Array): void {
+    failpoint("received");
     const decoded = decodeActionRequest(payload);
     const now = this.#options.clock.now();
     switch (decoded.kind) {
@@ -123,6 +125,7 @@ export class Delivery {
         const { request } = decoded;
         const accepted = this.#journal.accept(request, now);
         if (!accepted.fresh) return this.#redelivered(accepted.entry);
+        failpoint("journalled");
         this.#log.info(`action ${request.action} requested`, {
           id: request.id,
           snap: request.snap || undefined,
@@ -181,6 +184,7 @@ export class Delivery {
     if (kind && resumed?.state === "started" && await this.#recovered(request, kind, resumed)) return;
     if (kind && !(await this.#markStarted(request))) return;
     const reply = await this.#options.run(request);
+    failpoint("answered by snapd");
     const seq = await this.#complete(reply.response);
     if (kind && reply.response.success) await this.#untilReady(request, reply.response.result);
     if (reply.afterReply === "unregister") {
@@ -283,6 +287,7 @@ export class Delivery {
   /** Stores the response with its outbox entry and publishes; returns the outbox sequence number. */
   async #complete(response: ActionResponse): Promise<number> {
     const seq = await this.#durably(() => this.#journal.complete(response.id, this.#answer(response)));
+    failpoint("stored");
     this.#announce(response);
     return seq;
   }

@@ -5,6 +5,7 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 import type { Logger } from "../log.ts";
+import { failpoint } from "../failpoints.ts";
 import { statement } from "../store/statements.ts";
 
 /** A message to publish. */
@@ -73,6 +74,7 @@ export class Outbox {
         });
         return false;
       }
+      failpoint("acknowledged");
       statement(this.db, "DELETE FROM outbox WHERE seq = ?").run(entry.seq);
       this.log.debug("response acknowledged by the broker", { seq: entry.seq, topic: entry.topic });
       this.#waiters.get(entry.seq)?.();

@@ -20,13 +20,13 @@ import { type Clock, systemClock } from "../clock.ts";
 import { FailureLog } from "../failure_log.ts";
 import type { Logger } from "../log.ts";
 import { Backoff, type BackoffOptions } from "../retry.ts";
-import { brokerAddress, brokerTlsIdentity } from "./broker_address.ts";
+import { brokerAddress, BrokerNameMismatchError, brokerTlsIdentity } from "./broker_address.ts";
 import {
-  type BrokerTrust,
-  explainVerificationFailure,
-  isBrokerVerificationError,
-  isClientCertificateRejected,
-} from "./tls.ts";
+  diagnoseCertificate,
+  explainClientCertificateAlert,
+  presentedCertificate,
+} from "./broker_certificate.ts";
+import { type BrokerTrust, explainVerificationFailure, isBrokerVerificationError } from "./tls.ts";
 
 /** A topic filter to subscribe on every connect. */
 export interface Subscription {
@@ -279,8 +279,13 @@ export class MqttSession {
     const delay = connectedBefore
       ? random() * (this.#options.reconnectSpreadMs ?? 10_000)
       : this.#backoff.next();
-    this.#failures.failed(connectedBefore && !cause ? "connection closed" : this.#describe(cause), delay);
-    this.#clock.sleep(delay, this.#stopping.signal).then(() => this.#connect(), () => {});
+    const explained =
+      (connectedBefore && !cause ? Promise.resolve("connection closed") : this.#explain(cause))
+        .then((reason) => this.#failures.failed(reason, delay));
+    this.#clock.sleep(delay, this.#stopping.signal).then(() => explained).then(
+      () => this.#connect(),
+      () => {},
+    );
   }
 
   /** After CONNACK: subscribe everything; only then is the session up. Returns whether it came up. */
@@ -359,15 +364,22 @@ export class MqttSession {
     }
   }
 
-  #describe(error: Error | undefined): string {
+  /** One line that says why a connection failed, looking at the broker's certificate when TLS refused it. */
+  async #explain(error: Error | undefined): Promise<string> {
     if (!error) return "connection closed";
-    if (isBrokerVerificationError(error)) {
-      return explainVerificationFailure(error, this.broker, this.#options.trust);
+    const o = this.#options;
+    const now = this.#clock.now();
+    const alert = explainClientCertificateAlert(error, o.certificate, now);
+    if (alert) return alert;
+    if (!isBrokerVerificationError(error)) return error.message;
+    if (!(error instanceof BrokerNameMismatchError)) {
+      try {
+        const certificate = await presentedCertificate(brokerAddress(o.host, o.port));
+        const diagnosis = certificate && diagnoseCertificate(certificate, this.broker, o.trust, now);
+        if (diagnosis) return diagnosis;
+      } catch { /* the generic explanation below */ }
     }
-    if (isClientCertificateRejected(error)) {
-      return `the broker refused the device certificate (${error.message}); the enrollment may have been revoked`;
-    }
-    return error.message;
+    return explainVerificationFailure(error, this.broker, o.trust);
   }
 }
 

@@ -90,13 +90,6 @@ export function isBrokerVerificationError(error: unknown): boolean {
     );
 }
 
-/** True when the broker refused the device's client certificate during the handshake. */
-export function isClientCertificateRejected(error: unknown): boolean {
-  return /alert.*(BadCertificate|CertificateRequired|UnknownCA|CertificateUnknown|bad certificate)/i.test(
-    (error as { message?: string }).message ?? "",
-  );
-}
-
 /** One line that says why the broker was refused and names both remedies. */
 export function explainVerificationFailure(error: unknown, broker: string, trust: BrokerTrust): string {
   const remedies = `or set mqtt.verify=false to connect without verifying it (insecure)`;

@@ -146,5 +146,9 @@ function explain(error: unknown): string {
   if (/authorization violation/i.test(message)) {
     return `${message}: the server refused user ${NATS_USER} (check nats.snapd.password)`;
   }
+  if (/certificate|verify|self[- ]signed|UnknownIssuer|tls/i.test(message)) {
+    return `${message}: the NATS server's certificate is not trusted (set nats.ca to the PEM bundle of the CA ` +
+      `that signed it)`;
+  }
   return message;
 }

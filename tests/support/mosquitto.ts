@@ -36,6 +36,8 @@ export interface MosquittoOptions {
   device?: DeviceListener;
   /** The ACL engine. @default "file" */
   acl?: "file" | "dynamic-security";
+  /** A CRL (PEM): client certificates it names are refused. */
+  crl?: string;
 }
 
 /** A device the broker lets in: its certificate CN, enrollment id (client id), serial and organisation. */
@@ -85,7 +87,9 @@ export class Mosquitto {
       `keyfile ${join(dir, `${prefix}.key`)}`,
       "require_certificate true",
       "use_identity_as_username true",
+      ...options.crl ? [`crlfile ${join(dir, "crl.pem")}`] : [],
     ];
+    if (options.crl) await Deno.writeTextFile(join(dir, "crl.pem"), options.crl);
     const device = options.device;
     if (device) {
       await Deno.writeTextFile(join(dir, "device.crt"), device.server.certPem);

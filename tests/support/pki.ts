@@ -55,6 +55,59 @@ export class TestCA {
     return new TestCA(name, cert, key);
   }
 
+  /** A self-signed leaf certificate (not a CA): what a broker set up by hand often presents. */
+  static selfSigned(commonName: string, options: IssueOptions = {}): Issued {
+    const key = rsaKey();
+    const cert = build(commonName, key, options, undefined);
+    return { certPem: forge.pki.certificateToPem(cert), keyPem: forge.pki.privateKeyToPem(key) };
+  }
+
+  /** A certificate revocation list of this CA naming `revoked` (PEM), made with openssl. */
+  async crl(revoked: Issued[]): Promise<string> {
+    const dir = await Deno.makeTempDir({ prefix: "test-ca-crl-" });
+    try {
+      const stamp = (date: Date) => date.toISOString().replace(/[-:T]/g, "").slice(2, 14) + "Z";
+      const lines = revoked.map((issued) => {
+        const cert = forge.pki.certificateFromPem(issued.certPem);
+        return [
+          "R",
+          stamp(cert.validity.notAfter),
+          stamp(new Date()),
+          cert.serialNumber.toUpperCase(),
+          "unknown",
+        ]
+          .join("\t") + "\t/CN=" + cert.subject.getField("CN").value;
+      });
+      await Deno.writeTextFile(`${dir}/index.txt`, lines.join("\n") + (lines.length ? "\n" : ""));
+      await Deno.writeTextFile(`${dir}/crlnumber`, "01\n");
+      await Deno.writeTextFile(`${dir}/ca.crt`, this.certPem);
+      await Deno.writeTextFile(`${dir}/ca.key`, forge.pki.privateKeyToPem(this.key));
+      await Deno.writeTextFile(
+        `${dir}/openssl.cnf`,
+        `[ca]\ndefault_ca = test\n[test]\ndatabase = ${dir}/index.txt\ncrlnumber = ${dir}/crlnumber\n` +
+          "default_md = sha256\ndefault_crl_days = 30\n",
+      );
+      const output = await new Deno.Command("openssl", {
+        args: [
+          "ca",
+          "-gencrl",
+          "-config",
+          `${dir}/openssl.cnf`,
+          "-keyfile",
+          `${dir}/ca.key`,
+          "-cert",
+          `${dir}/ca.crt`,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      if (!output.success) throw new Error(`openssl ca -gencrl: ${new TextDecoder().decode(output.stderr)}`);
+      return new TextDecoder().decode(output.stdout);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  }
+
   /** Issues a certificate with `commonName`; client and server usage both allowed. */
   issue(commonName: string, options: IssueOptions = {}): Issued {
     const key = rsaKey();
