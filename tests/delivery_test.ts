@@ -509,3 +509,44 @@ Deno.test("a failed action (no change) does not wait; a change that ends in Erro
     await delivery.idle();
   });
 });
+
+Deno.test("storage full: a read-only action is still answered, a change refused and not run; space back, all works", async () => {
+  await withDelivery(async (bench) => {
+    const delivery = bench.delivery();
+    const pages = (bench.db.prepare("PRAGMA page_count").get() as { page_count: number }).page_count;
+    bench.db.exec(`PRAGMA max_page_count = ${pages}`); // the disk is full: no page more
+    const sent: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      bench.send({ id: `l${i}`, action: "list" });
+      bench.send({ id: `d${i}`, action: "disable", snap: "peer-svc" });
+      sent.push(`l${i}`, `d${i}`);
+      await settle();
+      if (bench.responses(`d${i}`)[0]?.success === false) break;
+    }
+    const refused = bench.published.map((m) => m.payload).find((p) => p.success === false)!;
+    assertIncludes(refused.message as string, "the device's storage is full");
+    assertIncludes(refused.message as string, "was not recorded, so it was not run");
+    assertEquals(bench.ran.includes(refused.id as string), false, "the refused change never ran");
+    const readOnly = bench.published.map((m) => m.payload).filter((p) => p.action === "list");
+    assertOk(readOnly.every((p) => p.success === true), "every list answered");
+    assertEquals(
+      bench.logs.matching(/WARN .*storing action state failed: recording action/).length,
+      1,
+      "said once",
+    );
+
+    bench.db.exec("PRAGMA max_page_count = 1073741823"); // space again
+    await bench.clock.advance(5000); // the writes that were retrying go through
+    bench.send({ id: "after", action: "disable", snap: "peer-svc" });
+    await bench.clock.advance(1000);
+    await delivery.idle();
+    await settle();
+    assertEquals(bench.responses("after").map((r) => r.success), [true]);
+    for (const id of sent) assertEquals(bench.responses(id).length, 1, `one reply to ${id}, none lost`);
+    assertEquals(new ActionJournal(bench.db).get("after")?.state, "done");
+    assertEquals(
+      (bench.db.prepare("PRAGMA integrity_check").get() as { integrity_check: string }).integrity_check,
+      "ok",
+    );
+  });
+});

@@ -61,6 +61,9 @@ export const CHANGE_KINDS: Readonly<Record<string, string>> = {
   setconf: "configure-snap",
 };
 
+/** Actions that only read: running one again, or without a journal entry, changes nothing. */
+export const READ_ONLY_ACTIONS: ReadonlySet<string> = new Set(["device", "list", "info", "conf", "server"]);
+
 /** The snapd change kind `action` starts, or undefined when it starts none. */
 export function changeKindOf(action: string): string | undefined {
   return Object.hasOwn(CHANGE_KINDS, action) ? CHANGE_KINDS[action] : undefined;

@@ -6,7 +6,9 @@
  *
  * - `accept()` runs before the broker's acknowledgement and records the request in the journal (a throw here
  *   withholds the acknowledgement, so the broker delivers the message again); a redelivered id gets its stored
- *   response and is not run again; a request that cannot run is answered at once.
+ *   response and is not run again; a request that cannot run is answered at once. When the storage is full, a
+ *   read-only action is still answered (it needs no record), any other is refused with that reason — nothing is
+ *   done that could not be recorded.
  * - Actions run one at a time per snap, in arrival order; other snaps do not wait. An action that started a
  *   snapd change is answered at snapd's 202 (with the change id, as the Go agent did), but the next action on
  *   that snap waits until the change is ready: snapd checks a request against the snap's state *before* the
@@ -20,7 +22,7 @@
  *   outbox only once the broker acknowledged it. A storage failure is retried with backoff, never dropped.
  */
 import type { DatabaseSync } from "node:sqlite";
-import { type ActionReply, changeKindOf } from "../actions/dispatcher.ts";
+import { type ActionReply, changeKindOf, READ_ONLY_ACTIONS } from "../actions/dispatcher.ts";
 import type { Clock } from "../clock.ts";
 import { FailureLog } from "../failure_log.ts";
 import type { KeyedQueue } from "../keyed_queue.ts";
@@ -115,7 +117,14 @@ export class Delivery {
       case "invalid": {
         const request = { id: decoded.id, action: decoded.action, snap: "", data: "" };
         const response = { action: decoded.action, id: decoded.id, success: false, message: decoded.error };
-        const accepted = this.#journal.accept(request, now, this.#answer(response));
+        let accepted;
+        try {
+          accepted = this.#journal.accept(request, now, this.#answer(response));
+        } catch (error) {
+          if (!isStorageFull(error)) throw error;
+          return void this.#options.publish(this.#options.responseTopic, encodeActionResponse(response))
+            .catch(() => {});
+        }
         if (!accepted.fresh) return this.#redelivered(accepted.entry);
         this.#log.warn(`rejected action request ${decoded.id}: ${decoded.error}`);
         this.#announce(response);
@@ -123,7 +132,13 @@ export class Delivery {
       }
       case "request": {
         const { request } = decoded;
-        const accepted = this.#journal.accept(request, now);
+        let accepted;
+        try {
+          accepted = this.#journal.accept(request, now);
+        } catch (error) {
+          if (!isStorageFull(error)) throw error;
+          return this.#unrecorded(request, error as Error);
+        }
         if (!accepted.fresh) return this.#redelivered(accepted.entry);
         failpoint("journalled");
         this.#log.info(`action ${request.action} requested`, {
@@ -158,6 +173,41 @@ export class Delivery {
   /** Stops retrying; unfinished actions stay in the journal for the next start. */
   stop(): void {
     this.#stopping.abort();
+  }
+
+  /**
+   * The journal cannot record `request` (the storage is full): a read-only action is answered anyway — it changes
+   * nothing, so a second answer after a redelivery does no harm — and any other is refused, not run.
+   */
+  #unrecorded(request: ActionRequest, error: Error): void {
+    this.#storage.failed(`recording actions: ${error.message}`);
+    const publish = (response: ActionResponse) => {
+      this.#log.info(
+        `action ${response.action} ${response.success ? "answered" : "refused"} without a record`,
+        {
+          id: response.id,
+          message: response.success ? undefined : response.message,
+        },
+      );
+      return this.#options.publish(this.#options.responseTopic, encodeActionResponse(response)).catch((
+        cause,
+      ) => this.#log.warn(`the reply to ${response.id} was not sent: ${(cause as Error).message}`));
+    };
+    if (READ_ONLY_ACTIONS.has(request.action)) {
+      void this.#options.queue.run(
+        request.snap,
+        async () => publish((await this.#options.run(request)).response),
+      );
+      return;
+    }
+    void publish({
+      action: request.action,
+      id: request.id,
+      success: false,
+      message:
+        `the device's storage is full (${error.message}): the action was not recorded, so it was not run; ` +
+        `send it again once space is freed`,
+    });
   }
 
   #redelivered(entry: JournalEntry): void {
@@ -329,4 +379,11 @@ export class Delivery {
     this.#storage.succeeded();
     return result;
   }
+}
+
+/** True when sqlite or the file system says there is no space left. */
+export function isStorageFull(error: unknown): boolean {
+  return /database or disk is full|no space left on device|ENOSPC|SQLITE_FULL/i.test(
+    (error as Error)?.message ?? "",
+  );
 }

@@ -152,7 +152,9 @@ export class ActionJournal {
       this.db.exec("COMMIT");
       return result;
     } catch (error) {
-      this.db.exec("ROLLBACK");
+      try {
+        this.db.exec("ROLLBACK");
+      } catch { /* sqlite rolled back by itself (a full disk, an I/O error): the first error is the one */ }
       throw error;
     }
   }

@@ -1,4 +1,5 @@
-/** A child process whose output lines are collected and can be awaited. */
+/** A child process whose output lines are collected and can be awaited (and kept for the secrets scan). */
+import { recordLine } from "./test_log.ts";
 
 /** Options of {@link Child.spawn}. */
 export interface SpawnOptions {
@@ -113,6 +114,7 @@ export class Child {
 
   #push(line: string, echo: string | undefined): void {
     this.lines.push(line);
+    recordLine(line);
     if (echo) console.error(`[${echo}] ${line}`);
     this.#wake();
   }

@@ -2,6 +2,7 @@
 import { join } from "node:path";
 import { Child } from "./child.ts";
 import { freePort, waitForPort } from "./ports.ts";
+import { recordSecret } from "./test_log.ts";
 
 /** A NATS user. */
 export interface NatsUser {
@@ -29,6 +30,7 @@ export class NatsServer {
   static async start(options: NatsServerOptions): Promise<NatsServer> {
     const dir = await Deno.makeTempDir({ prefix: "nats-" });
     const port = options.port ?? freePort();
+    for (const user of options.users) recordSecret(user.password);
     const users = options.users.map((u) => {
       const permissions = u.permissions ? `, permissions: ${JSON.stringify(u.permissions)}` : "";
       return `    { user: ${JSON.stringify(u.user)}, password: ${JSON.stringify(u.password)}${permissions} }`;

@@ -4,6 +4,7 @@
  */
 import forge from "node-forge";
 import { generateKeyPairSync } from "node:crypto";
+import { recordSecret } from "./test_log.ts";
 
 /** A certificate and its PKCS#1 private key, PEM. */
 export interface Issued {
@@ -51,6 +52,7 @@ export class TestCA {
   /** Creates a new root CA. */
   static create(name = "iot-agent test CA"): TestCA {
     const key = rsaKey();
+    recordSecret(forge.pki.privateKeyToPem(key));
     const cert = build(name, key, { isCA: true }, undefined);
     return new TestCA(name, cert, key);
   }
@@ -58,6 +60,7 @@ export class TestCA {
   /** A self-signed leaf certificate (not a CA): what a broker set up by hand often presents. */
   static selfSigned(commonName: string, options: IssueOptions = {}): Issued {
     const key = rsaKey();
+    recordSecret(forge.pki.privateKeyToPem(key));
     const cert = build(commonName, key, options, undefined);
     return { certPem: forge.pki.certificateToPem(cert), keyPem: forge.pki.privateKeyToPem(key) };
   }
@@ -111,6 +114,7 @@ export class TestCA {
   /** Issues a certificate with `commonName`; client and server usage both allowed. */
   issue(commonName: string, options: IssueOptions = {}): Issued {
     const key = rsaKey();
+    recordSecret(forge.pki.privateKeyToPem(key));
     const cert = build(commonName, key, options, { cert: this.cert, key: this.key });
     return { certPem: forge.pki.certificateToPem(cert), keyPem: forge.pki.privateKeyToPem(key) };
   }
