@@ -88,7 +88,8 @@ interface Bench {
   brokerUp: boolean;
   unregistered: number;
   delivery(): Delivery;
-  send(request: Partial<ActionRequest> & { id: string; action: string }): void;
+  /** `redelivered`: as the broker marks a message it sends again (DUP). */
+  send(request: Partial<ActionRequest> & { id: string; action: string }, redelivered?: boolean): void;
   responses(id: string): Record<string, unknown>[];
 }
 
@@ -145,9 +146,10 @@ async function withDelivery(fn: (bench: Bench) => Promise<void>): Promise<void> 
       deliveries.push(delivery);
       return delivery;
     },
-    send(request) {
+    send(request, redelivered = false) {
       deliveries.at(-1)!.accept(
         new TextEncoder().encode(JSON.stringify({ snap: "", data: "", ...request })),
+        redelivered,
       );
     },
     responses(id) {
@@ -548,5 +550,25 @@ Deno.test("storage full: a read-only action is still answered, a change refused 
       (bench.db.prepare("PRAGMA integrity_check").get() as { integrity_check: string }).integrity_check,
       "ok",
     );
+  });
+});
+
+Deno.test("a broker redelivery (DUP) of an answered id sends nothing more; the DMS asking again gets the stored reply", async () => {
+  await withDelivery(async (bench) => {
+    const first = bench.delivery();
+    bench.send({ id: "j1", action: "disable", snap: "peer-svc" });
+    await first.idle();
+    await settle();
+    first.stop(); // the agent stopped after recording j1, before the broker's PUBACK
+    const restarted = bench.delivery();
+    bench.send({ id: "j1", action: "disable", snap: "peer-svc" }, true);
+    await settle();
+    assertEquals(bench.responses("j1").length, 1, "the broker's redelivery adds no reply");
+    assertEquals(bench.logs.matching(/j1 was redelivered by the broker after a restart/).length, 1);
+    bench.send({ id: "j1", action: "disable", snap: "peer-svc" }, false);
+    await settle();
+    assertEquals(bench.responses("j1").length, 2, "the DMS asked again: the stored reply again");
+    assertEquals(bench.ran, ["j1"], "run once");
+    await restarted.idle();
   });
 });

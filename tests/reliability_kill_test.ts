@@ -10,10 +10,29 @@ import { count, FULL, record } from "./support/reliability.ts";
 import { sleep } from "./support/wait.ts";
 import { E2E, withWorld, type World } from "./support/world.ts";
 
-/** Replies the DMS got for `id` (after a window long enough for a second one to arrive). */
-async function repliesTo(world: World, deviceId: string, id: string): Promise<number> {
-  await sleep(1000);
-  return world.dms.responses(deviceId).filter((m) => m.json?.id === id).length;
+/** What became of action `id`: its reply, how many replies the DMS got, how many requests snapd got. */
+async function observe(world: World, deviceId: string, id: string) {
+  const reply = await world.dms.response(deviceId, id, { timeoutMs: 60_000 }).catch(() => undefined);
+  await sleep(1000); // a window for a second reply
+  return {
+    reply,
+    replies: world.dms.responses(deviceId).filter((m) => m.json?.id === id).length,
+    effects: world.snapd.requestsTo("POST", "/v2/snaps/peer-svc").length,
+  };
+}
+
+/** The running count of one fault's tries. */
+function tally() {
+  const outcome = { lost: 0, repeatedEffects: 0, repeatedReplies: 0, recovered: 0 };
+  return {
+    outcome,
+    add({ reply, replies, effects }: Awaited<ReturnType<typeof observe>>) {
+      if (!reply || effects === 0) outcome.lost++;
+      else outcome.recovered++;
+      if (effects > 1) outcome.repeatedEffects++;
+      if (replies > 1) outcome.repeatedReplies++;
+    },
+  };
 }
 
 const STEPS = [
@@ -45,7 +64,7 @@ for (const step of STEPS) {
     ...E2E,
     async fn() {
       const tries = count(1, 5);
-      const outcome = { lost: 0, repeatedEffects: 0, repeatedReplies: 0, recovered: 0 };
+      const { outcome, add } = tally();
       for (let i = 0; i < tries; i++) {
         await withWorld(async (world) => {
           const first = world.agent([], { IOTAGENT_FAILPOINT: step.point });
@@ -55,13 +74,9 @@ for (const step of STEPS) {
           const status = await first.status;
           assertEquals(status.signal, "SIGKILL", first.tail(5));
           world.agent();
-          const reply = await world.dms.response(deviceId, id, { timeoutMs: 30_000 }).catch(() => undefined);
-          const replies = await repliesTo(world, deviceId, id);
-          const effects = world.snapd.requestsTo("POST", "/v2/snaps/peer-svc").length;
-          if (!reply || effects === 0) outcome.lost++;
-          else outcome.recovered++;
-          if (effects > 1) outcome.repeatedEffects++;
-          if (replies > 1) outcome.repeatedReplies++;
+          const seen = await observe(world, deviceId, id);
+          add(seen);
+          const { reply, replies, effects } = seen;
           assertEquals(reply?.success, true, `a reply to ${id}`);
           assertEquals(effects, 1, "snapd saw the request once");
           if (!step.repliesMayRepeat) assertEquals(replies, 1, "one reply");
@@ -77,7 +92,7 @@ Deno.test({
   ...E2E,
   async fn() {
     const tries = count(1, 5);
-    const outcome = { lost: 0, repeatedEffects: 0, repeatedReplies: 0, recovered: 0 };
+    const { outcome, add } = tally();
     for (let i = 0; i < tries; i++) {
       await withWorld(async (world) => {
         const first = world.agent();
@@ -89,14 +104,9 @@ Deno.test({
         await sleep(300); // the POST is at snapd, its answer held back
         await first.stop("SIGKILL");
         world.agent();
-        const reply = await world.dms.response(deviceId, id, { timeoutMs: 30_000 }).catch(() => undefined);
-        const replies = await repliesTo(world, deviceId, id);
-        const effects = world.snapd.requestsTo("POST", "/v2/snaps/peer-svc").length;
-        if (!reply) outcome.lost++;
-        else outcome.recovered++;
-        if (effects > 1) outcome.repeatedEffects++;
-        if (replies > 1) outcome.repeatedReplies++;
-        assertEquals([reply?.success, effects, replies], [true, 1, 1]);
+        const seen = await observe(world, deviceId, id);
+        add(seen);
+        assertEquals([seen.reply?.success, seen.effects, seen.replies], [true, 1, 1]);
       });
     }
     await record({
@@ -115,7 +125,7 @@ for (const seconds of FULL ? [5, 60] : [5]) {
     ...E2E,
     async fn() {
       const tries = count(1, 3);
-      const outcome = { lost: 0, repeatedEffects: 0, repeatedReplies: 0, recovered: 0 };
+      const { outcome, add } = tally();
       for (let i = 0; i < tries; i++) {
         await withWorld(async (world) => {
           const agent = world.agent();
@@ -135,14 +145,9 @@ for (const seconds of FULL ? [5, 60] : [5]) {
           } finally {
             Deno.kill(agent.pid, "SIGCONT");
           }
-          const reply = await world.dms.response(deviceId, id, { timeoutMs: 60_000 }).catch(() => undefined);
-          const replies = await repliesTo(world, deviceId, id);
-          const effects = world.snapd.requestsTo("POST", "/v2/snaps/peer-svc").length;
-          if (!reply) outcome.lost++;
-          else outcome.recovered++;
-          if (effects > 1) outcome.repeatedEffects++;
-          if (replies > 1) outcome.repeatedReplies++;
-          assertEquals([reply?.success, effects, replies], [true, 1, 1]);
+          const seen = await observe(world, deviceId, id);
+          add(seen);
+          assertEquals([seen.reply?.success, seen.effects, seen.replies], [true, 1, 1]);
         });
       }
       await record({

@@ -18,6 +18,20 @@ import { E2E, withWorld, type World } from "./support/world.ts";
 const DAY = 86_400_000;
 const DEVICE_ID = "2F0tTlsMatrixDevice000000000";
 
+/** Records a TLS fault that was refused with its own message and retried (no crash, nothing lost). */
+function refused(fault: string, note: string): Promise<void> {
+  return record({
+    area: "tls",
+    fault,
+    tries: 1,
+    lost: 0,
+    repeatedEffects: 0,
+    repeatedReplies: 0,
+    recovered: 1,
+    note,
+  });
+}
+
 /** Runs an agent against a broker whose device listener presents `server`; returns its refusal line. */
 async function refusedBy(server: (ca: TestCA) => Issued, expect: string[], fault: string): Promise<void> {
   await withWorld(async (world) => {
@@ -28,18 +42,12 @@ async function refusedBy(server: (ca: TestCA) => Issued, expect: string[], fault
     assertEquals(agent.matching(/connected to broker/).length, 0);
     await sleep(300);
     assertEquals(agent.matching(/^error|Uncaught|panicked/i).length, 0, "no crash");
-    await record({
-      area: "tls",
+    await refused(
       fault,
-      tries: 1,
-      lost: 0,
-      repeatedEffects: 0,
-      repeatedReplies: 0,
-      recovered: 1,
-      note: `refused, retried with backoff: "${
+      `refused, retried with backoff: "${
         line.slice(line.indexOf("failed: ") + 8, line.indexOf("failed: ") + 120)
       }…"`,
-    });
+    );
   }, {
     startBroker: (ca) => Mosquitto.start({ ca, device: { address: "127.0.0.1", server: server(ca) } }),
   });
@@ -145,16 +153,7 @@ Deno.test({
       );
       assertIncludes(line, "the broker refused this device's certificate: it expired on");
       assertIncludes(line, "the device must be enrolled again");
-      await record({
-        area: "tls",
-        fault: "the device's certificate expired",
-        tries: 1,
-        lost: 0,
-        repeatedEffects: 0,
-        repeatedReplies: 0,
-        recovered: 1,
-        note: "refused: it expired on …; enroll again",
-      });
+      await refused("the device's certificate expired", "refused: it expired on …; enroll again");
     });
   },
 });
@@ -167,16 +166,7 @@ Deno.test({
     await withWorld(async (world) => {
       const line = await withClient(world, revoked.cert!);
       assertIncludes(line, "the broker refused this device's certificate: it was revoked");
-      await record({
-        area: "tls",
-        fault: "the device's certificate revoked (broker CRL)",
-        tries: 1,
-        lost: 0,
-        repeatedEffects: 0,
-        repeatedReplies: 0,
-        recovered: 1,
-        note: "refused: it was revoked; enroll again",
-      });
+      await refused("the device's certificate revoked (broker CRL)", "refused: it was revoked; enroll again");
     }, {
       startBroker: async (ca) => {
         revoked.cert = ca.issue("revoked-device");
@@ -211,16 +201,7 @@ Deno.test({
         const line = await agent.waitForLine(/connecting to NATS .* failed: /);
         assertIncludes(line, "nats.ca");
         assertEquals((await world.dms.request(deviceId, { action: "device" })).success, true);
-        await record({
-          area: "tls",
-          fault: "NATS TLS with a wrong CA",
-          tries: 1,
-          lost: 0,
-          repeatedEffects: 0,
-          repeatedReplies: 0,
-          recovered: 1,
-          note: "refused, naming nats.ca; the DMS link unaffected",
-        });
+        await refused("NATS TLS with a wrong CA", "refused, naming nats.ca; the DMS link unaffected");
       } finally {
         await nats.stop();
         await Deno.remove(dir, { recursive: true });

@@ -104,7 +104,7 @@ export class Delivery {
    * Takes one payload from `devices/sub/<id>`; runs before the broker's acknowledgement.
    * @throws only when the journal cannot record it (the message must then not be acknowledged)
    */
-  accept(payload: Uint8Array): void {
+  accept(payload: Uint8Array, redelivered = false): void {
     failpoint("received");
     const decoded = decodeActionRequest(payload);
     const now = this.#options.clock.now();
@@ -125,7 +125,7 @@ export class Delivery {
           return void this.#options.publish(this.#options.responseTopic, encodeActionResponse(response))
             .catch(() => {});
         }
-        if (!accepted.fresh) return this.#redelivered(accepted.entry);
+        if (!accepted.fresh) return this.#redelivered(accepted.entry, redelivered);
         this.#log.warn(`rejected action request ${decoded.id}: ${decoded.error}`);
         this.#announce(response);
         return;
@@ -139,7 +139,7 @@ export class Delivery {
           if (!isStorageFull(error)) throw error;
           return this.#unrecorded(request, error as Error);
         }
-        if (!accepted.fresh) return this.#redelivered(accepted.entry);
+        if (!accepted.fresh) return this.#redelivered(accepted.entry, redelivered);
         failpoint("journalled");
         this.#log.info(`action ${request.action} requested`, {
           id: request.id,
@@ -210,14 +210,23 @@ export class Delivery {
     });
   }
 
-  #redelivered(entry: JournalEntry): void {
+  /**
+   * A known id again. Sent anew by the DMS (it asks again): the stored response goes out again. Redelivered by the
+   * broker (DUP: the agent stopped after recording it, before acknowledging it): its response is already queued or
+   * delivered, so nothing more is sent.
+   */
+  #redelivered(entry: JournalEntry, redelivered: boolean): void {
     const { id } = entry.request;
-    if (entry.response) {
+    if (!entry.response) {
+      this.#log.info(`action ${id} is already in progress: ignoring the redelivery`);
+    } else if (redelivered) {
+      this.#log.info(
+        `action ${id} was redelivered by the broker after a restart; its reply is already on its way`,
+      );
+    } else {
       this.#log.info(`action ${id} was already answered: sending the stored response again`);
       this.#outbox.add(this.#options.responseTopic, entry.response);
       void this.flush();
-    } else {
-      this.#log.info(`action ${id} is already in progress: ignoring the redelivery`);
     }
   }
 

@@ -36,8 +36,8 @@ export interface BrokerSession {
 /** What the link asks of a session it opens. */
 export interface SessionHandlers {
   subscriptions: { topic: string; qos: 0 | 1 }[];
-  /** Runs before the broker's acknowledgement; a throw withholds it. */
-  onMessage(topic: string, payload: Uint8Array): void;
+  /** Runs before the broker's acknowledgement; a throw withholds it. `redelivered`: the broker's DUP flag. */
+  onMessage(topic: string, payload: Uint8Array, redelivered: boolean): void;
   onConnect(): void;
   onDisconnect(): void;
 }
@@ -149,7 +149,7 @@ export class DmsLink {
         { topic: actions, qos: 1 },
         ...(commands ? [{ topic: commands, qos: 1 as const }] : []),
       ],
-      onMessage: (topic, payload) => this.#route(topic, payload),
+      onMessage: (topic, payload, redelivered) => this.#route(topic, payload, redelivered),
       onConnect: () => {
         void this.#delivery.flush();
         this.#telemetry.start();
@@ -174,8 +174,8 @@ export class DmsLink {
     await this.#session?.stop();
   }
 
-  #route(topic: string, payload: Uint8Array): void {
-    if (topic === this.topics.actions) return this.#delivery.accept(payload);
+  #route(topic: string, payload: Uint8Array, redelivered: boolean): void {
+    if (topic === this.topics.actions) return this.#delivery.accept(payload, redelivered);
     const command = topic.split("/").slice(3).join("/");
     if (command === "required-install") return this.#installer.receive(payload);
     this.#log.info(`ignoring command "${command}" on ${topic}: not handled by this agent version`);

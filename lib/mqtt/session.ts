@@ -66,11 +66,12 @@ export interface MqttSessionOptions {
   /** @default mqtt.connect */
   connect?: ConnectClient;
   /**
-   * Called for each message. The broker's acknowledgement (QoS 1) is sent once the returned promise resolves;
+   * Called for each message (`redelivered`: the broker's DUP flag — it sent this one before, unacknowledged). The
+   * broker's acknowledgement (QoS 1) is sent once the returned promise resolves;
    * when it throws or rejects, the message is not acknowledged and the connection is renewed. Keep it short:
    * accept the message, do the work elsewhere.
    */
-  onMessage(topic: string, payload: Uint8Array): void | Promise<void>;
+  onMessage(topic: string, payload: Uint8Array, redelivered: boolean): void | Promise<void>;
   /** Called after each successful connect, once every subscription is in place. */
   onConnect?(): void;
   /** Called when a connection that was up is lost. */
@@ -349,7 +350,10 @@ export class MqttSession {
       }
     };
     try {
-      Promise.resolve(onMessage(packet.topic, toBytes(packet.payload))).then(() => done(), failed);
+      Promise.resolve(onMessage(packet.topic, toBytes(packet.payload), packet.dup === true)).then(
+        () => done(),
+        failed,
+      );
     } catch (error) {
       failed(error);
     }
