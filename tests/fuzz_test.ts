@@ -49,10 +49,8 @@ Deno.test({
           repeatedEffects: 0,
           repeatedReplies: dms.doubled.length,
           recovered: dms.alive ? messages : 0,
-          note:
-            `${dms.promised} promised a reply; anonymous memory ${mb(dms.anonBefore)} → ${
-              mb(dms.anonAfter)
-            } MB; ` +
+          note: `${dms.promised} promised a reply; anonymous memory ${mb(first.anonBefore)} MB before, ` +
+            `${mb(first.anonAfter)} after the first half, ${mb(second.anonAfter)} after the second; ` +
             `${dms.rawControlLines.length} log lines with a raw control character`,
         });
         await record({
