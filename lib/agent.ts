@@ -3,7 +3,6 @@
  * the DMS unregisters the device, after which it clears the enrollment and waits for a URL again. Every real
  * port (snapd, the database, the broker session factory, the local API, the clock) comes in from `main.ts`.
  */
-import { join } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
 import type { Upload } from "./actions/context.ts";
 import type { Clock } from "./clock.ts";
@@ -16,7 +15,7 @@ import type { Enrollment } from "./identity/enrollment.ts";
 import type { ParamsFile } from "./identity/params.ts";
 import type { Logger } from "./log.ts";
 import type { AgentStatus } from "./nats/api.ts";
-import type { AgentPaths } from "./paths.ts";
+import { type AgentPaths, agentStatusPath } from "./paths.ts";
 import { Periodic } from "./periodic.ts";
 import { StatusFile } from "./status_file.ts";
 import type { BackoffOptions } from "./retry.ts";
@@ -69,7 +68,7 @@ export class Agent {
   constructor(options: AgentOptions) {
     this.#options = options;
     this.#statusFile = new StatusFile({
-      path: statusPath(options.paths),
+      path: agentStatusPath(options.paths),
       // times and memory change all the time: they only refresh the file now and then
       visible: ({ updatedAt: _updatedAt, lastHealthAt, memory: _memory, ...seen }) => ({
         ...seen,
@@ -228,11 +227,6 @@ export class Agent {
 
 /** How often the status is looked at (the file is written only when it changed, or once a minute), in ms. */
 const STATUS_PERIOD_MS = 5000;
-
-/** The status file of the agent daemon. */
-export function statusPath(paths: Pick<AgentPaths, "runtimeDir">): string {
-  return join(paths.runtimeDir, "status.json");
-}
 
 async function exists(path: string): Promise<boolean> {
   return await Deno.stat(path).then(() => true, () => false);

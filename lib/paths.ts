@@ -86,6 +86,16 @@ export function resolvePaths(env: PathEnv, isRoot: boolean): AgentPaths {
   };
 }
 
+/** The agent daemon's status file (what `agent status` reads). */
+export function agentStatusPath(paths: Pick<AgentPaths, "runtimeDir">): string {
+  return join(paths.runtimeDir, "status.json");
+}
+
+/** The watchdog daemon's status file. */
+export function watchdogStatusPath(paths: Pick<AgentPaths, "runtimeDir">): string {
+  return join(paths.runtimeDir, "watchdog-status.json");
+}
+
 /** Resolves the paths of this process. */
 export function processPaths(): AgentPaths {
   const env = Deno.env.toObject() as PathEnv;

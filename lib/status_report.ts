@@ -2,12 +2,11 @@
  * `agent status`: what the daemons say about themselves (their status files, rewritten when something visible
  * changes and at least once a minute) and the change store's size, as one screen for a human or as JSON.
  */
-import { statusPath } from "./agent.ts";
 import type { AgentConfig } from "./config.ts";
 import { readTextIfExists } from "./files.ts";
 import type { AgentStatus } from "./nats/api.ts";
-import type { AgentPaths } from "./paths.ts";
-import { changeDatabasePath, watchdogStatusPath } from "./watchdog_daemon.ts";
+import { type AgentPaths, agentStatusPath, watchdogStatusPath } from "./paths.ts";
+import { changeDatabasePath } from "./watchdog_daemon.ts";
 
 /** A status file older than this (while it says "running") means the daemon is not running. */
 export const STALE_AFTER_MS = 180_000;
@@ -54,7 +53,7 @@ export async function readStatus(
     if (size !== undefined) bytes = (bytes ?? 0) + size;
   }
   return {
-    agent: await readJson<AgentStatusFile>(statusPath(paths)),
+    agent: await readJson<AgentStatusFile>(agentStatusPath(paths)),
     watchdog: await readJson<WatchdogStatusFile>(watchdogStatusPath(paths)),
     changeStore: { path: database, bytes },
     paths: { data: paths.dataDir, common: paths.commonDir },

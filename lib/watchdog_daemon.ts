@@ -4,13 +4,12 @@
  * so it keeps working when the agent is wedged. Its ports (snapd, the change store, power, the clock) come in
  * from `main.ts`.
  */
-import { join } from "node:path";
 import { ChangeLogger } from "./changes/logger.ts";
 import type { ChangeStore } from "./changes/store.ts";
 import type { Clock } from "./clock.ts";
 import type { AgentConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
-import { type AgentPaths, expandVariables } from "./paths.ts";
+import { type AgentPaths, expandVariables, watchdogStatusPath } from "./paths.ts";
 import { Periodic } from "./periodic.ts";
 import { StatusFile } from "./status_file.ts";
 import type { SnapdPort } from "./snapd/port.ts";
@@ -35,11 +34,6 @@ export interface WatchdogStatus {
   pid: number;
   updatedAt: string;
   lastCheck?: { at: string; verdict: string; changeId?: string };
-}
-
-/** The status file of the watchdog daemon. */
-export function watchdogStatusPath(paths: Pick<AgentPaths, "runtimeDir">): string {
-  return join(paths.runtimeDir, "watchdog-status.json");
 }
 
 /** Where the change database is: `snaplogger.database.location` with variables expanded. */
