@@ -12,6 +12,7 @@ import type { Clock } from "./clock.ts";
 import type { KeyedQueue } from "./keyed_queue.ts";
 import type { Logger } from "./log.ts";
 import { Backoff, type BackoffOptions, retry } from "./retry.ts";
+import { waitForChange } from "./snapd/change_wait.ts";
 import type { SnapdPort } from "./snapd/port.ts";
 import { SnapdError } from "./snapd/error.ts";
 import { statement } from "./store/statements.ts";
@@ -193,16 +194,18 @@ export class RequiredInstaller {
       budgetMs: this.#options.conflictTimeoutMs,
       shouldRetry: (error) => error instanceof SnapdError && error.isConflict,
     });
-    for (;;) {
-      const change = await snapd.change(changeId);
-      if (change.ready) {
-        if (change.status === "Done") {
-          log.info(`required snap ${snap.name} installed (change ${changeId})`);
-          return;
-        }
-        throw new Error(`change ${changeId} ended ${change.status}: ${change.err ?? "no reason given"}`);
-      }
-      await clock.sleep(this.#options.pollMs ?? 1000, this.#stopping.signal);
+    const pollMs = this.#options.pollMs ?? 1000;
+    const outcome = await waitForChange(snapd, changeId, {
+      clock,
+      poll: { initialMs: pollMs, maxMs: pollMs, random: () => 1 },
+      signal: this.#stopping.signal,
+      onReadError: (error) => log.debug(`reading change ${changeId} failed: ${error.message}`),
+    });
+    if (outcome.kind !== "ready") throw new Error(`change ${changeId} is no longer known to snapd`);
+    const { change } = outcome;
+    if (change.status !== "Done") {
+      throw new Error(`change ${changeId} ended ${change.status}: ${change.err ?? "no reason given"}`);
     }
+    log.info(`required snap ${snap.name} installed (change ${changeId})`);
   }
 }

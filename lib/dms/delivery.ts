@@ -27,8 +27,8 @@ import type { Clock } from "../clock.ts";
 import { FailureLog } from "../failure_log.ts";
 import type { KeyedQueue } from "../keyed_queue.ts";
 import type { Logger } from "../log.ts";
-import { Backoff, type BackoffOptions, retry } from "../retry.ts";
-import { SnapdError } from "../snapd/error.ts";
+import { type BackoffOptions, retry } from "../retry.ts";
+import { waitForChange } from "../snapd/change_wait.ts";
 import type { SnapdPort } from "../snapd/port.ts";
 import { ActionJournal, type JournalEntry } from "./journal.ts";
 import {
@@ -318,28 +318,22 @@ export class Delivery {
   async #untilReady(request: ActionRequest, changeId: unknown): Promise<void> {
     if (typeof changeId !== "string") return;
     const { clock, snapd, patienceMs } = this.#options;
-    const started = clock.now();
-    const poll = new Backoff({ initialMs: 100, maxMs: 2000, ...this.#options.changePoll });
-    for (;;) {
-      try {
-        const change = await snapd.change(changeId);
-        if (change.ready) {
-          return this.#log.debug(`change ${changeId} of action ${request.id} is ${change.status}`);
-        }
-      } catch (error) {
-        if (error instanceof SnapdError && error.status === 404) return; // snapd forgot it: nothing to wait for
-        this.#log.debug(`reading change ${changeId} failed: ${(error as Error).message}`);
-      }
-      const delay = poll.next();
-      if (clock.now() - started + delay > patienceMs) {
-        return this.#log.warn(
-          `change ${changeId} of action ${request.id} is still not ready after ${
-            Math.round(patienceMs / 1000)
-          } s: ` +
-            `the next action on ${request.snap} goes ahead`,
-        );
-      }
-      await clock.sleep(delay, this.#stopping.signal);
+    const outcome = await waitForChange(snapd, changeId, {
+      clock,
+      patienceMs,
+      poll: this.#options.changePoll,
+      signal: this.#stopping.signal,
+      onReadError: (error) => this.#log.debug(`reading change ${changeId} failed: ${error.message}`),
+    });
+    if (outcome.kind === "ready") {
+      this.#log.debug(`change ${changeId} of action ${request.id} is ${outcome.change.status}`);
+    } else if (outcome.kind === "timed out") {
+      this.#log.warn(
+        `change ${changeId} of action ${request.id} is still not ready after ${
+          Math.round(patienceMs / 1000)
+        } s: ` +
+          `the next action on ${request.snap} goes ahead`,
+      );
     }
   }
 
