@@ -15,15 +15,8 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { LocalApi } from "./lib/agent.ts";
-import {
-  type AgentConfig,
-  ConfigError,
-  DEFAULT_NATS_PASSWORD,
-  describeConfig,
-  loadConfig,
-  SETTINGS,
-  settingsDigest,
-} from "./lib/config.ts";
+import { ConfigError, describeConfig, loadConfig, settingsDigest } from "./lib/config.ts";
+import { type AgentConfig, DEFAULT_NATS_PASSWORD, SETTINGS } from "./lib/settings.ts";
 import type { OpenSession } from "./lib/dms/link.ts";
 import { installLastResortGuard } from "./lib/guard.ts";
 import { addSecret, createLogger, type Logger } from "./lib/log.ts";
@@ -127,6 +120,7 @@ async function daemon(
     paths: paths.origin,
   });
   for (const line of describeConfig(loaded)) log.debug(`setting ${line}`);
+  for (const warning of loaded.warnings) log.warn(warning);
 
   let recover = (_reason: string) => {};
   const removeGuard = installLastResortGuard({

@@ -6,7 +6,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import type { Upload } from "./actions/context.ts";
 import type { Clock } from "./clock.ts";
-import type { AgentConfig } from "./config.ts";
+import type { AgentConfig } from "./settings.ts";
 import { DmsLink, type OpenSession } from "./dms/link.ts";
 import type { ReadMetrics } from "./dms/telemetry.ts";
 import type { CredentialsStore } from "./identity/credentials.ts";

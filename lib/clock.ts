@@ -1,3 +1,5 @@
+import { setLongTimeout } from "./timer.ts";
+
 /** Time as a port, so tests can control it instead of sleeping. */
 export interface Clock {
   /** Milliseconds since the Unix epoch (the wall clock: it may jump, e.g. when NTP sets it). */
@@ -16,13 +18,13 @@ export const systemClock: Clock = {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
       const onAbort = () => {
-        clearTimeout(timer);
+        cancel();
         reject(signal?.reason);
       };
-      const timer = setTimeout(() => {
+      const cancel = setLongTimeout(() => {
         signal?.removeEventListener("abort", onAbort);
         resolve();
-      }, Math.max(0, ms));
+      }, ms);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
   },

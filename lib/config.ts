@@ -1,11 +1,19 @@
 /**
- * Every setting of the agent: one typed, validated object built once at start. Sources, in rising precedence:
- * defaults; the snap's configuration (`snapctl get -d`, inside a snap); a JSON file (`--config FILE` or
+ * The configuration of a process: one typed, validated object built once at start from, in rising precedence,
+ * the defaults; the snap's configuration (`snapctl get -d`, inside a snap); a JSON file (`--config FILE` or
  * `IOTAGENT_CONFIG`); environment variables (`a.b-c` -> `IOTAGENT_A_B_C`); command-line flags (`--a.b-c=value`).
+ * Each value is checked against the table in `settings.ts`; then the rules that tie settings together.
  */
-import { formatDuration, parseDuration } from "./duration.ts";
-import { isLogLevel, LOG_LEVELS, type LogLevel } from "./log.ts";
 import { sha256Hex } from "./canonical_json.ts";
+import { formatDuration } from "./duration.ts";
+import {
+  type AgentConfig,
+  type ConfigKey,
+  envName,
+  isConfigKey,
+  type Setting,
+  SETTINGS,
+} from "./settings.ts";
 import { runSnapctl } from "./system/snapctl.ts";
 
 /** An invalid setting; the message is the one line shown to the operator. */
@@ -13,232 +21,20 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
-/** The definition of one setting. */
-interface Setting<T> {
-  /** The default as an operator would type it; `undefined` means unset. */
-  readonly fallback: string | undefined;
-  readonly description: string;
-  /** What is allowed, for error messages and the README. */
-  readonly allowed: string;
-  readonly secret?: boolean;
-  /** Shows a parsed value the way an operator writes it. @default JSON */
-  show?(value: T): string;
-  /** Converts a raw value (string from env/flags, any JSON value from files) or throws a RangeError. */
-  parse(raw: unknown): T;
-}
-
-const setting = <T>(definition: Setting<T>): Setting<T> => definition;
-
-function text(raw: unknown): string {
-  if (typeof raw === "string") return raw;
-  if (typeof raw === "number" || typeof raw === "boolean") return String(raw);
-  throw new RangeError("not a string");
-}
-
-const nonEmpty = (fallback: string | undefined, description: string, secret = false) =>
-  setting<string>({
-    fallback,
-    description,
-    allowed: "a non-empty string",
-    secret,
-    parse(raw) {
-      const value = text(raw);
-      if (value === "") throw new RangeError("empty");
-      return value;
-    },
-  });
-
-const optionalPath = (description: string) =>
-  setting<string | undefined>({
-    fallback: undefined,
-    description,
-    allowed: "an absolute file path, or empty for none",
-    parse(raw) {
-      const value = text(raw).trim();
-      if (value === "") return undefined;
-      if (!value.startsWith("/")) throw new RangeError("not absolute");
-      return value;
-    },
-  });
-
-const flag = (fallback: boolean, description: string) =>
-  setting<boolean>({
-    fallback: String(fallback),
-    description,
-    allowed: "true or false",
-    parse(raw) {
-      if (typeof raw === "boolean") return raw;
-      const value = text(raw).trim().toLowerCase();
-      if (value === "true") return true;
-      if (value === "false") return false;
-      throw new RangeError("not a boolean");
-    },
-  });
-
-const duration = (fallback: string, description: string, minMs = 0) =>
-  setting<number>({
-    fallback,
-    description,
-    allowed: `a Go duration such as 90s, 1h or 1h30m${minMs >= 1000 ? ` (at least ${minMs / 1000}s)` : ""}`,
-    show: formatDuration,
-    parse(raw) {
-      if (typeof raw !== "string") throw new RangeError("not a duration string");
-      const ms = parseDuration(raw);
-      if (ms < minMs) throw new RangeError("too short");
-      return ms;
-    },
-  });
-
-const oneOf = <T extends string>(values: readonly T[], fallback: T, description: string) =>
-  setting<T>({
-    fallback,
-    description,
-    allowed: `one of ${values.join(", ")}`,
-    parse(raw) {
-      const value = text(raw).trim();
-      if (!(values as readonly string[]).includes(value)) throw new RangeError("not allowed");
-      return value as T;
-    },
-  });
-
-const logLevel = (description: string) =>
-  setting<LogLevel>({
-    fallback: "info",
-    description,
-    allowed: `one of ${LOG_LEVELS.join(", ")}`,
-    parse(raw) {
-      const value = text(raw).trim().toLowerCase();
-      if (value === "warning") return "warn";
-      if (!isLogLevel(value)) throw new RangeError("not a level");
-      return value;
-    },
-  });
-
-const urlList = (fallback: string, schemes: string[], description: string) =>
-  setting<string[]>({
-    fallback,
-    description,
-    allowed: `a comma-separated list of ${schemes.join(" or ")} URLs`,
-    parse(raw) {
-      const urls = text(raw).split(",").map((part) => part.trim()).filter((part) => part !== "");
-      if (urls.length === 0) throw new RangeError("empty");
-      for (const url of urls) {
-        const parsed = URL.parse(url);
-        if (!parsed || !schemes.includes(parsed.protocol.replace(/:$/, ""))) throw new RangeError("bad url");
-      }
-      return urls;
-    },
-  });
-
-const count = (fallback: number, min: number, description: string) =>
-  setting<number>({
-    fallback: String(fallback),
-    description,
-    allowed: `a whole number of at least ${min}`,
-    parse(raw) {
-      const value = typeof raw === "number" ? raw : Number(text(raw).trim());
-      if (!Number.isInteger(value) || value < min) throw new RangeError("not a count");
-      return value;
-    },
-  });
-
-const pathTemplate = (fallback: string, description: string) =>
-  setting<string>({
-    fallback,
-    description,
-    allowed: "a file path ($VAR and ${VAR} are expanded)",
-    parse(raw) {
-      const value = text(raw).trim();
-      if (value === "") throw new RangeError("empty");
-      return value;
-    },
-  });
-
-/** The default password of user `snapd` on the companion NATS snap. */
-export const DEFAULT_NATS_PASSWORD = "accept solve carbon atmosphere";
-
-/** Every setting, by its dotted key. The README's configuration reference lists the same table. */
-export const SETTINGS = {
-  "snapd.socket": nonEmpty("/run/snapd.socket", "Unix socket of the snapd REST API."),
-  "snapd.timeout": duration(
-    "2m",
-    "Time limit of one snapd request; one that cannot reach snapd is retried inside it.",
-    1000,
-  ),
-  "snapd.max-requests": count(8, 1, "Requests to snapd in flight at once; more wait their turn."),
-  "mqtt.ca": optionalPath("PEM bundle of extra CAs trusted for the broker certificate."),
-  "mqtt.verify": flag(true, "Verify the broker certificate. false is insecure and logged at every connect."),
-  "mqtt.keepalive": duration("30s", "MQTT keep-alive interval.", 1000),
-  "mqtt.reconnect-spread": duration(
-    "10s",
-    "After a broker connection drops, the first reconnect waits a random delay up to this (a fleet spreads out).",
-  ),
-  "health.interval": duration(
-    "60s",
-    "Period of health messages (the first goes out right after connect).",
-    1000,
-  ),
-  "metrics.interval": duration("60s", "Period of the memory and cpu metrics messages.", 1000),
-  "dms.protocol": oneOf(
-    ["2", "legacy"] as const,
-    "2",
-    "`2`: list v2 and health hashes; `legacy`: 2021 formats.",
-  ),
-  "nats.enabled": flag(true, "Serve the local NATS API."),
-  "nats.url": urlList("nats://localhost:4222", ["nats", "tls"], "NATS servers of the local API."),
-  "nats.snapd.password": nonEmpty(DEFAULT_NATS_PASSWORD, "Password of NATS user snapd.", true),
-  "nats.ca": optionalPath("PEM bundle of the CA of the NATS server's certificate: connect with TLS."),
-  "log.level": logLevel("Level of the agent's log."),
-  "snapd.conflict-timeout": duration(
-    "2m",
-    "How long an action retries while snapd answers 409 snap-change-conflict before it replies with the error.",
-  ),
-  "uploads.allow-http": flag(
-    false,
-    "Allow logs and snapshot uploads to plain http URLs (https only by default).",
-  ),
-  "snaplogger.database.location": pathTemplate("$SNAP_DATA/changes.db", "sqlite database of snap changes."),
-  "snaplogger.maximum.changes.keep": count(1000, 1, "Changes kept in the database (the oldest go first)."),
-  "snaplogger.duration.between.checks": duration(
-    "1h",
-    "Period of the change logger's look at snapd's changes.",
-    1000,
-  ),
-  "snaplogger.log.changes.startup": flag(true, "At start, log the changes less than 24 h old."),
-  "snaplogger.log.level": logLevel(
-    "Level of the change logger only; below info it stops logging, storing goes on.",
-  ),
-  "watchdog.change.timeout": duration(
-    "1h",
-    "A change the watchdog has seen in progress this long is hung (measured on a monotonic clock).",
-    1000,
-  ),
-  "watchdog.check.interval": duration("1m", "Period of the watchdog's look for hung changes.", 1000),
-  "watchdog.reboot": flag(
-    true,
-    "Reboot the device for a hung change (false: write the report and log only).",
-  ),
-  "backoff.initial": duration("1s", "Ceiling of the first retry delay (enrollment, broker reconnect).", 1),
-  "backoff.max": duration("2m", "Cap of every retry delay; each delay is drawn at random below it.", 1),
-} as const;
-
-/** A setting's dotted key. */
-export type ConfigKey = keyof typeof SETTINGS;
-
-/** The validated configuration: each key's parsed value. */
-export type AgentConfig = { readonly [K in ConfigKey]: ReturnType<typeof SETTINGS[K]["parse"]> };
-
 /** Where each value came from: `default`, `snap`, `file <path>`, `env <NAME>` or `flag --<key>`. */
 export type ConfigOrigins = Record<ConfigKey, string>;
 
-/** The environment variable of a key: `nats.snapd.password` -> `IOTAGENT_NATS_SNAPD_PASSWORD`. */
-export function envName(key: string): string {
-  return "IOTAGENT_" + key.replace(/[.-]/g, "_").toUpperCase();
-}
+/** Environment variables of the agent that are not settings. */
+const OTHER_VARIABLES = new Set(["IOTAGENT_CONFIG", "IOTAGENT_FAILPOINT"]);
 
-/** True when `key` names a setting. */
-export function isConfigKey(key: string): key is ConfigKey {
-  return Object.hasOwn(SETTINGS, key);
+/** Longest value shown in a message; the rest is cut (a pasted certificate must not flood the journal). */
+const SHOWN_CHARACTERS = 80;
+
+/** A raw value as a message shows it: JSON, cut to {@link SHOWN_CHARACTERS}. */
+export function showValue(value: unknown): string {
+  const shown = typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+  if (shown.length <= SHOWN_CHARACTERS) return shown;
+  return `${shown.slice(0, SHOWN_CHARACTERS - 20)}… (${shown.length} characters)`;
 }
 
 /** Raw inputs of {@link buildConfig}; each is optional. */
@@ -257,7 +53,27 @@ export interface ConfigSources {
 export interface LoadedConfig {
   config: AgentConfig;
   origins: ConfigOrigins;
+  /** What was ignored, for the log (an unknown `IOTAGENT_*` variable: a typo, most likely). */
+  warnings: string[];
 }
+
+/** A rule between settings: returns what is wrong, or undefined. */
+interface CrossRule {
+  keys: readonly ConfigKey[];
+  check(config: AgentConfig): string | undefined;
+}
+
+const CROSS_RULES: CrossRule[] = [
+  {
+    keys: ["backoff.initial", "backoff.max"],
+    check: (config) =>
+      config["backoff.initial"] > config["backoff.max"]
+        ? `backoff.initial (${formatDuration(config["backoff.initial"])}) must not exceed backoff.max (${
+          formatDuration(config["backoff.max"])
+        })`
+        : undefined,
+  },
+];
 
 /**
  * Merges the sources in precedence order and validates every value.
@@ -280,7 +96,7 @@ export function buildConfig(sources: ConfigSources): LoadedConfig {
       throw new ConfigError(`invalid configuration file ${path}: expected a JSON object`);
     }
     for (const [key, value] of flatten(content)) {
-      if (!isConfigKey(key)) throw new ConfigError(`unknown configuration key "${key}" in ${path}`);
+      if (!isConfigKey(key)) throw new ConfigError(`unknown configuration key ${showValue(key)} in ${path}`);
       raw.set(key, { value, origin: `file ${path}` });
     }
   }
@@ -289,7 +105,9 @@ export function buildConfig(sources: ConfigSources): LoadedConfig {
     if (value !== undefined) raw.set(key, { value, origin: `env ${envName(key)}` });
   }
   for (const [key, value] of Object.entries(sources.flags ?? {})) {
-    if (!isConfigKey(key)) throw new ConfigError(`unknown configuration flag --${key}`);
+    if (!isConfigKey(key)) {
+      throw new ConfigError(`unknown configuration flag --${showValue(key).slice(1, -1)}`);
+    }
     raw.set(key, { value, origin: `flag --${key}` });
   }
 
@@ -306,13 +124,51 @@ export function buildConfig(sources: ConfigSources): LoadedConfig {
     try {
       config[key] = definition.parse(entry.value);
     } catch {
-      const shown = definition.secret ? "(hidden)" : JSON.stringify(entry.value);
+      const shown = definition.secret ? "(hidden)" : showValue(entry.value);
       throw new ConfigError(
         `invalid configuration: ${key}=${shown} (from ${entry.origin}): expected ${definition.allowed}`,
       );
     }
   }
-  return { config: config as AgentConfig, origins: origins as ConfigOrigins };
+  for (const rule of CROSS_RULES) {
+    const problem = rule.check(config as AgentConfig);
+    if (problem === undefined) continue;
+    const from = rule.keys.map((key) => `${key} from ${origins[key]}`).join(", ");
+    throw new ConfigError(`invalid configuration: ${problem} (${from})`);
+  }
+  return {
+    config: config as AgentConfig,
+    origins: origins as ConfigOrigins,
+    warnings: unknownVariables(sources.env ?? {}),
+  };
+}
+
+/** `IOTAGENT_*` variables that name no setting, each with the nearest name that does. */
+function unknownVariables(env: Record<string, string | undefined>): string[] {
+  const known = (Object.keys(SETTINGS) as ConfigKey[]).map(envName);
+  return Object.keys(env)
+    .filter((name) => name.startsWith("IOTAGENT_") && !known.includes(name) && !OTHER_VARIABLES.has(name))
+    .sort()
+    .map((name) => {
+      const nearest = known.reduce((best, candidate) =>
+        editDistance(name, candidate) < editDistance(name, best) ? candidate : best
+      );
+      const hint = editDistance(name, nearest) <= 3 ? ` (did you mean ${nearest}?)` : "";
+      return `unknown environment variable ${name} ignored${hint}`;
+    });
+}
+
+/** Levenshtein distance, for "did you mean". */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length];
 }
 
 /** Flattens nested objects to dotted keys; a dotted key may also be given as is (`{"mqtt.ca": …}`). */
@@ -401,7 +257,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConf
       if (!(await Deno.stat(path)).isFile) throw new Error("not a file");
     } catch (error) {
       throw new ConfigError(
-        `invalid configuration: ${key}=${JSON.stringify(path)} (from ${loaded.origins[key]}): ` +
+        `invalid configuration: ${key}=${showValue(path)} (from ${loaded.origins[key]}): ` +
           `expected a readable PEM file (${(error as Error).message})`,
       );
     }

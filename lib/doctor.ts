@@ -6,7 +6,7 @@ import { X509Certificate } from "node:crypto";
 import { statfs } from "node:fs/promises";
 import tls from "node:tls";
 import { DatabaseSync } from "node:sqlite";
-import type { AgentConfig } from "./config.ts";
+import type { AgentConfig } from "./settings.ts";
 import { readTextIfExists } from "./files.ts";
 import { decodeEnrollment, type Enrollment } from "./identity/enrollment.ts";
 import { ParamsFile } from "./identity/params.ts";

@@ -2,7 +2,7 @@
  * `agent status`: what the daemons say about themselves (their status files, rewritten when something visible
  * changes and at least once a minute) and the change store's size, as one screen for a human or as JSON.
  */
-import type { AgentConfig } from "./config.ts";
+import type { AgentConfig } from "./settings.ts";
 import { readTextIfExists } from "./files.ts";
 import type { AgentStatus } from "./nats/api.ts";
 import { type AgentPaths, agentStatusPath, watchdogStatusPath } from "./paths.ts";

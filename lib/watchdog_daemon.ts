@@ -7,7 +7,7 @@
 import { ChangeLogger } from "./changes/logger.ts";
 import type { ChangeStore } from "./changes/store.ts";
 import type { Clock } from "./clock.ts";
-import type { AgentConfig } from "./config.ts";
+import type { AgentConfig } from "./settings.ts";
 import type { Logger } from "./log.ts";
 import { type AgentPaths, expandVariables, watchdogStatusPath } from "./paths.ts";
 import { Periodic } from "./periodic.ts";

@@ -10,7 +10,7 @@
  */
 import { parseArgs } from "node:util";
 import { ChangeStore } from "../lib/changes/store.ts";
-import { DEFAULT_NATS_PASSWORD } from "../lib/config.ts";
+import { DEFAULT_NATS_PASSWORD } from "../lib/settings.ts";
 import { ActionJournal } from "../lib/dms/journal.ts";
 import { Outbox } from "../lib/dms/outbox.ts";
 import { createLogger, MemorySink } from "../lib/log.ts";

@@ -1,13 +1,6 @@
 import { assertEquals, assertMatch, assertThrows } from "./support/assert.ts";
-import {
-  buildConfig,
-  ConfigError,
-  DEFAULT_NATS_PASSWORD,
-  describeConfig,
-  envName,
-  loadConfig,
-  SETTINGS,
-} from "../lib/config.ts";
+import { buildConfig, ConfigError, describeConfig, loadConfig } from "../lib/config.ts";
+import { DEFAULT_NATS_PASSWORD, envName, SETTINGS } from "../lib/settings.ts";
 
 Deno.test("defaults: every documented key has its documented default", () => {
   const { config, origins } = buildConfig({});
@@ -99,7 +92,7 @@ Deno.test("an invalid value gives one line naming the key, the value, its origin
     ],
     [{ IOTAGENT_NATS_URL: "http://x" }, /nats\.url="http:\/\/x".*nats or tls URLs$/],
     [{ IOTAGENT_MQTT_CA: "relative.pem" }, /mqtt\.ca="relative\.pem".*absolute file path/],
-    [{ IOTAGENT_MQTT_KEEPALIVE: "10ms" }, /at least 1s/],
+    [{ IOTAGENT_MQTT_KEEPALIVE: "10ms" }, /from 1s to 18h12m15s$/],
   ];
   for (const [env, pattern] of cases) {
     const error = assertThrows(() => buildConfig({ env }), ConfigError) as ConfigError;
@@ -173,4 +166,120 @@ Deno.test("inside a snap the snap's configuration is read with snapctl get -d", 
     Deno.env.set("PATH", path);
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("settings at their extremes: durations up to Go's limit, keep-alive within MQTT's 16 bits", () => {
+  const env = {
+    IOTAGENT_WATCHDOG_CHECK_INTERVAL: "1000h",
+    IOTAGENT_HEALTH_INTERVAL: "2562047h",
+    IOTAGENT_MQTT_KEEPALIVE: "18h12m15s",
+  };
+  const { config } = buildConfig({ env });
+  assertEquals(config["watchdog.check.interval"], 3_600_000_000);
+  assertEquals(config["health.interval"], 2_562_047 * 3_600_000);
+  assertEquals(config["mqtt.keepalive"], 65_535_000);
+  for (
+    const [name, value] of [
+      ["IOTAGENT_HEALTH_INTERVAL", "2562048h"],
+      ["IOTAGENT_BACKOFF_MAX", "9".repeat(400) + "h"],
+      ["IOTAGENT_MQTT_KEEPALIVE", "18h12m16s"],
+      ["IOTAGENT_SNAPD_TIMEOUT", "-5s"],
+    ]
+  ) {
+    const error = assertThrows(() => buildConfig({ env: { [name]: value } }), ConfigError) as Error;
+    assertMatch(error.message, /expected a Go duration such as 90s, 1h or 1h30m, from .* to /, name);
+  }
+});
+
+Deno.test("cross-field rules: backoff.initial may not exceed backoff.max; the line names both and their origins", () => {
+  const error = assertThrows(
+    () => buildConfig({ env: { IOTAGENT_BACKOFF_INITIAL: "5m" } }),
+    ConfigError,
+  ) as Error;
+  assertEquals(
+    error.message,
+    "invalid configuration: backoff.initial (5m0s) must not exceed backoff.max (2m0s) " +
+      "(backoff.initial from env IOTAGENT_BACKOFF_INITIAL, backoff.max from default)",
+  );
+  assertEquals(buildConfig({ env: { IOTAGENT_BACKOFF_INITIAL: "2m" } }).config["backoff.initial"], 120_000);
+});
+
+Deno.test("counts are plain whole numbers; paths are absolute", () => {
+  for (const value of ["1e1", "0x10", "8.0", "+8", "", "0", "1001"]) {
+    assertThrows(
+      () => buildConfig({ env: { IOTAGENT_SNAPD_MAX_REQUESTS: value } }),
+      ConfigError,
+      "expected a whole number from 1 to 1000, digits only",
+    );
+  }
+  assertEquals(
+    buildConfig({ env: { IOTAGENT_SNAPD_MAX_REQUESTS: " 16 " } }).config["snapd.max-requests"],
+    16,
+  );
+  assertThrows(
+    () => buildConfig({ file: { path: "f", content: { snapd: { "max-requests": 2.5 } } } }),
+    ConfigError,
+    "digits only",
+  );
+  assertThrows(
+    () => buildConfig({ env: { IOTAGENT_SNAPD_SOCKET: "run/snapd.socket" } }),
+    ConfigError,
+    "expected an absolute path",
+  );
+  assertThrows(
+    () => buildConfig({ env: { IOTAGENT_SNAPLOGGER_DATABASE_LOCATION: "changes.db" } }),
+    ConfigError,
+    "expected an absolute file path",
+  );
+  assertEquals(
+    buildConfig({ env: { IOTAGENT_SNAPLOGGER_DATABASE_LOCATION: "${SNAP_COMMON}/c.db" } }).config[
+      "snaplogger.database.location"
+    ],
+    "${SNAP_COMMON}/c.db",
+  );
+});
+
+Deno.test("one rule for letter case: words in values are read in any case, paths and passwords as written", () => {
+  const { config } = buildConfig({
+    env: {
+      IOTAGENT_MQTT_VERIFY: "FALSE",
+      IOTAGENT_DMS_PROTOCOL: "Legacy",
+      IOTAGENT_LOG_LEVEL: "DEBUG",
+      IOTAGENT_HEALTH_INTERVAL: "1H30M",
+      IOTAGENT_METRICS_INTERVAL: "90S",
+      IOTAGENT_NATS_SNAPD_PASSWORD: "MiXeD Case",
+      IOTAGENT_MQTT_CA: "/Etc/CA.pem",
+    },
+  });
+  assertEquals(
+    [config["mqtt.verify"], config["dms.protocol"], config["log.level"], config["health.interval"]],
+    [false, "legacy", "debug", 5_400_000],
+  );
+  assertEquals(config["metrics.interval"], 90_000);
+  assertEquals([config["nats.snapd.password"], config["mqtt.ca"]], ["MiXeD Case", "/Etc/CA.pem"]);
+});
+
+Deno.test("an unknown IOTAGENT_ variable is a warning with the nearest name; other agent variables are not", () => {
+  const { warnings } = buildConfig({
+    env: { IOTAGENT_MQTT_VERIFYY: "false", IOTAGENT_CONFIG: "/x.json", IOTAGENT_ZZZ: "1", PATH: "/bin" },
+  });
+  assertEquals(warnings, [
+    "unknown environment variable IOTAGENT_MQTT_VERIFYY ignored (did you mean IOTAGENT_MQTT_VERIFY?)",
+    "unknown environment variable IOTAGENT_ZZZ ignored",
+  ]);
+});
+
+Deno.test("an over-long value is cut in the message", () => {
+  const value = "x".repeat(5000);
+  const error = assertThrows(
+    () => buildConfig({ env: { IOTAGENT_HEALTH_INTERVAL: value } }),
+    ConfigError,
+  ) as Error;
+  assertMatch(error.message, /health\.interval="x{59}… \(5002 characters\) \(from env/);
+  assertEquals(error.message.length < 300, true, error.message);
+  const key = assertThrows(
+    () => buildConfig({ file: { path: "f.json", content: { ["k".repeat(3000)]: 1 } } }),
+    ConfigError,
+  ) as Error;
+  assertEquals(key.message.length < 200, true, key.message);
 });

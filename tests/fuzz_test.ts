@@ -3,7 +3,7 @@
  * subject — no crash, exactly one reply per message that carries an id and per request, no raw control character
  * in a log line, memory back to its level. `deno task fuzz` runs 10,000 of each; `deno task test` a few hundred.
  */
-import { DEFAULT_NATS_PASSWORD } from "../lib/config.ts";
+import { DEFAULT_NATS_PASSWORD } from "../lib/settings.ts";
 import { assertEquals, assertOk } from "./support/assert.ts";
 import { fuzzDms, fuzzNats } from "./support/fuzz.ts";
 import { NatsServer } from "./support/nats_server.ts";

@@ -9,7 +9,7 @@ import type { NatsConnection } from "nats";
 import { assertEquals, assertMatch, assertOk } from "./support/assert.ts";
 import { connectNats } from "../lib/nats/transport.ts";
 import { SUBJECTS } from "../lib/nats/api.ts";
-import { DEFAULT_NATS_PASSWORD } from "../lib/config.ts";
+import { DEFAULT_NATS_PASSWORD } from "../lib/settings.ts";
 import { NatsServer } from "./support/nats_server.ts";
 import { assertionFixture } from "./support/fixtures.ts";
 import { freePort } from "./support/ports.ts";

@@ -1,5 +1,5 @@
 import { assertMatch } from "./support/assert.ts";
-import { envName, SETTINGS } from "../lib/config.ts";
+import { envName, SETTINGS } from "../lib/settings.ts";
 
 const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");

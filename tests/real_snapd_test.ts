@@ -9,7 +9,7 @@
  * cannot run, every test here is skipped with one line saying why — except under CI=true.
  */
 import { join } from "node:path";
-import { DEFAULT_NATS_PASSWORD } from "../lib/config.ts";
+import { DEFAULT_NATS_PASSWORD } from "../lib/settings.ts";
 import { connectNats } from "../lib/nats/transport.ts";
 import { assertEquals, assertIncludes, assertMatch, assertOk } from "./support/assert.ts";
 import { startAgent } from "./support/agent_process.ts";

@@ -166,7 +166,7 @@ Deno.test({
   async fn() {
     const { NatsServer } = await import("./support/nats_server.ts");
     const { connectNats } = await import("../lib/nats/transport.ts");
-    const { DEFAULT_NATS_PASSWORD } = await import("../lib/config.ts");
+    const { DEFAULT_NATS_PASSWORD } = await import("../lib/settings.ts");
     const tries = count(1, 3);
     let recovered = 0;
     for (let i = 0; i < tries; i++) {

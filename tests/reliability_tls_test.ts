@@ -5,7 +5,7 @@
  * behind TLS with the wrong CA.
  */
 import { join } from "node:path";
-import { DEFAULT_NATS_PASSWORD } from "../lib/config.ts";
+import { DEFAULT_NATS_PASSWORD } from "../lib/settings.ts";
 import { assertEquals, assertIncludes } from "./support/assert.ts";
 import { goSecret } from "./support/go_files.ts";
 import { Mosquitto } from "./support/mosquitto.ts";

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { assertEquals, assertOk } from "./support/assert.ts";
 import { startAgent } from "./support/agent_process.ts";
 import { FakeSnapd } from "./support/fake_snapd.ts";
+import { until } from "./support/wait.ts";
 import { E2E } from "./support/world.ts";
 
 Deno.test({
@@ -35,6 +36,32 @@ Deno.test({
         'Remove "old" snap',
       ]);
       assertOk(await Deno.stat(join(dir, "changes.db")), "the change database is in $SNAP_DATA");
+    } finally {
+      await snapd.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a 1000 h interval is a long wait, not a busy loop: the watchdog daemon reads snapd's changes twice, then idles",
+  ...E2E,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const snapd = FakeSnapd.start();
+    try {
+      const watchdog = startAgent([
+        "watchdog",
+        "--snaplogger.duration.between.checks=1000h",
+        "--watchdog.check.interval=1000h",
+      ], { SNAP_DATA: dir, SNAP_COMMON: dir, IOTAGENT_SNAPD_SOCKET: snapd.socketPath });
+      await watchdog.waitForLine(/watchdog started/);
+      await until(() => snapd.requestsTo("GET", "/v2/changes").length >= 2, "the first two reads", 10_000);
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      // one read by the change logger at start, one by the watchdog's first check; the next ones in 1000 h
+      assertEquals(snapd.requestsTo("GET", "/v2/changes").length, 2);
+      assertEquals((await watchdog.stop()).code, 0);
     } finally {
       await snapd.stop();
       await Deno.remove(dir, { recursive: true });

@@ -5,7 +5,7 @@
  * passwords. None may appear. Run alone (a filter), it has nothing to scan and says so.
  */
 import { join } from "node:path";
-import { DEFAULT_NATS_PASSWORD } from "../lib/config.ts";
+import { DEFAULT_NATS_PASSWORD } from "../lib/settings.ts";
 import { assertEquals } from "./support/assert.ts";
 import { record } from "./support/reliability.ts";
 import { TEST_LOG_DIR } from "./support/test_log.ts";

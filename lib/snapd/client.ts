@@ -15,6 +15,7 @@ import { FailureLog } from "../failure_log.ts";
 import { ConcurrencyLimit } from "../limiter.ts";
 import type { Logger } from "../log.ts";
 import { Backoff } from "../retry.ts";
+import { setLongTimeout } from "../timer.ts";
 import { parseAssertions } from "./assertions.ts";
 import { SnapdError } from "./error.ts";
 import type { AssertionBundle, SnapdPort, SnapshotExport } from "./port.ts";
@@ -316,7 +317,7 @@ export class SnapdClient implements SnapdPort {
   ): Promise<T> {
     const deadline = this.#clock.now() + this.#timeoutMs;
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), this.#timeoutMs);
+    const cancelTimer = setLongTimeout(() => controller.abort(), this.#timeoutMs);
     try {
       const response = await this.#send(method, path, options, deadline, controller.signal);
       return await consume(response);
@@ -335,7 +336,7 @@ export class SnapdClient implements SnapdPort {
       if (error instanceof SnapdError) throw error;
       throw transportError(error);
     } finally {
-      clearTimeout(timer);
+      cancelTimer();
     }
   }
 

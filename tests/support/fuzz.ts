@@ -7,7 +7,7 @@
  */
 import { connectNats } from "../../lib/nats/transport.ts";
 import { SUBJECTS } from "../../lib/nats/api.ts";
-import { DEFAULT_NATS_PASSWORD } from "../../lib/config.ts";
+import { DEFAULT_NATS_PASSWORD } from "../../lib/settings.ts";
 import { memoryOf } from "./proc_stats.ts";
 import { sleep } from "./wait.ts";
 import type { Child } from "./child.ts";
