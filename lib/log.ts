@@ -32,20 +32,30 @@ export interface Logger {
 }
 
 const secrets = new Set<string>();
+/** Every form of every secret, longest first (so a longer form is masked before a part of it). */
+let masks: string[] = [];
 
 /**
  * Registers a value that must never appear in a log line (passwords, keys). Every line is scanned and each
- * occurrence replaced by `***`. Values shorter than 4 characters are ignored (they would mask ordinary text).
+ * occurrence replaced by `***` — the value as it is, and the forms it takes in a formatted line: JSON-escaped (a
+ * quoted field value: `"` and `\\` escaped) and with control characters escaped. Values shorter than 4
+ * characters are ignored (they would mask ordinary text).
  */
 export function addSecret(value: string | undefined): void {
-  if (value && value.length >= 4) secrets.add(value);
+  if (!value || value.length < 4 || secrets.has(value)) return;
+  secrets.add(value);
+  const json = JSON.stringify(value).slice(1, -1);
+  for (const form of [value, json, escapeControl(value), escapeControl(json)]) {
+    if (!masks.includes(form)) masks.push(form);
+  }
+  masks = masks.sort((a, b) => b.length - a.length);
 }
 
-/** Replaces every registered secret in `text` by `***`. */
+/** Replaces every form of every registered secret in `text` by `***`. */
 export function redact(text: string): string {
   let out = text;
-  for (const secret of secrets) {
-    if (out.includes(secret)) out = out.split(secret).join("***");
+  for (const mask of masks) {
+    if (out.includes(mask)) out = out.split(mask).join("***");
   }
   return out;
 }
@@ -132,11 +142,12 @@ class LineLogger implements Logger {
     if (!this.enabled(level)) return;
     const parts: string[] = [];
     if (this.timestamps) parts.push(new Date().toISOString());
-    parts.push(level.toUpperCase().padEnd(5), `${this.category}:`, message);
+    // secrets go before anything is escaped: an escaped secret no longer looks like itself
+    parts.push(level.toUpperCase().padEnd(5), `${this.category}:`, redact(message));
     for (const [key, value] of Object.entries(fields ?? {})) {
       if (value !== undefined) parts.push(`${key}=${formatValue(value)}`);
     }
-    this.sink.write(escapeControl(redact(parts.join(" "))));
+    this.sink.write(redact(escapeControl(parts.join(" "))));
   }
 }
 
@@ -153,7 +164,10 @@ export function escapeControl(text: string): string {
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
 
 function formatValue(value: unknown): string {
-  if (value instanceof Error) return JSON.stringify(value.message);
-  if (typeof value === "string") return /^[\w.:/@+-]+$/.test(value) ? value : JSON.stringify(value);
+  if (value instanceof Error) return JSON.stringify(redact(value.message));
+  if (typeof value === "string") {
+    const clear = redact(value);
+    return /^[\w.:/@+-]+$/.test(clear) ? clear : JSON.stringify(clear);
+  }
   return JSON.stringify(value) ?? String(value);
 }

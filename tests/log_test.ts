@@ -29,3 +29,32 @@ Deno.test("registered secrets never reach a line, wherever they appear", () => {
   log.warn("NATS refused password correct horse battery staple", { pass: "correct horse battery staple" });
   assertEquals(sink.lines, ['WARN  agent: NATS refused password *** pass="***"']);
 });
+
+Deno.test("a secret is masked before it is escaped: passwords holding a quote, a backslash, a newline, non-ASCII", () => {
+  const sink = new MemorySink();
+  const log = createLogger("agent", { sink, timestamps: false });
+  const passwords = ['pa"ss-wörd-1', "back\\slash-2", "two\nlines-3", "ünïcødé 雪-4", 'all"of\\them\n雪-5'];
+  for (const password of passwords) addSecret(password);
+  for (const password of passwords) {
+    log.warn(`refused ${password} by the server`, {
+      pass: password,
+      error: new Error(`bad password ${password}`),
+      nested: { list: [password] },
+    });
+  }
+  const text = sink.lines.join("\n");
+  for (const password of passwords) {
+    const json = JSON.stringify(password).slice(1, -1);
+    for (const form of [password, json, escapeControl(password), escapeControl(json)]) {
+      assertEquals(text.includes(form), false, `${JSON.stringify(form)} in ${text}`);
+    }
+  }
+  for (const fragment of ["wörd", "slash-2", "lines-3", "ünïcødé", "them"]) {
+    assertEquals(text.includes(fragment), false, `${fragment} in ${text}`);
+  }
+  assertEquals(sink.lines.length, passwords.length, "one line each");
+  assertEquals(
+    sink.lines[0],
+    'WARN  agent: refused *** by the server pass="***" error="bad password ***" nested={"list":["***"]}',
+  );
+});
