@@ -14,6 +14,7 @@ import {
   type Setting,
   SETTINGS,
 } from "./settings.ts";
+import { showValue } from "./shown.ts";
 import { runSnapctl } from "./system/snapctl.ts";
 
 /** An invalid setting; the message is the one line shown to the operator. */
@@ -26,16 +27,6 @@ export type ConfigOrigins = Record<ConfigKey, string>;
 
 /** Environment variables of the agent that are not settings. */
 const OTHER_VARIABLES = new Set(["IOTAGENT_CONFIG", "IOTAGENT_FAILPOINT"]);
-
-/** Longest value shown in a message; the rest is cut (a pasted certificate must not flood the journal). */
-const SHOWN_CHARACTERS = 80;
-
-/** A raw value as a message shows it: JSON, cut to {@link SHOWN_CHARACTERS}. */
-export function showValue(value: unknown): string {
-  const shown = typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
-  if (shown.length <= SHOWN_CHARACTERS) return shown;
-  return `${shown.slice(0, SHOWN_CHARACTERS - 20)}… (${shown.length} characters)`;
-}
 
 /** Raw inputs of {@link buildConfig}; each is optional. */
 export interface ConfigSources {

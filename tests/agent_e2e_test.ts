@@ -314,3 +314,48 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "configure --url refuses what it would not store exactly: control characters, white space, credentials, other schemes",
+  ...E2E,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const env = { SNAP_DATA: dir, SNAP_COMMON: dir };
+    const params = join(dir, "params");
+    try {
+      const refused: [string, RegExp][] = [
+        ["https://c.example.com\nx", /"https:\/\/c\.example\.com\\nx": it contains a control character/],
+        ["https://c.example.com\u0085", /it contains a control character/],
+        ["https://c.example.com x", /it contains white space/],
+        [" https://c.example.com", /it contains white space/],
+        ["https://c.example.com\t", /it contains a control character/],
+        [
+          "https://admin:s3cret-pw@c.example.com",
+          /"https:\/\/\*\*\*@c\.example\.com": it carries a user name or password/,
+        ],
+        ["https://admin@c.example.com", /it carries a user name or password/],
+        ["ftp://c.example.com", /its scheme is ftp: \(not http or https\)/],
+        ["file:///etc/passwd", /its scheme is file:/],
+        ["c.example.com", /it is not a URL/],
+        [
+          `https://c.example.com/${"p".repeat(3000)}`,
+          /… \(\d+ characters\): it is longer than 2048 characters/,
+        ],
+      ];
+      for (const [url, pattern] of refused) {
+        const result = await runAgent(["configure", "--url", url], env);
+        assertEquals(result.code, 78, `${JSON.stringify(url)}: ${result.output}`);
+        assertEquals(result.output.trim().split("\n").length, 1, `one line: ${result.output}`);
+        assertMatch(result.output, pattern);
+        assertEquals(result.output.includes("s3cret-pw"), false, "the password is not repeated");
+        assertEquals(await Deno.stat(params).then(() => true, () => false), false, "nothing stored");
+      }
+      const url = "https://c.example.com:8030/identity";
+      assertEquals((await runAgent(["configure", "--url", url], env)).code, 0);
+      assertEquals(JSON.parse(await Deno.readTextFile(params)).url, url, "stored exactly as validated");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

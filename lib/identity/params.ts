@@ -6,6 +6,7 @@
 import { type AgentPaths } from "../paths.ts";
 import { moveAside, readTextIfExists, removeIfExists, writeFileAtomic } from "../files.ts";
 import type { Logger } from "../log.ts";
+import { showValue } from "../shown.ts";
 
 /** The identity service settings. */
 export interface Params {
@@ -16,15 +17,45 @@ export interface Params {
 }
 
 /**
- * Checks an identity service URL: http or https, with a host.
- * @throws {TypeError} saying what is wrong.
+ * Checks an identity service URL exactly as it will be stored and used: http or https, a host, nothing that the
+ * URL parser would quietly drop or rewrite (control characters, white space) and no credentials (they would be
+ * stored in clear and shown in every message).
+ * @throws {TypeError} one line saying what is wrong; a password in the URL is never repeated.
  */
 export function validateIdentityUrl(url: string): string {
-  const parsed = URL.parse(url.trim());
-  if (!parsed || !["http:", "https:"].includes(parsed.protocol) || parsed.hostname === "") {
-    throw new TypeError(`invalid identity service URL "${url}": expected http(s)://host[:port][/path]`);
+  const problem = identityUrlProblem(url);
+  if (problem) {
+    throw new TypeError(
+      `invalid identity service URL ${showValue(withoutCredentials(url))}: ${problem}; ` +
+        `expected http(s)://host[:port][/path]`,
+    );
   }
-  return url.trim();
+  return url;
+}
+
+/** Longer URLs are refused: no identity service needs one, and a paste gone wrong should not be stored. */
+const MAX_URL_LENGTH = 2048;
+
+function identityUrlProblem(url: string): string | undefined {
+  if (url.length > MAX_URL_LENGTH) return `it is longer than ${MAX_URL_LENGTH} characters`;
+  // deno-lint-ignore no-control-regex -- control characters are what is refused
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(url)) return "it contains a control character";
+  if (/\s/.test(url)) return "it contains white space";
+  const parsed = URL.parse(url);
+  if (!parsed) return "it is not a URL";
+  if (!["http:", "https:"].includes(parsed.protocol)) {
+    return `its scheme is ${parsed.protocol} (not http or https)`;
+  }
+  if (parsed.username !== "" || parsed.password !== "") {
+    return "it carries a user name or password, which the identity service does not use";
+  }
+  if (parsed.hostname === "") return "it has no host";
+  return undefined;
+}
+
+/** The URL with any `user:password@` replaced, for messages. */
+function withoutCredentials(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, "$1***@");
 }
 
 /** Reads and writes `params`. */
