@@ -1,5 +1,5 @@
 /**
- * A daemon's status file (what `agent status` reads). It is rewritten — atomically, world-readable — when
+ * A daemon's status file (what `agent status` reads). It is rewritten — atomically, 0600 like every file of the agent — when
  * something a reader would see changes, and otherwise only to refresh its "last seen" fields (times, memory) at
  * most once per `refreshMs`: on an idle device it costs one small write a minute instead of one every few
  * seconds, because flash wears and small boards matter.
@@ -37,7 +37,7 @@ export class StatusFile<T> {
     if (!due && !force) return;
     try {
       // not synced: a power cut may bring back the previous status, which the daemon rewrites at its next start
-      await writeFileAtomic(path, JSON.stringify(document, null, 2) + "\n", { mode: 0o644, durable: false });
+      await writeFileAtomic(path, JSON.stringify(document, null, 2) + "\n", { durable: false });
       this.#written = { visible, at: now };
     } catch (error) {
       log.debug(`status file not written: ${(error as Error).message}`);

@@ -80,7 +80,7 @@ export class Watchdog {
     for (const change of hung) {
       if (!store.causedReboot(change.id)) {
         const report = reportPath(reportDir, change.id);
-        await writeFileAtomic(report, JSON.stringify(changes, null, 2) + "\n", { mode: 0o644 });
+        await writeFileAtomic(report, JSON.stringify(changes, null, 2) + "\n");
         store.recordReboot(change.id, clock.now());
         if (!this.options.reboot) {
           log.error(

@@ -4,7 +4,8 @@
  */
 import { join } from "node:path";
 import { assertEquals, assertIncludes, assertMatch, assertOk } from "./support/assert.ts";
-import { runAgent } from "./support/agent_process.ts";
+import { agentArgv, PROJECT_ROOT, runAgent } from "./support/agent_process.ts";
+import { Child } from "./support/child.ts";
 import { goSecret } from "./support/go_files.ts";
 import { E2E, withWorld, type World } from "./support/world.ts";
 
@@ -357,5 +358,61 @@ Deno.test({
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
+  },
+});
+
+Deno.test({
+  name: "every file the daemons create is 0600 and every directory 0700, even under umask 000",
+  ...E2E,
+  async fn() {
+    await withWorld(async (world) => {
+      world.snapd.addChange("install-snap", 'Install "slow" snap', "Doing", { "snap-names": ["slow"] });
+      const underUmask = (args: string[], env: Record<string, string>) =>
+        Child.spawn("sh", ["-c", 'umask 000 && exec "$@"', "sh", ...agentArgv(args)], {
+          cwd: PROJECT_ROOT,
+          env: { NO_COLOR: "1", ...world.env, ...env },
+        });
+      const agent = underUmask(["run"], {});
+      const watchdog = underUmask(["watchdog"], {
+        IOTAGENT_WATCHDOG_CHANGE_TIMEOUT: "1s",
+        IOTAGENT_WATCHDOG_CHECK_INTERVAL: "1s",
+        IOTAGENT_WATCHDOG_REBOOT: "false",
+      });
+      try {
+        const id = await world.online();
+        assertEquals((await world.dms.request(id, { action: "disable", snap: "peer-svc" })).success, true);
+        await watchdog.waitForLine(/report written to .*snap_changes_\d+\.json/);
+        const found: string[] = [];
+        const walk = async (dir: string) => {
+          for await (const entry of Deno.readDir(dir)) {
+            const path = join(dir, entry.name);
+            const mode = (await Deno.lstat(path)).mode! & 0o777;
+            found.push(entry.name);
+            if (entry.isDirectory) {
+              assertEquals(mode.toString(8), "700", path);
+              await walk(path);
+            } else {
+              assertEquals(mode.toString(8), "600", path);
+            }
+          }
+        };
+        const dirs = [world.dataDir, world.commonDir, join(world.dir, "run")];
+        for (const dir of dirs) await walk(dir); // while running: the databases' -wal and -shm files
+        assertOk(
+          found.includes("agent.db-wal") && found.includes("changes.db-wal"),
+          `-wal files among ${found}`,
+        );
+        await agent.stop();
+        await watchdog.stop();
+        for (const dir of dirs) await walk(dir);
+        for (const name of [".secret", "agent.db", "changes.db", "status.json", "watchdog-status.json"]) {
+          assertOk(found.includes(name), `${name} among ${found}`);
+        }
+        assertOk(found.some((name) => name.startsWith("snap_changes_")), "the report");
+      } finally {
+        await agent.stop("SIGKILL");
+        await watchdog.stop("SIGKILL");
+      }
+    });
   },
 });

@@ -8,7 +8,7 @@ import type { Outcome } from "./support/reliability.ts";
 
 const log = await Deno.makeTempFile({ prefix: "reliability-", suffix: ".jsonl" });
 const status = await new Deno.Command(Deno.execPath(), {
-  args: ["test", "--allow-all", new URL(".", import.meta.url).pathname],
+  args: ["run", "--allow-all", new URL("run.ts", import.meta.url).pathname],
   env: { RELIABILITY_FULL: "1", RELIABILITY_LOG: log },
 }).spawn().status;
 

@@ -37,7 +37,7 @@ Deno.test("visible changes are written at once; times and memory alone only once
     await offer("connected", true);
     assertEquals(await written(), start + 62_000, "forced (the daemon stops)");
     const mode = (await Deno.stat(path)).mode! & 0o777;
-    assertEquals(mode, 0o644, "readable by `agent status` run as another user");
+    assertEquals(mode, 0o600, "private like every file of the agent (`status` runs as root in the snap)");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

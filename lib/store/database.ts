@@ -65,6 +65,24 @@ function tryOpen(path: string, migrations: Migrations, options: DatabaseOptions)
   }
 }
 
+/** The files sqlite keeps beside a database. */
+const COMPANIONS = ["-wal", "-shm", "-journal"];
+
+/**
+ * Makes the database file before sqlite does, mode 0600: sqlite would create it 0644 under the usual umask, and
+ * gives its `-wal`, `-shm` and `-journal` files the database's own mode. A file an older agent left wider is
+ * narrowed, its companions too.
+ */
+async function makePrivate(path: string): Promise<void> {
+  const file = await Deno.open(path, { create: true, write: true, mode: 0o600 });
+  file.close();
+  for (const name of [path, ...COMPANIONS.map((suffix) => path + suffix)]) {
+    await Deno.chmod(name, 0o600).catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    });
+  }
+}
+
 /** Opens (creating, migrating, or replacing a corrupt file) the database at `path`. */
 export async function openDatabase(
   path: string,
@@ -73,13 +91,15 @@ export async function openDatabase(
   options: DatabaseOptions = {},
 ): Promise<DatabaseSync> {
   await Deno.mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  await makePrivate(path);
   try {
     return tryOpen(path, migrations, options);
   } catch (error) {
     if (!isCorruption(error)) throw error; // locked by another process, no space, no permission: not ours to move
     const aside = await moveAside(path);
-    for (const suffix of ["-wal", "-shm"]) await Deno.remove(path + suffix).catch(() => {});
+    for (const suffix of COMPANIONS) await Deno.remove(path + suffix).catch(() => {});
     log.error(`database ${path} is unusable (${(error as Error).message}); moved to ${aside} and recreated`);
+    await makePrivate(path);
     return tryOpen(path, migrations, options);
   }
 }

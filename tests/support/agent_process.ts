@@ -26,12 +26,14 @@ export function startAgent(
   echo?: string,
   denoFlags: string[] = [],
 ): Child {
+  const [command, ...rest] = agentArgv(args, denoFlags);
+  return Child.spawn(command, rest, { cwd: PROJECT_ROOT, env: { NO_COLOR: "1", ...env }, echo });
+}
+
+/** The whole command line of the agent with `args` (the executable first), as `deno task start` runs it. */
+export function agentArgv(args: string[], denoFlags: string[] = []): string[] {
   const [run, ...flags] = startCommand();
-  return Child.spawn(Deno.execPath(), [run, ...denoFlags, ...flags, ...args], {
-    cwd: PROJECT_ROOT,
-    env: { NO_COLOR: "1", ...env },
-    echo,
-  });
+  return [Deno.execPath(), run, ...denoFlags, ...flags, ...args];
 }
 
 /** Runs the agent with `args` to completion; returns its exit code and output. */

@@ -165,6 +165,13 @@ export class FakeSnapd {
     this.#server = undefined;
   }
 
+  /** Stops for good and removes the socket's directory when it made one. */
+  async dispose(): Promise<void> {
+    await this.stop();
+    const dir = this.socketPath.slice(0, this.socketPath.lastIndexOf("/"));
+    if (/\/fake-snapd-[^/]+$/.test(dir)) await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+
   /** Answers the next `times` matching requests with an error envelope. */
   failNext(match: RequestMatch, error: ScriptedError, times = 1): void {
     this.#rules.push({ match, remaining: times, error });

@@ -74,7 +74,7 @@ export class Mosquitto {
       options.ca.issue("localhost", { dns: ["localhost"], ips: ["127.0.0.1"] });
     await Deno.writeTextFile(join(dir, "ca.crt"), options.ca.certPem);
     await Deno.writeTextFile(join(dir, "server.crt"), server.certPem);
-    await Deno.writeTextFile(join(dir, "server.key"), server.keyPem);
+    await Deno.writeTextFile(join(dir, "server.key"), server.keyPem, { mode: 0o600 });
     const port = options.port ?? freePort();
     const broker = new Mosquitto(port, options.device ? freePort(options.device.address) : port, dir);
     broker.#ca = options.ca;
@@ -93,7 +93,7 @@ export class Mosquitto {
     const device = options.device;
     if (device) {
       await Deno.writeTextFile(join(dir, "device.crt"), device.server.certPem);
-      await Deno.writeTextFile(join(dir, "device.key"), device.server.keyPem);
+      await Deno.writeTextFile(join(dir, "device.key"), device.server.keyPem, { mode: 0o600 });
     }
     broker.#listeners = [
       { address: "127.0.0.1", port },
@@ -201,6 +201,12 @@ export class Mosquitto {
   async stop(): Promise<void> {
     await this.#child?.stop();
     this.#child = undefined;
+  }
+
+  /** Stops for good and removes its directory (certificates, key, configuration). */
+  async dispose(): Promise<void> {
+    await this.stop();
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
   }
 
   /** Kills the broker without a goodbye (SIGKILL), as a crash or power cut. */

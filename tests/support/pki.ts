@@ -84,7 +84,7 @@ export class TestCA {
       await Deno.writeTextFile(`${dir}/index.txt`, lines.join("\n") + (lines.length ? "\n" : ""));
       await Deno.writeTextFile(`${dir}/crlnumber`, "01\n");
       await Deno.writeTextFile(`${dir}/ca.crt`, this.certPem);
-      await Deno.writeTextFile(`${dir}/ca.key`, forge.pki.privateKeyToPem(this.key));
+      await Deno.writeTextFile(`${dir}/ca.key`, forge.pki.privateKeyToPem(this.key), { mode: 0o600 });
       await Deno.writeTextFile(
         `${dir}/openssl.cnf`,
         `[ca]\ndefault_ca = test\n[test]\ndatabase = ${dir}/index.txt\ncrlnumber = ${dir}/crlnumber\n` +

@@ -24,6 +24,8 @@ export interface TestBroker {
   readonly devicePort?: number;
   grantDevice(device: DeviceGrant, options?: { commands?: boolean }): Promise<void>;
   stop(): Promise<void>;
+  /** Stops for good and removes what it wrote (its key among it). @default stop() */
+  dispose?(): Promise<void>;
 }
 
 /** Options of {@link startWorld}. */
@@ -150,9 +152,9 @@ export async function startWorld<B extends TestBroker = Mosquitto>(
     async stop() {
       await Promise.all(children.map((child) => child.stop("SIGKILL")));
       await dms.close();
-      await broker.stop();
+      await (broker.dispose ? broker.dispose() : broker.stop());
       await identity.stop();
-      await snapd.stop();
+      await snapd.dispose();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
