@@ -412,3 +412,77 @@ Deno.test({
     assertEquals(problems.map((d) => `${d.code}: ${d.message} at ${d.path.join(".")}`), []);
   },
 });
+
+/** A client that listens to everything it may: `>` and `_INBOX.>`; what it hears is kept. */
+async function eavesdropper(connection: NatsConnection): Promise<{ heard: string[]; close(): Promise<void> }> {
+  const heard: string[] = [];
+  for (const filter of [">", "_INBOX.>"]) {
+    const subscription = connection.subscribe(filter);
+    (async () => {
+      for await (const message of subscription) heard.push(`${message.subject} ${message.string()}`);
+    })().catch(() => {});
+  }
+  await connection.flush().catch(() => {});
+  return { heard, close: () => connection.close().catch(() => {}) };
+}
+
+Deno.test({
+  name:
+    "the shipped NATS configuration attacked: no client without the password hears a request or a reply, or can forge one",
+  ...E2E,
+  async fn() {
+    await withApi(async (world, server, authorised) => {
+      await world.online();
+      const attempts = {
+        "no credentials (guest)": { servers: server.url },
+        "user guest with a password": { servers: server.url, user: "guest", pass: "anything" },
+        "user snapd with a wrong password": { servers: server.url, user: "snapd", pass: "guess" },
+        "an unknown user": { servers: server.url, user: "mallory", pass: "x" },
+      };
+      const listening: { who: string; heard: string[]; close(): Promise<void> }[] = [];
+      for (const [who, options] of Object.entries(attempts)) {
+        const connection = await connectNats({ ...options, reconnect: false }).catch((error: Error) => error);
+        if (connection instanceof Error) {
+          assertMatch(connection.message, /Authorization Violation/, who);
+          continue;
+        }
+        listening.push({ who, ...await eavesdropper(connection) });
+      }
+      assertEquals(listening.map((l) => l.who), ["no credentials (guest)"], "who could connect");
+
+      // a client written for the Go agent's API: default inboxes (nats.js request)
+      const reply = await authorised.request("v1.iot.agent.status", new TextEncoder().encode("{}"), {
+        timeout: 5000,
+      });
+      assertEquals(JSON.parse(reply.string()).deviceId, world.identity.enrolledIds[0]);
+      assertEquals((await request(authorised, "v1.snapd.v2.snaps.get", {})).snaps !== undefined, true);
+
+      // a forged reply on the authorised client's inbox, sent before the agent answers, is not accepted
+      const guest = await connectNats({ servers: server.url, reconnect: false });
+      const inbox = `_INBOX.victim.${crypto.randomUUID()}`;
+      const replies: string[] = [];
+      const subscription = authorised.subscribe(inbox);
+      const collected = (async () => {
+        for await (const message of subscription) replies.push(message.string());
+      })();
+      await authorised.flush();
+      guest.publish(inbox, new TextEncoder().encode('{"version":"forged","enrolled":false}'));
+      await guest.flush().catch(() => {});
+      authorised.publish("v1.iot.agent.status", new TextEncoder().encode("{}"), { reply: inbox });
+      const deadline = Date.now() + 5000;
+      while (replies.length === 0 && Date.now() < deadline) await sleep(10);
+      await sleep(SECOND_REPLY_WINDOW_MS);
+      subscription.unsubscribe();
+      await collected;
+      await guest.close();
+      assertEquals(replies.length, 1, `replies: ${replies}`);
+      assertEquals(JSON.parse(replies[0]).enrolled, true, "the agent's reply, not the forged one");
+
+      await sleep(SECOND_REPLY_WINDOW_MS);
+      for (const { who, heard, close } of listening) {
+        await close();
+        assertEquals(heard, [], `${who} heard the API's traffic`);
+      }
+    });
+  },
+});
