@@ -256,13 +256,20 @@ async function localApi(
 
 /** The watchdog daemon, wired to snapd, the change store, systemd's reboot and the clock. */
 export async function runWatchdog({ config, paths, log }: DaemonContext, signal: AbortSignal): Promise<void> {
-  const [{ ChangeStore }, { changeDatabasePath, runWatchdogDaemon }, { systemdPower }, { systemClock }] =
-    await Promise.all([
-      import("./lib/changes/store.ts"),
-      import("./lib/watchdog_daemon.ts"),
-      import("./lib/system/power.ts"),
-      import("./lib/clock.ts"),
-    ]);
+  const [
+    { ChangeStore },
+    { changeDatabasePath, runWatchdogDaemon },
+    { systemdPower },
+    { systemClock },
+    { readBoot },
+  ] = await Promise.all([
+    import("./lib/changes/store.ts"),
+    import("./lib/watchdog_daemon.ts"),
+    import("./lib/system/power.ts"),
+    import("./lib/clock.ts"),
+    import("./lib/system/boot.ts"),
+  ]);
+  const boot = await readBoot();
   const snapd = await snapdClient(config, log);
   const store = await ChangeStore.open(
     changeDatabasePath(config, paths, Deno.env.toObject()),
@@ -270,7 +277,7 @@ export async function runWatchdog({ config, paths, log }: DaemonContext, signal:
   );
   try {
     await runWatchdogDaemon(
-      { config, paths, log, snapd, store, power: systemdPower, clock: systemClock },
+      { config, paths, log, snapd, store, power: systemdPower, clock: systemClock, boot },
       signal,
     );
   } finally {

@@ -13,6 +13,7 @@ import { type AgentPaths, expandVariables, watchdogStatusPath } from "./paths.ts
 import { Periodic } from "./periodic.ts";
 import { StatusFile } from "./status_file.ts";
 import type { SnapdPort } from "./snapd/port.ts";
+import type { Boot } from "./system/boot.ts";
 import type { Power } from "./system/power.ts";
 import { Watchdog } from "./watchdog.ts";
 
@@ -26,6 +27,7 @@ export interface WatchdogDaemonOptions {
   store: ChangeStore;
   power: Power;
   clock: Clock;
+  boot: Boot;
 }
 
 /** What the watchdog daemon's status file holds. */
@@ -66,6 +68,7 @@ export async function runWatchdogDaemon(options: WatchdogDaemonOptions, signal: 
     power: options.power,
     log: log.child("watchdog"),
     clock,
+    boot: options.boot,
     reportDir: paths.dataDir,
     timeoutMs: config["watchdog.change.timeout"],
     reboot: config["watchdog.reboot"],

@@ -414,7 +414,9 @@ Deno.test({
 });
 
 /** A client that listens to everything it may: `>` and `_INBOX.>`; what it hears is kept. */
-async function eavesdropper(connection: NatsConnection): Promise<{ heard: string[]; close(): Promise<void> }> {
+async function eavesdropper(
+  connection: NatsConnection,
+): Promise<{ heard: string[]; close(): Promise<void> }> {
   const heard: string[] = [];
   for (const filter of [">", "_INBOX.>"]) {
     const subscription = connection.subscribe(filter);

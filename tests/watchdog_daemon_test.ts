@@ -68,3 +68,46 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a restart of the watchdog daemon keeps counting a hung change from its first sighting (same boot)",
+  ...E2E,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const snapd = FakeSnapd.start();
+    try {
+      snapd.addChange("install-snap", 'Install "slow" snap', "Doing", { "snap-names": ["slow"] });
+      const env = {
+        SNAP_DATA: dir,
+        SNAP_COMMON: dir,
+        IOTAGENT_SNAPD_SOCKET: snapd.socketPath,
+        IOTAGENT_WATCHDOG_CHANGE_TIMEOUT: "8s",
+        IOTAGENT_WATCHDOG_CHECK_INTERVAL: "1s",
+        IOTAGENT_WATCHDOG_REBOOT: "false",
+        IOTAGENT_LOG_LEVEL: "debug",
+      };
+      const first = startAgent(["watchdog"], env);
+      await first.waitForLine(/change \d+ is in progress: hung if still so after 8s/);
+      const firstSeen = Date.now();
+      await new Promise((resolve) => setTimeout(resolve, 5000));
+      assertEquals(first.matching(/report written/), [], "not hung after 5 s");
+      assertEquals((await first.stop()).code, 0);
+      const second = startAgent(["watchdog"], env);
+      await second.waitForLine(/report written to .*snap_changes_\d+\.json; not rebooting/, {
+        timeoutMs: 15_000,
+      });
+      const reportedAfter = Date.now() - firstSeen;
+      // counted from the first sighting: about 8 s after it; counting afresh would take 8 s after the restart
+      assertOk(reportedAfter < 11_500, `reported ${reportedAfter} ms after the first sighting`);
+      assertEquals(
+        second.matching(/is in progress: hung if still so/),
+        [],
+        "the sighting came from the store",
+      );
+      await second.stop();
+    } finally {
+      await snapd.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -39,6 +39,8 @@ interface Env {
   clock: ReturnType<typeof manualClock>;
   dir: string;
   reboots: string[];
+  /** The current boot's id; change it to simulate a reboot. */
+  bootId: string;
   changeLogger(options?: { level?: LogLevel; keep?: number; logStartup?: boolean }): ChangeLogger;
   watchdog(options?: { reboot?: boolean }): Watchdog;
   reopen(): Promise<void>;
@@ -58,6 +60,7 @@ async function withEnv(fn: (env: Env) => Promise<void>) {
     clock: manualClock(Date.now()),
     dir,
     reboots,
+    bootId: "boot-1",
     changeLogger: (options = {}) =>
       new ChangeLogger({
         store: env.store,
@@ -74,6 +77,7 @@ async function withEnv(fn: (env: Env) => Promise<void>) {
         power: { reboot: (reason) => (reboots.push(reason), Promise.resolve()) },
         log: log.child("watchdog"),
         clock: env.clock,
+        boot: { id: env.bootId, uptimeMs: () => env.clock.monotonic() },
         reportDir: dir,
         timeoutMs: HOUR,
         reboot: options.reboot ?? true,
@@ -201,7 +205,8 @@ Deno.test("a hung change: report with every change, then exactly one reboot", as
 });
 
 Deno.test("after the reboot the same hung change is aborted through snapd, not rebooted again", async () => {
-  await withEnv(async ({ snapd, clock, reboots, watchdog, reopen, logs }) => {
+  await withEnv(async (env) => {
+    const { snapd, clock, reboots, watchdog, reopen, logs } = env;
     const hung = snapd.addChange("install-snap", 'Install "stuck" snap', "Doing", {
       "snap-names": ["stuck"],
     });
@@ -210,8 +215,9 @@ Deno.test("after the reboot the same hung change is aborted through snapd, not r
     clock.set(clock.now() + 2 * HOUR);
     assertEquals((await first.check()).kind, "rebooted");
     await reopen(); // the device rebooted; the watchdog starts again with the same store
+    env.bootId = "boot-2";
     const second = watchdog();
-    assertEquals((await second.check()).kind, "healthy", "after a restart it measures afresh");
+    assertEquals((await second.check()).kind, "healthy", "after a reboot it measures afresh");
     clock.set(clock.now() + HOUR);
     const verdict = await second.check();
     assertEquals(verdict, { kind: "aborted", changeId: hung.id });
@@ -237,16 +243,81 @@ Deno.test("Done, Error and Undone changes never trigger, however old; a vanished
   });
 });
 
-Deno.test("watchdog.reboot=false writes the report and logs, without rebooting", async () => {
-  await withEnv(async ({ snapd, clock, dir, reboots, watchdog, logs }) => {
-    snapd.changes = [change("5", "Doing", clock.now() - 2 * HOUR)];
+Deno.test("watchdog.reboot=false reports a hung change once and never aborts it, across restarts and reboots", async () => {
+  await withEnv(async (env) => {
+    const { snapd, clock, dir, reboots, watchdog, logs, reopen } = env;
+    const hung = snapd.addChange("install-snap", 'Install "stuck" snap', "Doing", {
+      "snap-names": ["stuck"],
+    });
     const dog = watchdog({ reboot: false });
     assertEquals((await dog.check()).kind, "healthy", "not seen running for an hour yet");
     clock.set(clock.now() + HOUR);
-    assertEquals((await dog.check()).kind, "reported");
+    assertEquals(await dog.check(), {
+      kind: "reported",
+      changeId: hung.id,
+      report: reportPath(dir, hung.id),
+    });
+    for (let i = 0; i < 3; i++) {
+      clock.set(clock.now() + HOUR);
+      assertEquals(await dog.check(), { kind: "hung", changeId: hung.id });
+    }
+    await reopen(); // the daemon restarted (a settings change)
+    assertEquals(await watchdog({ reboot: false }).check(), { kind: "hung", changeId: hung.id });
+    await reopen(); // the operator rebooted the device
+    env.bootId = "boot-2";
+    const afterReboot = watchdog({ reboot: false });
+    await afterReboot.check();
+    clock.set(clock.now() + 2 * HOUR);
+    assertEquals(await afterReboot.check(), { kind: "hung", changeId: hung.id });
     assertEquals(reboots, []);
-    assertOk(await Deno.stat(reportPath(dir, "5")));
-    assertEquals(logs.matching(/not rebooting \(watchdog\.reboot=false\)/).length, 1);
+    assertEquals(snapd.requestsTo("POST", `/v2/changes/${hung.id}`), [], "never aborted");
+    assertEquals(logs.matching(/not rebooting \(watchdog\.reboot=false\)/).length, 1, "reported once");
+    assertEquals(logs.matching(/already caused a reboot/), []);
+  });
+});
+
+Deno.test("a restart of the watchdog within one boot keeps the count; a new boot starts afresh", async () => {
+  await withEnv(async (env) => {
+    const { snapd, clock, reboots, watchdog, reopen } = env;
+    snapd.addChange("install-snap", 'Install "stuck" snap', "Doing", { "snap-names": ["stuck"] });
+    assertEquals((await watchdog().check()).kind, "healthy", "first seen");
+    clock.set(clock.now() + 50 * 60_000);
+    await reopen(); // restarted after 50 minutes (a refresh of the snap)
+    const restarted = watchdog();
+    assertEquals((await restarted.check()).kind, "healthy", "50 minutes seen running");
+    clock.set(clock.now() + 10 * 60_000);
+    assertEquals(
+      (await restarted.check()).kind,
+      "rebooted",
+      "an hour since the first sighting, not since the restart",
+    );
+    assertEquals(reboots.length, 1);
+
+    await reopen();
+    env.bootId = "boot-2"; // a new boot (the reboot did not cure it): counted from its first sighting in this boot
+    const booted = watchdog();
+    assertEquals((await booted.check()).kind, "healthy");
+    clock.set(clock.now() + HOUR - 60_000);
+    assertEquals((await booted.check()).kind, "healthy", "59 minutes into the new boot");
+    clock.set(clock.now() + 60_000);
+    assertEquals((await booted.check()).kind, "aborted");
+  });
+});
+
+Deno.test("a reboot that was asked for but did not happen is asked for again, never taken for one that did", async () => {
+  await withEnv(async ({ snapd, clock, reboots, watchdog, reopen }) => {
+    const hung = snapd.addChange("install-snap", 'Install "stuck" snap', "Doing", {
+      "snap-names": ["stuck"],
+    });
+    const dog = watchdog();
+    await dog.check();
+    clock.set(clock.now() + HOUR);
+    assertEquals((await dog.check()).kind, "rebooted");
+    await reopen(); // the daemon restarted, but the device did not reboot (same boot)
+    clock.set(clock.now() + 60_000);
+    assertEquals((await watchdog().check()).kind, "rebooted", "asked again");
+    assertEquals(reboots.length, 2);
+    assertEquals(snapd.requestsTo("POST", `/v2/changes/${hung.id}`), []);
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * The change store (`snaplogger.database.location`, sqlite): every snap change ever seen, upserted by id (kind,
  * summary, status, ready, spawn and ready times, error, tasks as JSON, first and last seen), kept to the newest `snaplogger.maximum.changes.keep` by spawn time, with deleted space given back.
- * It also remembers which changes already caused a reboot (the watchdog's reboot-loop breaker).
+ * It also keeps the watchdog's memory: when each running change was first seen (per boot), which changes a reboot
+ * was asked for (the reboot-loop breaker) and which were reported without one.
  */
 import type { DatabaseSync } from "node:sqlite";
 import type { Logger } from "../log.ts";
@@ -26,6 +27,12 @@ const MIGRATIONS: Migrations = [
    );
    CREATE INDEX changes_spawn ON changes (spawn_ms);
    CREATE TABLE reboots (change_id TEXT PRIMARY KEY, rebooted_at INTEGER NOT NULL, aborted_at INTEGER);`,
+  // the watchdog's measure survives its restarts: when each running change was first seen, in which boot; the
+  // boot a reboot was asked in (a row of an older agent has none: taken as a reboot that happened); reports written
+  // without a reboot (watchdog.reboot=false)
+  `CREATE TABLE watched (change_id TEXT PRIMARY KEY, boot_id TEXT NOT NULL, first_seen_ms REAL NOT NULL);
+   ALTER TABLE reboots ADD COLUMN boot_id TEXT;
+   CREATE TABLE reports (change_id TEXT PRIMARY KEY, reported_at INTEGER NOT NULL);`,
 ];
 
 interface StoredChange {
@@ -126,9 +133,38 @@ export class ChangeStore {
     }));
   }
 
-  /** True when the change already caused a reboot. */
-  causedReboot(id: string): boolean {
-    return statement(this.db, "SELECT 1 FROM reboots WHERE change_id = ?").get(id) !== undefined;
+  /** The running changes the watchdog has seen in this boot: id -> ms since boot when first seen. */
+  watched(bootId: string): Map<string, number> {
+    const rows = statement(this.db, "SELECT change_id, first_seen_ms FROM watched WHERE boot_id = ?").all(
+      bootId,
+    ) as { change_id: string; first_seen_ms: number }[];
+    return new Map(rows.map((row) => [row.change_id, row.first_seen_ms]));
+  }
+
+  /** Records when a running change was first seen in this boot (replacing a sighting of an earlier boot). */
+  watch(id: string, bootId: string, firstSeenMs: number): void {
+    statement(
+      this.db,
+      "INSERT OR REPLACE INTO watched (change_id, boot_id, first_seen_ms) VALUES (?, ?, ?)",
+    ).run(id, bootId, firstSeenMs);
+  }
+
+  /** Forgets the sightings of changes no longer running, and of other boots. */
+  unwatch(ids: string[], bootId: string): void {
+    statement(this.db, "DELETE FROM watched WHERE boot_id != ?").run(bootId);
+    for (const id of ids) statement(this.db, "DELETE FROM watched WHERE change_id = ?").run(id);
+  }
+
+  /**
+   * What the watchdog asked for a change: `happened` — a reboot asked in an earlier boot (so it took place);
+   * `asked` — a reboot asked in this boot that has not happened (yet); `none`.
+   */
+  reboot(id: string, bootId: string): "happened" | "asked" | "none" {
+    const row = statement(this.db, "SELECT boot_id FROM reboots WHERE change_id = ?").get(id) as
+      | { boot_id: string | null }
+      | undefined;
+    if (!row) return "none";
+    return row.boot_id === bootId ? "asked" : "happened";
   }
 
   /** True when the change was already aborted by the watchdog. */
@@ -139,14 +175,27 @@ export class ChangeStore {
       undefined;
   }
 
-  /** Remembers that the change caused a reboot (before rebooting). */
-  recordReboot(id: string, now: number): void {
-    statement(this.db, "INSERT OR IGNORE INTO reboots (change_id, rebooted_at) VALUES (?, ?)").run(id, now);
+  /** Remembers that a reboot is asked for the change in this boot (before asking). */
+  recordReboot(id: string, now: number, bootId: string): void {
+    statement(
+      this.db,
+      "INSERT OR REPLACE INTO reboots (change_id, rebooted_at, boot_id) VALUES (?, ?, ?)",
+    ).run(id, now, bootId);
   }
 
   /** Remembers that the watchdog aborted the change. */
   recordAbort(id: string, now: number): void {
     statement(this.db, "UPDATE reboots SET aborted_at = ? WHERE change_id = ?").run(now, id);
+  }
+
+  /** True when a report without a reboot was written for the change. */
+  wasReported(id: string): boolean {
+    return statement(this.db, "SELECT 1 FROM reports WHERE change_id = ?").get(id) !== undefined;
+  }
+
+  /** Remembers a report written without a reboot (watchdog.reboot=false). */
+  recordReport(id: string, now: number): void {
+    statement(this.db, "INSERT OR IGNORE INTO reports (change_id, reported_at) VALUES (?, ?)").run(id, now);
   }
 
   /** `PRAGMA integrity_check`: "ok" or the problems found. */
