@@ -10,6 +10,7 @@
  */
 import { parseArgs } from "node:util";
 import { ChangeStore } from "../lib/changes/store.ts";
+import { systemClock } from "../lib/clock.ts";
 import { DEFAULT_NATS_PASSWORD } from "../lib/settings.ts";
 import { ActionJournal } from "../lib/dms/journal.ts";
 import { Outbox } from "../lib/dms/outbox.ts";
@@ -226,7 +227,12 @@ async function storeFigures(dir: string): Promise<void> {
     const db = await openAgentDb(`${dir}/agent-${synchronous}.db`, quiet);
     db.exec(`PRAGMA synchronous = ${synchronous}`);
     const journal = new ActionJournal(db);
-    const outbox = new Outbox(db, () => Promise.resolve(), quiet);
+    const outbox = new Outbox(db, {
+      publish: () => Promise.resolve(),
+      log: quiet,
+      clock: systemClock,
+      backoff: {},
+    });
     const t = performance.now();
     for (let i = 0; i < actions; i++) {
       journal.accept({ id: `a${i}`, action: "install", snap: "hello", data: "" }, Date.now());

@@ -3,8 +3,15 @@ import { Outbox, type OutboxEntry } from "../lib/dms/outbox.ts";
 import { ActionJournal, JOURNAL_KEEP_COUNT, JOURNAL_KEEP_MS } from "../lib/dms/journal.ts";
 import { forgetEnrollment, openAgentDb } from "../lib/store/agent_db.ts";
 import { createLogger, MemorySink } from "../lib/log.ts";
+import { FakeClock } from "./support/fake_clock.ts";
 
 const quiet = () => createLogger("test", { sink: new MemorySink() });
+const outboxOptions = (publish: (entry: OutboxEntry) => Promise<void>) => ({
+  publish,
+  log: quiet(),
+  clock: new FakeClock(),
+  backoff: { initialMs: 100, maxMs: 1000 },
+});
 
 async function withDb(fn: (path: string) => Promise<void>) {
   const dir = await Deno.makeTempDir();
@@ -25,7 +32,7 @@ Deno.test("outbox: in order; a failed publish keeps it and everything behind it,
       return Promise.resolve();
     };
     const db = await openAgentDb(path, quiet());
-    const outbox = new Outbox(db, publish, quiet());
+    const outbox = new Outbox(db, outboxOptions(publish));
     outbox.add("t", "1");
     outbox.add("t", "2");
     await outbox.flush();
@@ -33,7 +40,7 @@ Deno.test("outbox: in order; a failed publish keeps it and everything behind it,
     db.close();
 
     const reopened = await openAgentDb(path, quiet());
-    const again = new Outbox(reopened, publish, quiet());
+    const again = new Outbox(reopened, outboxOptions(publish));
     up = true;
     const seq = again.add("t", "3");
     const acknowledged = again.acknowledged(seq);
@@ -62,7 +69,11 @@ Deno.test("journal: a known id is not accepted twice; done entries keep their re
     const repeat = journal.accept(request, 1003);
     assertEquals(repeat.fresh ? undefined : repeat.entry.response, '{"id":"a1"}');
     assertEquals(journal.unfinished(), []);
-    assertEquals(new Outbox(db, () => Promise.resolve(), quiet()).depth, 1, "the response is queued with it");
+    assertEquals(
+      new Outbox(db, outboxOptions(() => Promise.resolve())).depth,
+      1,
+      "the response is queued with it",
+    );
     db.close();
   });
 });
@@ -107,7 +118,7 @@ Deno.test("forgetting an enrollment drops its queued responses and required snap
     db.prepare("INSERT INTO required_snaps (name, channel, requested_at) VALUES ('htop', 'latest/stable', 1)")
       .run();
     assertEquals(forgetEnrollment(db), { responses: 1, requiredSnaps: 1 });
-    assertEquals(new Outbox(db, () => Promise.resolve(), quiet()).depth, 0);
+    assertEquals(new Outbox(db, outboxOptions(() => Promise.resolve())).depth, 0);
     assertEquals(journal.get("a1")?.state, "done");
     db.close();
   });
@@ -136,5 +147,39 @@ Deno.test("a second process cannot open the agent database; the first one's file
     assertEquals(new ActionJournal(first).get("kept")?.state, "accepted");
     assertEquals(logs.lines.length, 0);
     first.close();
+  });
+});
+
+Deno.test("journal: a commit that fails after its data reached the file counts as recorded; one that did not, throws", async () => {
+  await withDb(async (path) => {
+    const db = await openAgentDb(path, quiet());
+    let failCommit: "after" | "before" | undefined;
+    // the database as the journal sees it: COMMIT may report an error (an fsync that fails) after or before it landed
+    const flaky = new Proxy(db, {
+      get(target, key) {
+        if (key !== "exec") return Reflect.get(target, key).bind(target);
+        return (sql: string) => {
+          if (sql === "COMMIT" && failCommit === "after") {
+            target.exec(sql);
+            throw new Error("disk I/O error");
+          }
+          if (sql === "COMMIT" && failCommit === "before") throw new Error("disk I/O error");
+          return target.exec(sql);
+        };
+      },
+    });
+    const journal = new ActionJournal(flaky);
+    failCommit = "after";
+    assertEquals(journal.accept({ id: "c1", action: "list", snap: "", data: "" }, 1000), { fresh: true });
+    failCommit = "before";
+    let thrown = false;
+    try {
+      journal.accept({ id: "c2", action: "list", snap: "", data: "" }, 1001);
+    } catch {
+      thrown = true;
+    }
+    failCommit = undefined;
+    assertEquals([thrown, journal.get("c1")?.state, journal.get("c2")], [true, "accepted", undefined]);
+    db.close();
   });
 });

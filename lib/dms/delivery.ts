@@ -86,13 +86,17 @@ export class Delivery {
   constructor(options: DeliveryOptions) {
     this.#options = options;
     this.#log = options.log;
-    this.#journal = new ActionJournal(options.db);
-    this.#outbox = new Outbox(
-      options.db,
-      (entry) => options.publish(entry.topic, entry.payload),
-      options.log.child("outbox"),
-    );
     this.#storage = new FailureLog(options.log, "storing action state");
+    this.#journal = new ActionJournal(
+      options.db,
+      (error) => this.#storage.failed(`forgetting old action ids: ${error.message}`),
+    );
+    this.#outbox = new Outbox(options.db, {
+      publish: (entry) => options.publish(entry.topic, entry.payload),
+      log: options.log.child("outbox"),
+      clock: options.clock,
+      backoff: options.backoff,
+    });
   }
 
   /** Responses waiting for the broker. */
@@ -173,6 +177,7 @@ export class Delivery {
   /** Stops retrying; unfinished actions stay in the journal for the next start. */
   stop(): void {
     this.#stopping.abort();
+    this.#outbox.stop();
   }
 
   /**
@@ -225,7 +230,14 @@ export class Delivery {
       );
     } else {
       this.#log.info(`action ${id} was already answered: sending the stored response again`);
-      this.#outbox.add(this.#options.responseTopic, entry.response);
+      try {
+        this.#outbox.add(this.#options.responseTopic, entry.response);
+      } catch (error) {
+        if (!isStorageFull(error)) throw error;
+        // the DMS asked again and gets the same answer; without room to queue it, it goes out once, directly
+        void this.#options.publish(this.#options.responseTopic, entry.response).catch(() => {});
+        return;
+      }
       void this.flush();
     }
   }

@@ -67,11 +67,20 @@ export class ActionJournal {
   /** Rows in the table, counted once and then kept up to date: the count limit never scans the table. */
   #rows: number | undefined;
 
-  constructor(private readonly db: DatabaseSync) {}
+  /**
+   * @param onPruneFailed told when forgetting old ids failed; the journal tries again at the next accept (a prune
+   *   that fails never changes what was accepted)
+   */
+  constructor(
+    private readonly db: DatabaseSync,
+    private readonly onPruneFailed: (error: Error) => void = () => {},
+  ) {}
 
   /**
    * Records a new request — already answered when `answer` is given (a request that cannot run), in the same
    * transaction as its outbox entry. Returns the existing entry instead when the id is known.
+   * @throws only when the request was not recorded: after a failed commit the row itself decides (a commit can
+   *   fail after its data reached the file), so the caller's answer always matches what is stored
    */
   accept(
     request: ActionRequest,
@@ -80,17 +89,47 @@ export class ActionJournal {
   ): { fresh: true } | { fresh: false; entry: JournalEntry } {
     const existing = this.get(request.id);
     if (existing) return { fresh: false, entry: existing };
-    this.#transaction(() => {
-      statement(
-        this.db,
-        "INSERT INTO actions (id, request, state, received_at, response) VALUES (?, ?, ?, ?, ?)",
-      ).run(request.id, JSON.stringify(request), answer ? "done" : "accepted", now, answer?.payload ?? null);
-      if (answer) this.#queue(request.id, answer);
-    });
-    this.#rows = (this.#rows ?? this.size() - 1) + 1;
-    if (++this.#sincePrune >= PRUNE_EVERY) this.#pruneOld(now);
-    if (this.#rows > JOURNAL_KEEP_COUNT) this.#pruneOldest(this.#rows - JOURNAL_KEEP_COUNT);
+    try {
+      this.#transaction(() => {
+        statement(
+          this.db,
+          "INSERT INTO actions (id, request, state, received_at, response) VALUES (?, ?, ?, ?, ?)",
+        ).run(
+          request.id,
+          JSON.stringify(request),
+          answer ? "done" : "accepted",
+          now,
+          answer?.payload ?? null,
+        );
+        if (answer) this.#queue(request.id, answer);
+      });
+    } catch (error) {
+      if (!this.#recorded(request.id)) throw error;
+    }
+    this.#maintain(now);
     return { fresh: true };
+  }
+
+  /** True when the id is in the journal; false when it is not or cannot be read. */
+  #recorded(id: string): boolean {
+    try {
+      return this.get(id) !== undefined;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Keeps the journal within its bounds; a failure is reported and retried next time, never thrown. */
+  #maintain(now: number): void {
+    try {
+      this.#rows = (this.#rows ?? this.size() - 1) + 1;
+      if (++this.#sincePrune >= PRUNE_EVERY) this.#pruneOld(now);
+      if (this.#rows > JOURNAL_KEEP_COUNT) this.#pruneOldest(this.#rows - JOURNAL_KEEP_COUNT);
+    } catch (error) {
+      this.#rows = undefined; // counted afresh next time
+      this.#sincePrune = PRUNE_EVERY;
+      this.onPruneFailed(error as Error);
+    }
   }
 
   /** The entry of an id. */
@@ -161,10 +200,10 @@ export class ActionJournal {
 
   /** Forgets handled ids older than the retention time. */
   #pruneOld(now: number): void {
-    this.#sincePrune = 0;
     const deleted = statement(this.db, "DELETE FROM actions WHERE state = 'done' AND received_at < ?").run(
       now - JOURNAL_KEEP_MS,
     ).changes;
+    this.#sincePrune = 0;
     this.#rows! -= Number(deleted);
   }
 

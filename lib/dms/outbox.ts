@@ -2,10 +2,17 @@
  * Responses waiting for the broker's acknowledgement, kept in sqlite and published one at a time in order. A
  * response that could not be published (broker down, connection lost before PUBACK, agent restarted) stays first
  * in line and goes out after the next connect.
+ *
+ * Storage that fails never stalls it: a response the broker acknowledged but whose removal failed is not
+ * published again (the process remembers it) and its removal is retried; any storage failure while draining is
+ * retried on its own after a jittered backoff delay, so the outbox resumes by itself once the storage works again.
  */
 import type { DatabaseSync } from "node:sqlite";
+import type { Clock } from "../clock.ts";
+import { FailureLog } from "../failure_log.ts";
 import type { Logger } from "../log.ts";
 import { failpoint } from "../failpoints.ts";
+import { Backoff, type BackoffOptions } from "../retry.ts";
 import { statement } from "../store/statements.ts";
 
 /** A message to publish. */
@@ -18,20 +25,38 @@ export interface OutboxEntry {
 /** Publishes one entry; rejects when it was not acknowledged. */
 export type PublishEntry = (entry: OutboxEntry) => Promise<void>;
 
+/** Options of {@link Outbox}. */
+export interface OutboxOptions {
+  publish: PublishEntry;
+  log: Logger;
+  clock: Clock;
+  /** Retries after a storage failure. */
+  backoff: BackoffOptions;
+}
+
+/** How a drain ended. */
+type Drained = "empty" | "not published";
+
 /** An in-order, persistent, retrying publisher of responses. */
 export class Outbox {
   #flushing: Promise<void> | undefined;
   readonly #waiters = new Map<number, () => void>();
+  /** Entries the broker acknowledged whose removal from the database has not succeeded yet. */
+  readonly #acknowledged = new Set<number>();
+  readonly #storage: FailureLog;
+  readonly #backoff: Backoff;
+  readonly #stopping = new AbortController();
+  #retrying = false;
 
-  constructor(
-    private readonly db: DatabaseSync,
-    private readonly publish: PublishEntry,
-    private readonly log: Logger,
-  ) {}
+  constructor(private readonly db: DatabaseSync, private readonly options: OutboxOptions) {
+    this.#storage = new FailureLog(options.log, "publishing stored responses");
+    this.#backoff = new Backoff(options.backoff);
+  }
 
   /** Responses not yet acknowledged. */
   get depth(): number {
-    return (statement(this.db, "SELECT COUNT(*) AS n FROM outbox").get() as { n: number }).n;
+    return (statement(this.db, "SELECT COUNT(*) AS n FROM outbox").get() as { n: number }).n -
+      this.#acknowledged.size;
   }
 
   /** Queues an entry (outside an action: e.g. a stored response sent again); returns its sequence number. */
@@ -45,40 +70,81 @@ export class Outbox {
 
   /** Resolves once entry `seq` has been acknowledged (at once if it is no longer queued). */
   acknowledged(seq: number): Promise<void> {
+    if (this.#acknowledged.has(seq)) return Promise.resolve();
     if (!statement(this.db, "SELECT 1 FROM outbox WHERE seq = ?").get(seq)) return Promise.resolve();
     return new Promise((resolve) => this.#waiters.set(seq, resolve));
   }
 
-  /** Publishes queued entries in order until one fails or none is left; concurrent calls share one run. */
+  /**
+   * Publishes queued entries in order until one is not acknowledged or none is left; concurrent calls share one
+   * run. Never rejects: a storage failure is logged and retried by itself.
+   */
   flush(): Promise<void> {
-    this.#flushing ??= this.#drain().then((drained) => {
-      this.#flushing = undefined;
-      // an entry added while the last run was finishing would otherwise wait for the next connect
-      if (drained && this.depth > 0) return this.flush();
-    });
+    this.#flushing ??= this.#drain().then(
+      (drained) => {
+        this.#flushing = undefined;
+        this.#backoff.reset();
+        this.#storage.succeeded();
+        // an entry added while the last run was finishing would otherwise wait for the next connect
+        if (drained === "empty" && this.#hasQueued()) return this.flush();
+      },
+      (error) => {
+        this.#flushing = undefined;
+        this.#retryLater(error as Error);
+      },
+    );
     return this.#flushing;
   }
 
-  /** Publishes until empty (true) or until a publish fails (false). */
-  async #drain(): Promise<boolean> {
+  /** Stops retrying after storage failures. */
+  stop(): void {
+    this.#stopping.abort();
+  }
+
+  #hasQueued(): boolean {
+    try {
+      return this.depth > 0;
+    } catch {
+      return false; // the next flush (a connect, an answer, a retry) looks again
+    }
+  }
+
+  #retryLater(error: Error): void {
+    const delay = this.#backoff.next();
+    this.#storage.failed(error.message, delay);
+    if (this.#retrying || this.#stopping.signal.aborted) return;
+    this.#retrying = true;
+    this.options.clock.sleep(delay, this.#stopping.signal).then(
+      () => {
+        this.#retrying = false;
+        return this.flush();
+      },
+      () => {},
+    );
+  }
+
+  /** Publishes until empty or until a publish fails. @throws when the storage fails */
+  async #drain(): Promise<Drained> {
     for (;;) {
       const entry = statement(this.db, "SELECT seq, topic, payload FROM outbox ORDER BY seq LIMIT 1").get() as
         | OutboxEntry
         | undefined;
-      if (!entry) return true;
-      try {
-        await this.publish(entry);
-      } catch (error) {
-        this.log.debug(`response kept for the next connection: ${(error as Error).message}`, {
-          depth: this.depth,
-        });
-        return false;
+      if (!entry) return "empty";
+      if (!this.#acknowledged.has(entry.seq)) {
+        try {
+          await this.options.publish(entry);
+        } catch (error) {
+          this.options.log.debug(`response kept for the next connection: ${(error as Error).message}`);
+          return "not published";
+        }
+        this.#acknowledged.add(entry.seq);
+        this.#waiters.get(entry.seq)?.();
+        this.#waiters.delete(entry.seq);
+        failpoint("acknowledged");
       }
-      failpoint("acknowledged");
       statement(this.db, "DELETE FROM outbox WHERE seq = ?").run(entry.seq);
-      this.log.debug("response acknowledged by the broker", { seq: entry.seq, topic: entry.topic });
-      this.#waiters.get(entry.seq)?.();
-      this.#waiters.delete(entry.seq);
+      this.#acknowledged.delete(entry.seq);
+      this.options.log.debug("response acknowledged by the broker", { seq: entry.seq, topic: entry.topic });
     }
   }
 }
