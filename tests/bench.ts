@@ -236,7 +236,7 @@ async function storeFigures(dir: string): Promise<void> {
     const t = performance.now();
     for (let i = 0; i < actions; i++) {
       journal.accept({ id: `a${i}`, action: "install", snap: "hello", data: "" }, Date.now());
-      journal.markStarted(`a${i}`, Date.now(), i);
+      journal.markStarted(`a${i}`, Date.now(), { change: i, ready: true });
       journal.complete(`a${i}`, { topic: "devices/pub/d", payload: `{"id":"a${i}","success":true}` });
       await outbox.flush();
     }

@@ -415,3 +415,111 @@ Deno.test("a broker redelivery (DUP) of an answered id sends nothing more; the D
     await restarted.idle();
   });
 });
+
+const DAY = 24 * 3_600_000;
+
+/** The device is away for two days; snapd forgets every ready change in the meantime. */
+async function longOutage(bench: Bench): Promise<void> {
+  await bench.clock.advance(2 * DAY);
+  bench.snapd.prune();
+}
+
+Deno.test("recovery: the change was pruned during a long outage and the snap shows it done: answered done, not run", async () => {
+  await withDelivery(async (bench) => {
+    bench.snapd.start("peer-svc", "enable-snap"); // 51, the baseline
+    await killedWhileRunning(bench, { id: "d1", action: "disable", snap: "peer-svc" });
+    bench.snapd.start("peer-svc", "disable-snap"); // 52: snapd got the request before the kill, and did it
+    bench.snapd.snaps.set("peer-svc", "installed"); // disabled
+    await longOutage(bench);
+    const restarted = bench.delivery();
+    restarted.resume();
+    await restarted.idle();
+    await settle();
+    assertEquals(bench.ran, [], "not run again");
+    assertEquals(bench.responses("d1").map((r) => [r.success, r.message]), [[
+      true,
+      "disable of peer-svc is done (snapd no longer lists its change)",
+    ]]);
+  });
+});
+
+Deno.test("recovery: the change was pruned and the snap's state does not show the action: outcome unknown, not run", async () => {
+  await withDelivery(async (bench) => {
+    bench.snapd.start("peer-svc", "disable-snap"); // 51, the baseline
+    await killedWhileRunning(bench, { id: "e1", action: "enable", snap: "peer-svc" });
+    bench.snapd.start("peer-svc", "enable-snap"); // 52: reached snapd, and then failed (undone)
+    bench.snapd.finish("52", "Undone");
+    bench.snapd.snaps.set("peer-svc", "installed"); // still disabled
+    await longOutage(bench);
+    const restarted = bench.delivery();
+    restarted.resume();
+    await restarted.idle();
+    await settle();
+    assertEquals(bench.ran, [], "never a second run");
+    const [reply] = bench.responses("e1");
+    assertEquals(reply.success, false);
+    assertIncludes(String(reply.message), "snapd no longer lists the changes of that time");
+    assertIncludes(String(reply.message), "outcome unknown");
+    assertIncludes(String(reply.message), "it was not run again");
+  });
+});
+
+Deno.test("recovery: killed before the request, snapd's list pruned empty over two days: not run, outcome unknown", async () => {
+  await withDelivery(async (bench) => {
+    bench.snapd.snaps.set("peer-svc", "active");
+    await killedWhileRunning(bench, { id: "d2", action: "disable", snap: "peer-svc" });
+    await longOutage(bench);
+    const restarted = bench.delivery();
+    restarted.resume();
+    await restarted.idle();
+    await settle();
+    assertEquals(bench.ran, []);
+    assertIncludes(String(bench.responses("d2")[0].message), "outcome unknown");
+  });
+});
+
+Deno.test("recovery: what proves snapd still remembers — the baseline listed, an older ready change, or a young mark with few changes", async () => {
+  // each case: the action was killed before its request; snapd must provably remember, so the action runs
+  const cases: [string, (bench: Bench) => Promise<void>][] = [
+    ["the baseline change is still listed", async (bench) => {
+      bench.snapd.start("peer-svc", "enable-snap"); // 51
+      await killedWhileRunning(bench, { id: "x", action: "disable", snap: "peer-svc" });
+      await bench.clock.advance(2 * DAY);
+    }],
+    ["another snap's change, ready before the mark, is still listed", async (bench) => {
+      bench.snapd.start("other", "install-snap");
+      await bench.clock.advance(1000);
+      await killedWhileRunning(bench, { id: "x", action: "disable", snap: "peer-svc" });
+      await bench.clock.advance(2 * DAY);
+    }],
+    ["the mark is an hour old and fewer than 500 changes are ready", async (bench) => {
+      await killedWhileRunning(bench, { id: "x", action: "disable", snap: "peer-svc" });
+      await bench.clock.advance(3_600_000);
+    }],
+  ];
+  for (const [name, setup] of cases) {
+    await withDelivery(async (bench) => {
+      await setup(bench);
+      const restarted = bench.delivery();
+      restarted.resume();
+      await restarted.idle();
+      await settle();
+      assertEquals(bench.ran, ["x"], name);
+      assertEquals(bench.responses("x").map((r) => r.success), [true], name);
+    });
+  }
+  // and what does not: 500 ready changes within the hour (snapd prunes by count), none older than the mark
+  await withDelivery(async (bench) => {
+    bench.snapd.snaps.set("peer-svc", "active");
+    await killedWhileRunning(bench, { id: "y", action: "disable", snap: "peer-svc" });
+    await bench.clock.advance(1000);
+    for (let i = 0; i < 600; i++) bench.snapd.start(`s${i}`, "install-snap");
+    bench.snapd.prune(500);
+    const restarted = bench.delivery();
+    restarted.resume();
+    await restarted.idle();
+    await settle();
+    assertEquals(bench.ran, [], "500 ready changes: snapd may have pruned by count");
+    assertIncludes(String(bench.responses("y")[0].message), "outcome unknown");
+  });
+});

@@ -58,7 +58,7 @@ Deno.test("journal: a known id is not accepted twice; done entries keep their re
     const request = { id: "a1", action: "install", snap: "hello", data: "" };
     assertEquals(journal.accept(request, 1000), { fresh: true });
     assertEquals(journal.accept(request, 1001).fresh, false);
-    journal.markStarted("a1", 1002, 57);
+    journal.markStarted("a1", 1002, { change: 57, ready: true });
     assertEquals(journal.unfinished().map((e) => [e.request.id, e.state, e.startedAt, e.baselineChange]), [[
       "a1",
       "started",

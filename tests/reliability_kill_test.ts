@@ -5,7 +5,7 @@
  * replies the DMS got and the requests snapd got: nothing may be lost, no effect repeated, one reply per id —
  * except the one window MQTT QoS 1 leaves open (below), which the table reports as it is.
  */
-import { assertEquals } from "./support/assert.ts";
+import { assertEquals, assertOk } from "./support/assert.ts";
 import { count, FULL, record } from "./support/reliability.ts";
 import { sleep } from "./support/wait.ts";
 import { E2E, withWorld, type World } from "./support/world.ts";
@@ -211,6 +211,48 @@ Deno.test({
       repeatedEffects: 0,
       repeatedReplies: 0,
       recovered,
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "kill after snapd started the change, then snapd forgets it (500 newer changes) while the agent is down: answered from the snap's state, not run again",
+  ...E2E,
+  async fn() {
+    const tries = count(1, 3);
+    const { outcome, add } = tally();
+    for (let i = 0; i < tries; i++) {
+      await withWorld(async (world) => {
+        const first = world.agent([], { IOTAGENT_FAILPOINT: "answered by snapd" });
+        const deviceId = await world.online();
+        const id = `kill-pruned-${i}`;
+        await world.dms.send(deviceId, JSON.stringify({ id, action: "disable", snap: "peer-svc" }));
+        assertEquals((await first.status).signal, "SIGKILL", first.tail(5));
+        await world.snapd.idle();
+        // while the agent is down, 600 changes become ready on the device and snapd prunes by its rule
+        for (let n = 0; n < 600; n++) {
+          world.snapd.addChange("refresh-snap", `Refresh "other-${n}" snap`, "Done");
+        }
+        assertOk(world.snapd.prune() >= 100, "snapd pruned");
+        assertEquals(
+          world.snapd.changes.filter((c) => c.kind === "disable-snap").length,
+          0,
+          "the change is gone",
+        );
+        const second = world.agent();
+        const seen = await observe(world, deviceId, id);
+        add(seen);
+        assertEquals([seen.reply?.success, seen.effects, seen.replies], [true, 1, 1], second.tail(10));
+        assertEquals(seen.reply?.message, "disable of peer-svc is done (snapd no longer lists its change)");
+      });
+    }
+    await record({
+      area: "kill",
+      fault:
+        "SIGKILL after snapd started the change, which snapd then forgot (pruned) while the agent was down",
+      tries,
+      ...outcome,
     });
   },
 });

@@ -39,7 +39,7 @@ import {
 } from "./messages.ts";
 import { Outbox } from "./outbox.ts";
 import { failpoint } from "../failpoints.ts";
-import { findStartedChange, newestChangeOf } from "./recovery.ts";
+import { type Baseline, baselineOf, effectVisible, findStartedChange } from "./recovery.ts";
 
 /** What the delivery unit works through. */
 export interface DeliveryPorts {
@@ -47,8 +47,11 @@ export interface DeliveryPorts {
   publish(topic: string, payload: string): Promise<void>;
   /** Runs one action; never throws. */
   run(request: ActionRequest): Promise<ActionReply>;
-  /** snapd's changes: for the "started" mark, recovery, and waiting for a change to be ready. */
-  snapd: Pick<SnapdPort, "changes" | "change">;
+  /**
+   * snapd's changes: for the "started" mark, recovery, and waiting for a change to be ready; a snap's state, when
+   * snapd forgot the change recovery looks for.
+   */
+  snapd: Pick<SnapdPort, "changes" | "change" | "snap">;
   clock: Clock;
 }
 
@@ -282,33 +285,64 @@ export class Delivery {
     if (entry.baselineChange === undefined) {
       return await fail("it was started by an agent without change marks");
     }
+    const mark = {
+      snap,
+      kind,
+      baseline: entry.baselineChange,
+      baselineReady: entry.baselineReady,
+      markedAt: entry.startedAt ?? entry.receivedAt,
+    };
     let outcome;
     try {
       outcome = await this.#lookup(
         `looking up what ${id} started`,
-        () => findStartedChange(this.#options.snapd, { snap, kind, baseline: entry.baselineChange! }),
+        () => findStartedChange(this.#options.snapd, mark, this.#options.clock.now()),
       );
     } catch (error) {
       return await fail(`snapd's changes cannot be read: ${(error as Error).message}`);
     }
-    if (!outcome.started) {
+    if (outcome.started === false) {
       this.#log.info(`action ${id} had not reached snapd before the restart: running it now`);
       return false;
     }
-    this.#log.info(
-      `action ${id} had started change ${outcome.changeId} before the restart: answering with it`,
-    );
-    await this.#complete({ action, id, success: true, result: outcome.changeId });
+    if (outcome.started === true) {
+      this.#log.info(
+        `action ${id} had started change ${outcome.changeId} before the restart: answering with it`,
+      );
+      await this.#complete({ action, id, success: true, result: outcome.changeId });
+      return true;
+    }
+    const forgotten =
+      "snapd no longer lists the changes of that time (it forgets finished changes after a day)";
+    let verdict;
+    try {
+      verdict = await this.#lookup(
+        `reading the state of ${snap}`,
+        () => effectVisible(this.#options.snapd, action, snap),
+      );
+    } catch (error) {
+      return await fail(`${forgotten}, and the snap's state cannot be read: ${(error as Error).message}`);
+    }
+    if (verdict === "unknown") {
+      return await fail(`${forgotten}, and the snap's state does not show it: outcome unknown`);
+    }
+    this.#log.info(`action ${id}: ${forgotten}; the snap's state shows it done: answering so`);
+    await this.#complete({
+      action,
+      id,
+      success: true,
+      message: `${action} of ${snap} is done (snapd no longer lists its change)`,
+    });
     return true;
   }
 
   /** Records the "started" mark with snapd's newest change for the snap; false when it was answered instead. */
   async #markStarted(request: ActionRequest): Promise<boolean> {
-    let baseline: number;
+    let baseline: Baseline;
     try {
       baseline = await this.#lookup(
         `reading the changes of ${request.snap}`,
-        () => newestChangeOf(this.#options.snapd, request.snap),
+        () => baselineOf(this.#options.snapd, request.snap),
       );
     } catch (error) {
       await this.#complete({

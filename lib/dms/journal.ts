@@ -12,6 +12,7 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 import type { ActionRequest } from "./messages.ts";
+import type { Baseline } from "./recovery.ts";
 import { statement } from "../store/statements.ts";
 
 /** A journal entry. */
@@ -22,6 +23,8 @@ export interface JournalEntry {
   startedAt?: number;
   /** For a started entry: the newest change id snapd had for the snap before the request (0: none). */
   baselineChange?: number;
+  /** For a started entry: whether that change was ready then (unknown for entries of older agents). */
+  baselineReady?: boolean;
   /** The encoded response, once done. */
   response?: string;
 }
@@ -36,10 +39,11 @@ interface Row {
   received_at: number;
   started_at: number | null;
   baseline_change: number | null;
+  baseline_ready: number | null;
   response: string | null;
 }
 
-const COLUMNS = "request, state, received_at, started_at, baseline_change, response";
+const COLUMNS = "request, state, received_at, started_at, baseline_change, baseline_ready, response";
 
 function toEntry(row: Row): JournalEntry {
   return {
@@ -48,6 +52,7 @@ function toEntry(row: Row): JournalEntry {
     receivedAt: row.received_at,
     startedAt: row.started_at ?? undefined,
     baselineChange: row.baseline_change ?? undefined,
+    baselineReady: row.baseline_ready === null ? undefined : row.baseline_ready === 1,
     response: row.response ?? undefined,
   };
 }
@@ -138,13 +143,13 @@ export class ActionJournal {
     return row ? toEntry(row) : undefined;
   }
 
-  /** Marks that the action is about to start a snapd change; `baselineChange` is snapd's newest for the snap. */
-  markStarted(id: string, now: number, baselineChange: number): void {
+  /** Marks that the action is about to start a snapd change; `baseline` is snapd's newest for the snap. */
+  markStarted(id: string, now: number, baseline: Baseline): void {
     statement(
       this.db,
-      "UPDATE actions SET state = 'started', started_at = ?, baseline_change = ? WHERE id = ?",
+      "UPDATE actions SET state = 'started', started_at = ?, baseline_change = ?, baseline_ready = ? WHERE id = ?",
     )
-      .run(now, baselineChange, id);
+      .run(now, baseline.change, baseline.ready ? 1 : 0, id);
   }
 
   /**

@@ -29,6 +29,8 @@ const MIGRATIONS: Migrations = [
    );`,
   // the exact crash recovery: the newest snapd change of the snap when an action was marked started
   `ALTER TABLE actions ADD COLUMN baseline_change INTEGER;`,
+  // whether that change was ready at the mark: recovery then knows snapd still remembers what came after it
+  `ALTER TABLE actions ADD COLUMN baseline_ready INTEGER;`,
 ];
 
 /**

@@ -9,16 +9,23 @@ import { Delivery } from "../../lib/dms/delivery.ts";
 import type { ActionRequest } from "../../lib/dms/messages.ts";
 import { KeyedQueue } from "../../lib/keyed_queue.ts";
 import { createLogger, MemorySink } from "../../lib/log.ts";
-import type { SnapdChange } from "../../lib/snapd/types.ts";
+import { SnapdError } from "../../lib/snapd/error.ts";
+import type { SnapdChange, SnapdSnap } from "../../lib/snapd/types.ts";
 import { openAgentDb } from "../../lib/store/agent_db.ts";
 import { FakeClock, settle } from "./fake_clock.ts";
 
 /** Where the bench's responses go. */
 export const TOPIC = "devices/pub/dev-1";
 
-/** snapd's change list, as `GET /v2/changes?select=all&for=<snap>` shows it. */
+/**
+ * snapd's change list, as `GET /v2/changes?select=all[&for=<snap>]` shows it, and the snaps' states as
+ * `GET /v2/snaps/<name>` does (404 for a snap not installed). `prune()` forgets ready changes as snapd does: in
+ * the order they became ready.
+ */
 export class FakeChanges {
   readonly list: (SnapdChange & { snap: string })[] = [];
+  /** Snap states (`active`, `installed` = disabled) by name; absent: not installed. */
+  readonly snaps = new Map<string, string>();
   /** Reads that fail before one succeeds (Infinity: all of them). */
   failures = 0;
   reads = 0;
@@ -40,6 +47,7 @@ export class FakeChanges {
       status: this.running ? "Doing" : "Done",
       ready: !this.running,
       "spawn-time": new Date(spawnedAt).toISOString(),
+      ...(this.running ? {} : { "ready-time": new Date(spawnedAt).toISOString() }),
     });
     return id;
   }
@@ -47,8 +55,25 @@ export class FakeChanges {
   /** The change becomes ready. */
   finish(id: string, status = "Done"): void {
     const change = this.list.find((c) => c.id === id)!;
-    Object.assign(change, { status, ready: true });
+    Object.assign(change, { status, ready: true, "ready-time": new Date(this.clock.now()).toISOString() });
   }
+
+  /** snapd forgets its ready changes, oldest-ready first, keeping the newest `keep`. */
+  prune(keep = 0): void {
+    const ready = this.list.filter((c) => c.ready)
+      .sort((a, b) =>
+        Date.parse(a["ready-time"]!) - Date.parse(b["ready-time"]!) || Number(a.id) - Number(b.id)
+      );
+    for (const change of ready.slice(0, Math.max(0, ready.length - keep))) {
+      this.list.splice(this.list.indexOf(change), 1);
+    }
+  }
+
+  snap = (name: string): Promise<SnapdSnap> => {
+    const status = this.snaps.get(name);
+    if (!status) return Promise.reject(new SnapdError(`snap "${name}" not found`, 404, "snap-not-found"));
+    return Promise.resolve({ name, status } as SnapdSnap);
+  };
 
   change = (id: string): Promise<SnapdChange> => {
     const change = this.list.find((c) => c.id === id);

@@ -202,6 +202,26 @@ export class FakeSnapd {
     return this.requests.filter((r) => r.method === method && matches(path, r.path));
   }
 
+  /**
+   * Forgets ready changes by snapd's own rule (overlord/state `Prune`, every 10 minutes in snapd 2.57): those ready
+   * for more than 24 h, and beyond 500 ready changes the oldest — always in the order they became ready.
+   * Returns how many went.
+   */
+  prune(now = Date.now()): number {
+    const ready = this.changes.filter((c) => c.ready)
+      .sort((a, b) => Date.parse(a["ready-time"]!) - Date.parse(b["ready-time"]!));
+    let count = ready.length;
+    const gone = new Set<SnapdChange>();
+    for (const change of ready) {
+      if (Date.parse(change["ready-time"]!) < now - 24 * 3_600_000 || count > 500) {
+        gone.add(change);
+        count--;
+      }
+    }
+    this.changes = this.changes.filter((c) => !gone.has(c));
+    return gone.size;
+  }
+
   /** Adds a change (kind, summary, status) as snapd would report it; returns it. */
   addChange(kind: string, summary: string, status = "Done", data?: Record<string, unknown>): SnapdChange {
     const now = new Date().toISOString();
