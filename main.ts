@@ -9,8 +9,9 @@
  *   agent doctor                                       the checks a support engineer would run
  *   agent --help | --version
  *
- * Exit codes: 0 stopped cleanly (SIGTERM/SIGINT) or done; 1 other failure (doctor: a check failed);
- * 2 bad command line; 78 invalid configuration.
+ * Exit codes: 0 stopped cleanly (SIGTERM/SIGINT/SIGHUP) or done; 1 other failure (doctor: a check failed);
+ * 2 bad command line; 3 status: a daemon is not running; 73 a data directory cannot be used; 75 another daemon of
+ * the same kind uses the data directory; 78 invalid configuration.
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -19,6 +20,8 @@ import { ConfigError, describeConfig, loadConfig, settingsDigest } from "./lib/c
 import { type AgentConfig, DEFAULT_NATS_PASSWORD, SETTINGS } from "./lib/settings.ts";
 import type { OpenSession } from "./lib/dms/link.ts";
 import { installLastResortGuard } from "./lib/guard.ts";
+import type { InstanceLock } from "./lib/instance_lock.ts";
+import type { ProcessIdentity } from "./lib/system/process.ts";
 import { addSecret, createLogger, type Logger } from "./lib/log.ts";
 import type { AgentStatus } from "./lib/nats/api.ts";
 import { type AgentPaths, processPaths } from "./lib/paths.ts";
@@ -30,6 +33,10 @@ import { VERSION } from "./lib/version.ts";
 // device is the reason.
 
 const EXIT_USAGE = 2;
+/** A data directory the daemon cannot use (sysexits' EX_CANTCREAT). */
+const EXIT_DIRECTORY = 73;
+/** Another daemon of the same kind holds the data directory (EX_TEMPFAIL: it may be gone at the next try). */
+const EXIT_LOCKED = 75;
 const EXIT_CONFIG = 78;
 
 const USAGE = `iot-agent ${VERSION} — device management agent for Ubuntu and Ubuntu Core
@@ -94,6 +101,8 @@ interface DaemonContext {
   config: AgentConfig;
   paths: AgentPaths;
   log: Logger;
+  /** This process, as its status file names it. */
+  identity: ProcessIdentity;
 }
 
 /**
@@ -112,6 +121,7 @@ async function daemon(
 ): Promise<void> {
   const loaded = await settings(configFile, flags);
   const { config, paths } = loaded;
+  const lock = await claimDataDirectory(name, paths);
   addSecret(config["nats.snapd.password"]);
   const log = createLogger(name, { level: config["log.level"] });
   log.info(`iot-agent ${VERSION} ${name} starting`, {
@@ -128,20 +138,47 @@ async function daemon(
     onFault: (reason) => recover(reason),
   });
   const stop = new AbortController();
-  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  // SIGHUP too: a daemon asked to hang up stops cleanly (under snapd it is started again with fresh settings)
+  for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
     Deno.addSignalListener(signal, () => {
       if (!stop.signal.aborted) log.info(`caught ${signal}, stopping`);
       stop.abort();
     });
   }
-  await body({ config, paths, log }, stop.signal, (handler) => (recover = handler));
+  const { ownIdentity } = await import("./lib/system/process.ts");
+  const identity = await ownIdentity();
+  await body({ config, paths, log, identity }, stop.signal, (handler) => (recover = handler));
   removeGuard();
+  lock.release();
   log.info("stopped");
+}
+
+/**
+ * The data directories must be usable, and no other daemon of this kind may use them: one line and a documented
+ * exit code otherwise, never a stack trace.
+ */
+async function claimDataDirectory(name: string, paths: AgentPaths): Promise<InstanceLock> {
+  const { ensureDirectory, UnusableDirectoryError } = await import("./lib/files.ts");
+  const { InstanceLockedError, lockInstance } = await import("./lib/instance_lock.ts");
+  try {
+    await ensureDirectory(paths.dataDir, "the data directory, $SNAP_DATA");
+    await ensureDirectory(paths.commonDir, "the common directory, $SNAP_COMMON");
+    return await lockInstance(join(paths.dataDir, `${name}.lock`));
+  } catch (error) {
+    if (error instanceof UnusableDirectoryError) fail(error.message, EXIT_DIRECTORY);
+    if (error instanceof InstanceLockedError) {
+      fail(
+        `another ${name} (${error.pid ? `pid ${error.pid}` : "a running process"}) uses ${paths.dataDir}`,
+        EXIT_LOCKED,
+      );
+    }
+    throw error;
+  }
 }
 
 /** The agent daemon, wired to the real ports: snapd, the agent database, MQTT, NATS, uploads, /proc, the clock. */
 export async function runAgentDaemon(
-  { config, paths, log }: DaemonContext,
+  { config, paths, log, identity }: DaemonContext,
   signal: AbortSignal,
   onFault: (recover: (reason: string) => void) => void = () => {},
 ): Promise<void> {
@@ -162,6 +199,7 @@ export async function runAgentDaemon(
       config,
       paths,
       log,
+      identity,
       ports: {
         snapd,
         db,
@@ -255,7 +293,10 @@ async function localApi(
 }
 
 /** The watchdog daemon, wired to snapd, the change store, systemd's reboot and the clock. */
-export async function runWatchdog({ config, paths, log }: DaemonContext, signal: AbortSignal): Promise<void> {
+export async function runWatchdog(
+  { config, paths, log, identity }: DaemonContext,
+  signal: AbortSignal,
+): Promise<void> {
   const [
     { ChangeStore },
     { changeDatabasePath, runWatchdogDaemon },
@@ -277,7 +318,7 @@ export async function runWatchdog({ config, paths, log }: DaemonContext, signal:
   );
   try {
     await runWatchdogDaemon(
-      { config, paths, log, snapd, store, power: systemdPower, clock: systemClock, boot },
+      { config, paths, log, snapd, store, power: systemdPower, clock: systemClock, boot, identity },
       signal,
     );
   } finally {
@@ -310,15 +351,17 @@ async function checkConfiguration(
   console.log(`watchdog=${await settingsDigest(config, "watchdog")}`);
 }
 
+/** `status [--json]`; returns the exit code: 0 when both daemons run, 3 otherwise. */
 async function status(
   configFile: string | undefined,
   flags: Record<string, string>,
   json: boolean,
-): Promise<void> {
+): Promise<number> {
   const { config, paths } = await settings(configFile, flags);
-  const { formatStatus, readStatus } = await import("./lib/status_report.ts");
+  const { formatStatus, readStatus, statusExitCode } = await import("./lib/status_report.ts");
   const report = await readStatus(config, paths, Deno.env.toObject());
   console.log(json ? JSON.stringify(report, null, 2) : formatStatus(report, Date.now()));
+  return statusExitCode(report);
 }
 
 async function doctor(configFile: string | undefined, flags: Record<string, string>): Promise<number> {
@@ -364,7 +407,7 @@ if (import.meta.main) {
         await (check ? checkConfiguration(configFile, flags) : configure(url));
         break;
       case "status":
-        await status(configFile, flags, json);
+        Deno.exit(await status(configFile, flags, json));
         break;
       case "doctor":
         Deno.exit(await doctor(configFile, flags));
@@ -373,7 +416,8 @@ if (import.meta.main) {
         fail(`unknown command "${command}" (see agent --help)`, EXIT_USAGE);
     }
   } catch (error) {
-    fail((error as Error).stack ?? String(error), 1);
+    // one line: what went wrong, never a stack trace (an operator reads this in the journal)
+    fail(error instanceof Error ? error.message : String(error), 1);
   }
   Deno.exit(0);
 }

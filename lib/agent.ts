@@ -18,6 +18,8 @@ import type { AgentStatus } from "./nats/api.ts";
 import { type AgentPaths, agentStatusPath } from "./paths.ts";
 import { Periodic } from "./periodic.ts";
 import { StatusFile } from "./status_file.ts";
+import type { AgentStatusFile } from "./status_report.ts";
+import type { ProcessIdentity } from "./system/process.ts";
 import type { BackoffOptions } from "./retry.ts";
 import type { SnapdPort } from "./snapd/port.ts";
 import { processMemory } from "./system/memory.ts";
@@ -54,6 +56,8 @@ export interface AgentOptions {
   ports: AgentPorts;
   /** How often `params` is checked while waiting for a URL, in ms. @default 2000 */
   paramsPollMs?: number;
+  /** This process, as the status file names it (so `status` can tell whether it still runs). */
+  identity: ProcessIdentity;
 }
 
 /** The running agent. */
@@ -63,7 +67,7 @@ export class Agent {
   #enrollment: Enrollment | undefined;
   #enroller: Enroller | undefined;
   #localApi: LocalApi | undefined;
-  readonly #statusFile: StatusFile<AgentStatus & { state: string; pid: number; updatedAt: string }>;
+  readonly #statusFile: StatusFile<AgentStatusFile>;
 
   constructor(options: AgentOptions) {
     this.#options = options;
@@ -215,10 +219,10 @@ export class Agent {
 
   /** Offers the status file its current document (it writes when a reader would see a change). */
   async #writeStatus(state: "running" | "stopped"): Promise<void> {
-    const document = {
+    const document: AgentStatusFile = {
       ...this.status(),
       state,
-      pid: Deno.pid,
+      ...this.#options.identity,
       updatedAt: new Date(this.#options.ports.clock.now()).toISOString(),
     };
     await this.#statusFile.update(document, state === "stopped");

@@ -85,3 +85,31 @@ export async function moveAside(path: string, now: Date = new Date()): Promise<s
   await syncDirectory(dirname(path));
   return target;
 }
+
+/** A directory the agent cannot use: missing and not creatable, a file, or not writable. */
+export class UnusableDirectoryError extends Error {
+  override name = "UnusableDirectoryError";
+}
+
+/**
+ * Makes sure `path` is a directory the process can write to, creating it (0700) when missing.
+ * @throws {UnusableDirectoryError} one line naming the directory, what it is for and what is wrong
+ */
+export async function ensureDirectory(path: string, role: string): Promise<void> {
+  const problem = await Deno.stat(path).then(
+    (info) => info.isDirectory ? undefined : "it exists and is not a directory",
+    (error) =>
+      error instanceof Deno.errors.NotFound
+        ? Deno.mkdir(path, { recursive: true, mode: 0o700 }).then(
+          () => undefined,
+          (cause) => `it does not exist and cannot be created (${describeFsError(cause)})`,
+        )
+        : `it cannot be read (${describeFsError(error)})`,
+  );
+  if (problem) throw new UnusableDirectoryError(`cannot use ${path} (${role}): ${problem}`);
+}
+
+/** An fs error's message without Deno's "…: os error N" noise repeated. */
+function describeFsError(error: unknown): string {
+  return error instanceof Error ? error.message.replace(/ \(os error \d+\)/, "") : String(error);
+}

@@ -13,7 +13,9 @@ import { type AgentPaths, expandVariables, watchdogStatusPath } from "./paths.ts
 import { Periodic } from "./periodic.ts";
 import { StatusFile } from "./status_file.ts";
 import type { SnapdPort } from "./snapd/port.ts";
+import type { WatchdogStatusFile } from "./status_report.ts";
 import type { Boot } from "./system/boot.ts";
+import type { ProcessIdentity } from "./system/process.ts";
 import type { Power } from "./system/power.ts";
 import { Watchdog } from "./watchdog.ts";
 
@@ -28,14 +30,8 @@ export interface WatchdogDaemonOptions {
   power: Power;
   clock: Clock;
   boot: Boot;
-}
-
-/** What the watchdog daemon's status file holds. */
-export interface WatchdogStatus {
-  state: "running" | "stopped";
-  pid: number;
-  updatedAt: string;
-  lastCheck?: { at: string; verdict: string; changeId?: string };
+  /** This process, as the status file names it. */
+  identity: ProcessIdentity;
 }
 
 /** Where the change database is: `snaplogger.database.location` with variables expanded. */
@@ -89,7 +85,7 @@ export async function runWatchdogDaemon(options: WatchdogDaemonOptions, signal: 
     log: changeLog,
   });
   let last: { at: string; verdict: string; changeId?: string } | undefined;
-  const statusFile = new StatusFile<WatchdogStatus>({
+  const statusFile = new StatusFile<WatchdogStatusFile>({
     path: watchdogStatusPath(paths),
     visible: ({ state, pid, lastCheck }) => ({
       state,
@@ -102,7 +98,7 @@ export async function runWatchdogDaemon(options: WatchdogDaemonOptions, signal: 
   });
   const writeStatus = (state: "running" | "stopped") =>
     statusFile.update(
-      { state, pid: Deno.pid, updatedAt: new Date(clock.now()).toISOString(), lastCheck: last },
+      { state, ...options.identity, updatedAt: new Date(clock.now()).toISOString(), lastCheck: last },
       state === "stopped",
     );
   const checking = new Periodic(async () => {

@@ -4,14 +4,15 @@
  */
 import { join } from "node:path";
 import { assertEquals, assertIncludes, assertMatch, assertOk } from "./support/assert.ts";
-import { agentArgv, PROJECT_ROOT, runAgent } from "./support/agent_process.ts";
+import { agentArgv, PROJECT_ROOT, runAgent, startAgent } from "./support/agent_process.ts";
 import { Child } from "./support/child.ts";
 import { goSecret } from "./support/go_files.ts";
 import { E2E, withWorld, type World } from "./support/world.ts";
 
 /** The agent's files in `$SNAP_DATA`, besides its database and status file. */
 function dataFiles(world: World): string[] {
-  const bookkeeping = (name: string) => name.startsWith("agent.db") || name === "status.json";
+  const bookkeeping = (name: string) =>
+    name.startsWith("agent.db") || name === "status.json" || name === "agent.lock";
   return [...Deno.readDirSync(world.dataDir)].map((e) => e.name).filter((name) => !bookkeeping(name)).sort();
 }
 
@@ -210,7 +211,7 @@ Deno.test({
   },
 });
 
-for (const signal of ["SIGTERM", "SIGINT"] as const) {
+for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
   Deno.test({
     name: `${signal} stops the agent cleanly: MQTT DISCONNECT and exit code 0`,
     ...E2E,
@@ -412,6 +413,75 @@ Deno.test({
       } finally {
         await agent.stop("SIGKILL");
         await watchdog.stop("SIGKILL");
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "one line, no stack trace: a second daemon on the same data directory (75), an unusable SNAP_DATA (73)",
+  ...E2E,
+  async fn() {
+    await withWorld(async (world) => {
+      const agent = world.agent();
+      await world.online();
+      const watchdog = startAgent(["watchdog"], world.env);
+      await watchdog.waitForLine(/watchdog started/);
+      // a directory where nothing can be created, as a read-only root file system is (mount needs root)
+      const readOnly = join(world.dir, "read-only");
+      await Deno.mkdir(readOnly);
+      const mounted = await new Deno.Command("mount", {
+        args: ["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", readOnly],
+      })
+        .output();
+      assertEquals(mounted.success, true, "mount a read-only tmpfs (the tests run as root)");
+      try {
+        const cases: [string[], Record<string, string>, number, RegExp][] = [
+          [
+            ["run"],
+            {},
+            75,
+            new RegExp(`^agent: another agent \\(pid ${agent.pid}\\) uses ${world.dataDir}$`),
+          ],
+          [
+            ["watchdog"],
+            {},
+            75,
+            new RegExp(`^agent: another watchdog \\(pid ${watchdog.pid}\\) uses ${world.dataDir}$`),
+          ],
+          [
+            ["run"],
+            { SNAP_DATA: world.caFile },
+            73,
+            /^agent: cannot use .*broker-ca\.pem \(the data directory, \$SNAP_DATA\): it exists and is not a directory$/,
+          ],
+          [
+            ["watchdog"],
+            { SNAP_DATA: `${world.caFile}/data` },
+            73,
+            /^agent: cannot use .*broker-ca\.pem\/data \(the data directory, \$SNAP_DATA\): it cannot be read \(Not a directory/,
+          ],
+          [
+            ["run"],
+            { SNAP_COMMON: join(readOnly, "common") },
+            73,
+            /^agent: cannot use .*\/common \(the common directory, \$SNAP_COMMON\): it does not exist and cannot be created \(Read-only file system/,
+          ],
+        ];
+        for (const [args, env, code, pattern] of cases) {
+          const result = await runAgent(args, { ...world.env, ...env });
+          assertEquals(result.code, code, `${args} ${JSON.stringify(env)}: ${result.output}`);
+          assertEquals(result.output.trim().split("\n").length, 1, `one line: ${result.output}`);
+          assertMatch(result.output.trim(), pattern);
+        }
+        assertEquals(
+          (await world.dms.request(await world.online(), { action: "device" })).success,
+          true,
+          "the first agent works on",
+        );
+      } finally {
+        await watchdog.stop();
       }
     });
   },

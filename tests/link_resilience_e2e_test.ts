@@ -60,7 +60,11 @@ Deno.test({
       const log = createLogger("agent", { level: "debug", sink: logs });
       const stop = new AbortController();
       let recover: (reason: string) => void = () => {};
-      const daemon = runAgentDaemon({ config, paths, log }, stop.signal, (handler) => (recover = handler));
+      const daemon = runAgentDaemon(
+        { config, paths, log, identity: { pid: Deno.pid } },
+        stop.signal,
+        (handler) => (recover = handler),
+      );
       try {
         const id = await world.online();
         const connects = () =>

@@ -219,3 +219,58 @@ Deno.test("agent doctor: little free disk warns, almost none fails", async () =>
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test({
+  name:
+    "agent status: a daemon killed is reported not running at once, the enrollment read from .secret; --json keeps its shape; exit 3",
+  ...E2E,
+  async fn() {
+    await withWorld(async (world) => {
+      const agent = world.agent();
+      const id = await world.online();
+      await until(() => {
+        try {
+          return JSON.parse(Deno.readTextFileSync(join(world.runtimeDir, "status.json"))).enrolled === true;
+        } catch {
+          return false;
+        }
+      }, "the agent's status file says enrolled");
+      const running = await runAgent(["status", "--json"], world.env);
+      assertEquals(running.code, 3, "the watchdog daemon is not running");
+      const before = JSON.parse(running.output);
+      assertEquals([before.agent.state, before.watchdog.state], ["running", "not started"]);
+      assertEquals([before.enrollment.source, before.enrollment.deviceId], ["agent", id]);
+
+      await agent.stop("SIGKILL");
+      const text = await runAgent(["status"], world.env);
+      assertEquals(text.code, 3, text.output);
+      assertMatch(
+        line(text.output, "Agent daemon"),
+        /not running: its process \(pid \d+\) is gone — killed or crashed/,
+      );
+      assertMatch(
+        line(text.output, "Enrollment"),
+        new RegExp(
+          `enrolled as ${id} \\(organisation org-test\\) — from \\.secret \\(the agent is not running\\)`,
+        ),
+      );
+      assertEquals(
+        line(text.output, "Broker").startsWith("(no Broker line"),
+        true,
+        "no live fields of a dead daemon",
+      );
+      const json = JSON.parse((await runAgent(["status", "--json"], world.env)).output);
+      assertEquals(Object.keys(json).sort(), ["agent", "changeStore", "enrollment", "paths", "watchdog"]);
+      assertEquals([json.agent.state, json.watchdog.state], ["failed", "not started"]);
+      assertEquals([json.enrollment.enrolled, json.enrollment.deviceId, json.enrollment.source], [
+        true,
+        id,
+        ".secret",
+      ]);
+
+      await Deno.remove(join(world.dataDir, ".secret"));
+      const gone = JSON.parse((await runAgent(["status", "--json"], world.env)).output);
+      assertEquals([gone.enrollment.enrolled, gone.enrollment.source], [false, ".secret"]);
+    });
+  },
+});
