@@ -209,7 +209,7 @@ export async function runAgentDaemon(
         upload: uploadStream,
         readMetrics: (deviceId, onError) => metrics.readMetrics(deviceId, onError),
         clock: clock.systemClock,
-        startLocalApi: config["nats.enabled"] ? await localApi(config, snapd, log.child("nats")) : undefined,
+        startLocalApi: config["nats.enabled"] ? await localApi(config, paths, snapd, log.child("nats")) : undefined,
       },
     });
     onFault((reason) => agent.recover(reason));
@@ -262,17 +262,19 @@ async function mqttSessions(config: AgentConfig, log: Logger): Promise<OpenSessi
 /** Starts the local NATS API (loaded only when enabled); it never delays enrollment or MQTT. */
 async function localApi(
   config: AgentConfig,
+  paths: AgentPaths,
   snapd: SnapdClient,
   log: Logger,
 ): Promise<(status: () => AgentStatus) => LocalApi> {
-  const [{ NatsService }, { systemClock }] = await Promise.all([
+  const [{ NatsService }, { systemClock }, { operatorHints }] = await Promise.all([
     import("./lib/nats/service.ts"),
     import("./lib/clock.ts"),
+    import("./lib/operator_hints.ts"),
   ]);
   const password = config["nats.snapd.password"];
   if (password === DEFAULT_NATS_PASSWORD) {
     log.warn(
-      "nats.snapd.password is the well-known default: set your own (snap set <snap> nats.snapd.password=…)",
+      `nats.snapd.password is the well-known default: set your own (${operatorHints(paths).setNatsPassword})`,
     );
   }
   const caFile = config["nats.ca"];

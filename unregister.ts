@@ -12,6 +12,7 @@
  */
 import { parseArgs } from "node:util";
 import { removeIfExists } from "./lib/files.ts";
+import { operatorHints } from "./lib/operator_hints.ts";
 import { processPaths } from "./lib/paths.ts";
 import { runSnapctl } from "./lib/system/snapctl.ts";
 
@@ -79,7 +80,7 @@ async function main(args: string[]): Promise<number> {
     // whatever happened above, the agent must not stay stopped
     try {
       await snapctl("start", service);
-      console.log(`started ${service}; it waits for a new identity service URL (snap set <snap> url=URL)`);
+      console.log(`started ${service}; it waits for a new identity service URL (${operatorHints(paths).setUrl})`);
     } catch (error) {
       console.error(`unregister: ${(error as Error).message}`);
       code = 1;

@@ -16,6 +16,7 @@ import type { ParamsFile } from "./identity/params.ts";
 import type { Logger } from "./log.ts";
 import type { AgentStatus } from "./nats/api.ts";
 import { type AgentPaths, agentStatusPath } from "./paths.ts";
+import { operatorHints } from "./operator_hints.ts";
 import { Periodic } from "./periodic.ts";
 import { StatusFile } from "./status_file.ts";
 import type { AgentStatusFile } from "./status_report.ts";
@@ -148,6 +149,7 @@ export class Agent {
         clock: ports.clock,
         backoff,
         paramsPollMs: this.#options.paramsPollMs,
+        setUrlHint: operatorHints(this.#options.paths).setUrl,
       });
       this.#enroller = enroller;
       while (!signal.aborted) {

@@ -1,6 +1,8 @@
 /**
- * `agent doctor`: the checks a support engineer would run, each answered ok / warn / fail with a hint. Nothing
- * here changes the device: files are only read, the change database is opened read-only.
+ * `agent doctor`: the checks a support engineer would run, each answered ok / warn / fail with a hint that names
+ * what to type on this device. Nothing here changes the device: files are only read (a corrupt one is reported,
+ * never moved), the change database is opened read-only, and the identity service is probed with an empty enroll
+ * request, which it refuses without a trace.
  */
 import { X509Certificate } from "node:crypto";
 import { statfs } from "node:fs/promises";
@@ -9,13 +11,15 @@ import { DatabaseSync } from "node:sqlite";
 import type { AgentConfig } from "./settings.ts";
 import { readTextIfExists } from "./files.ts";
 import { decodeEnrollment, type Enrollment } from "./identity/enrollment.ts";
-import { ParamsFile } from "./identity/params.ts";
+import { EnrollmentError, enrollUrl, requestEnrollment } from "./identity/identity_client.ts";
+import { ParamsFile, type ParamsState } from "./identity/params.ts";
+import { type OperatorHints, operatorHints } from "./operator_hints.ts";
 import type { Logger } from "./log.ts";
 import { brokerAddress, brokerTlsIdentity } from "./mqtt/broker_address.ts";
 import { brokerTrust, explainVerificationFailure, isBrokerVerificationError } from "./mqtt/tls.ts";
 import { connectNats } from "./nats/transport.ts";
 import { NATS_USER } from "./nats/service.ts";
-import type { AgentPaths } from "./paths.ts";
+import { type AgentPaths, agentStatusPath } from "./paths.ts";
 import { SnapdClient } from "./snapd/client.ts";
 import { changeDatabasePath } from "./watchdog_daemon.ts";
 import { runSnapctl } from "./system/snapctl.ts";
@@ -68,20 +72,22 @@ async function defaultFreeBytes(dir: string): Promise<number> {
 export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> {
   const { config, paths, log } = options;
   const now = options.now ?? Date.now();
+  const hints = operatorHints(paths);
   const results: CheckResult[] = [];
   const snapd = new SnapdClient({ socketPath: config["snapd.socket"], timeoutMs: 5000 });
   try {
-    results.push(await checkSnapd(snapd, paths.inSnap, options.snapctl ?? runSnapctl));
+    results.push(await checkSnapd(snapd, paths.inSnap, options.snapctl ?? runSnapctl, hints));
     results.push(await checkAssertions(snapd));
   } finally {
     snapd.close();
   }
-  const params = await new ParamsFile(paths, log).read().catch(() => undefined);
+  const params = await new ParamsFile(paths, log).inspect();
   const enrollment = await readEnrollment(paths.credentials);
-  results.push(await checkIdentity(params?.url, enrollment !== undefined && !(enrollment instanceof Error)));
-  results.push(...checkCredentials(enrollment, now));
-  if (enrollment && !(enrollment instanceof Error)) results.push(await checkBroker(enrollment, config));
-  if (config["nats.enabled"]) results.push(await checkNats(config));
+  const enrolled = enrollment !== undefined && !(enrollment instanceof Error);
+  results.push(await checkIdentity(params, enrolled, hints));
+  results.push(...checkCredentials(enrollment, now, await enrollmentFailure(paths), params, hints));
+  if (enrolled) results.push(await checkBroker(enrollment, config));
+  if (config["nats.enabled"]) results.push(await checkNats(config, hints));
   results.push(checkChangeDatabase(changeDatabasePath(config, paths, options.env)));
   results.push(await checkDisk(paths.dataDir, options.freeBytes ?? defaultFreeBytes));
   return results;
@@ -91,14 +97,11 @@ async function checkSnapd(
   snapd: SnapdClient,
   inSnap: boolean,
   snapctl: NonNullable<DoctorOptions["snapctl"]>,
+  hints: OperatorHints,
 ): Promise<CheckResult> {
   const name = "snapd";
   if (inSnap && !(await snapctl(["is-connected", "snapd-control"]).then((r) => r.success, () => false))) {
-    return fail(
-      name,
-      "the snapd-control interface is not connected",
-      "sudo snap connect <snap>:snapd-control",
-    );
+    return fail(name, "the snapd-control interface is not connected", hints.connect("snapd-control"));
   }
   try {
     const info = await snapd.systemInfo();
@@ -142,29 +145,83 @@ async function readEnrollment(path: string): Promise<Enrollment | Error | undefi
   }
 }
 
-async function checkIdentity(url: string | undefined, enrolled: boolean): Promise<CheckResult> {
-  const name = "identity service";
-  if (!url) {
-    const detail = "no identity service URL (params missing or empty)";
-    return enrolled
-      ? warn(name, detail)
-      : fail(name, detail, "snap set <snap> url=https://identity.example.com");
-  }
+/** Why the running agent's last enrollment attempt failed, from its status file. */
+async function enrollmentFailure(paths: AgentPaths): Promise<string | undefined> {
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
-    await response.body?.cancel();
-    return ok(name, `${url} answers (HTTP ${response.status})`);
-  } catch (error) {
-    const detail = `${url} is not reachable: ${(error as Error).message}`;
-    const hint = "check the URL and the device's network";
-    return enrolled ? warn(name, detail, `${hint} (only needed to enroll again)`) : fail(name, detail, hint);
+    const status = JSON.parse(await Deno.readTextFile(agentStatusPath(paths)));
+    return typeof status.enrollmentError === "string" ? status.enrollmentError : undefined;
+  } catch {
+    return undefined;
   }
 }
 
-function checkCredentials(enrollment: Enrollment | Error | undefined, now: number): CheckResult[] {
+/**
+ * The identity service: `params` readable and holding a URL, and the URL serving the enroll endpoint — probed with
+ * an empty enroll request, which an IoT Identity service refuses in JSON (`no data supplied`) and which changes
+ * nothing there. A 404, a page that is not JSON, or no answer fail on a device that still has to enroll, and
+ * only warn on an enrolled one (the service is needed again only to enroll again).
+ */
+async function checkIdentity(
+  params: ParamsState,
+  enrolled: boolean,
+  hints: OperatorHints,
+): Promise<CheckResult> {
+  const name = "identity service";
+  const problem = (detail: string, hint: string) =>
+    enrolled ? warn(name, detail, `${hint} (only needed to enroll again)`) : fail(name, detail, hint);
+  if (params.kind === "corrupt") {
+    return problem(
+      `params is corrupt (${params.error}); the agent moves it aside at its next start`,
+      `set the URL again: ${hints.setUrl}`,
+    );
+  }
+  if (params.kind !== "configured") {
+    return problem("no identity service URL (params missing or empty)", hints.setUrl);
+  }
+  const { url } = params.params;
+  try {
+    await requestEnrollment(url, "", { timeoutMs: 5000 });
+    return ok(name, `${url} answers`);
+  } catch (error) {
+    if (!(error instanceof EnrollmentError)) {
+      return problem(`${url}: ${(error as Error).message}`, "check the URL");
+    }
+    if (error.reason === "rejected") {
+      return ok(name, `${url} answers as an IoT Identity service (an empty probe: ${error.message})`);
+    }
+    if (error.reason === "unreachable") {
+      return problem(error.message, "check the URL and the device's network");
+    }
+    return problem(
+      error.message,
+      `is this the identity service's URL? the agent posts to ${enrollUrl(url)}; ${hints.setUrl}`,
+    );
+  }
+}
+
+function checkCredentials(
+  enrollment: Enrollment | Error | undefined,
+  now: number,
+  lastFailure: string | undefined,
+  params: ParamsState,
+  hints: OperatorHints,
+): CheckResult[] {
   const name = "credentials";
   if (enrollment === undefined) {
-    return [fail(name, "not enrolled: no .secret", "set the identity URL; the agent enrolls")];
+    if (lastFailure && /already enrolled/i.test(lastFailure)) {
+      return [fail(
+        name,
+        `not enrolled: the identity service says this device is already enrolled (${lastFailure})`,
+        "an operator must reset the device's registration on the identity service (back to waiting) before it can " +
+          "enroll again",
+      )];
+    }
+    if (params.kind !== "configured") return [fail(name, "not enrolled: no .secret", hints.setUrl)];
+    return [fail(
+      name,
+      `not enrolled: no .secret${lastFailure ? `; the last attempt failed: ${lastFailure}` : ""}`,
+      "the agent enrolls once the identity service accepts the device; see the identity service check",
+    )];
   }
   if (enrollment instanceof Error) return [fail(name, `.secret is unusable: ${enrollment.message}`)];
   let certificate: X509Certificate;
@@ -258,7 +315,7 @@ async function checkBroker(enrollment: Enrollment, config: AgentConfig): Promise
   });
 }
 
-async function checkNats(config: AgentConfig): Promise<CheckResult> {
+async function checkNats(config: AgentConfig, hints: OperatorHints): Promise<CheckResult> {
   const name = "NATS";
   const servers = config["nats.url"];
   const caFile = config["nats.ca"];
@@ -280,7 +337,7 @@ async function checkNats(config: AgentConfig): Promise<CheckResult> {
       return fail(
         name,
         `${servers.join(",")} refuses user ${NATS_USER}: ${message}`,
-        "nats.snapd.password must match the NATS server's",
+        `nats.snapd.password must match the NATS server's: ${hints.setNatsPassword}`,
       );
     }
     return warn(

@@ -18,6 +18,8 @@ export interface AgentPaths {
   runtimeDir: string;
   /** True when running inside a snap (`$SNAP` and `$SNAP_NAME` are set). */
   inSnap: boolean;
+  /** The snap's name as the operator types it (`$SNAP_INSTANCE_NAME`, else `$SNAP_NAME`), inside a snap. */
+  snapName?: string;
   /** How the directories were chosen, for the start-up log line. */
   origin: string;
   /** `params`: `{"url","path"}` of the identity service. */
@@ -76,6 +78,7 @@ export function resolvePaths(env: PathEnv, isRoot: boolean): AgentPaths {
     commonDir,
     runtimeDir,
     inSnap,
+    snapName: inSnap ? env.SNAP_INSTANCE_NAME || env.SNAP_NAME : undefined,
     origin: env.SNAP_COMMON ? `${origin}, $SNAP_COMMON` : origin,
     params: join(dataDir, "params"),
     credentials,

@@ -54,6 +54,7 @@ async function withEnv(fn: (env: Env) => Promise<void>, options: { configure?: b
     log,
     backoff: { initialMs: 5, maxMs: 20 },
     paramsPollMs: 10,
+    setUrlHint: "agent configure --url URL",
   });
   const env: Env = {
     stub,

@@ -166,16 +166,19 @@ Deno.test({
       assertEquals(unconfigured.code, 1);
       assertMatch(
         unconfigured.output,
-        /^\[FAIL\] identity service: no identity service URL .*\n {7}hint: snap set/m,
+        /^\[FAIL\] identity service: no identity service URL .*\n {7}hint: agent configure --url https:\/\/identity\.example\.com$/m,
       );
-      assertMatch(unconfigured.output, /^\[FAIL\] credentials: not enrolled: no \.secret/m);
+      assertMatch(
+        unconfigured.output,
+        /^\[FAIL\] credentials: not enrolled: no \.secret\n {7}hint: agent configure --url /m,
+      );
       await Deno.writeTextFile(
         join(world.dataDir, "params"),
         goParams(`http://127.0.0.1:${freePort()}`, secret),
       );
       assertMatch(
         (await doctor()).output,
-        /^\[FAIL\] identity service: http:\/\/127\.0\.0\.1:\d+ is not reachable/m,
+        /^\[FAIL\] identity service: cannot reach the identity service at http:\/\/127\.0\.0\.1:\d+\/v1\/device\/enroll: /m,
       );
     });
   },
@@ -190,8 +193,13 @@ Deno.test("agent doctor: snapd-control not connected inside a snap", async () =>
     assertEquals(result.code, 1);
     assertMatch(
       result.stdout,
-      /^\[FAIL\] snapd: the snapd-control interface is not connected\n {7}hint: sudo snap connect/m,
+      /^\[FAIL\] snapd: the snapd-control interface is not connected\n {7}hint: sudo snap connect iot-agent:snapd-control$/m,
     );
+    assertMatch(
+      result.stdout,
+      /^\[FAIL\] identity service: .*\n {7}hint: sudo snap set iot-agent url=https:/m,
+    );
+    assertEquals(result.stdout.includes("<snap>"), false, "no placeholder in any hint");
     assertOk((await snap.calls()).includes("is-connected snapd-control"));
   } finally {
     await snap.remove();
@@ -271,6 +279,72 @@ Deno.test({
       await Deno.remove(join(world.dataDir, ".secret"));
       const gone = JSON.parse((await runAgent(["status", "--json"], world.env)).output);
       assertEquals([gone.enrollment.enrolled, gone.enrollment.source], [false, ".secret"]);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "agent doctor is read-only and says what is wrong: corrupt params reported (not moved), a URL that 404s, the identity service answering, 'already enrolled' explained",
+  ...E2E,
+  async fn() {
+    await withWorld(async (world) => {
+      const doctor = () => runAgent(["doctor"], world.env);
+      const params = join(world.dataDir, "params");
+
+      const healthy = await doctor(); // configured, not enrolled yet
+      assertMatch(
+        healthy.output,
+        /^\[ ok \] identity service: http:\/\/.* answers as an IoT Identity service/m,
+      );
+
+      await Deno.writeTextFile(params, '{"url": "http://c.example.com", trunc');
+      const before = [...Deno.readDirSync(world.dataDir)].map((e) => e.name).sort();
+      const corrupt = await doctor();
+      assertEquals(corrupt.code, 1);
+      assertMatch(
+        corrupt.output,
+        /^\[FAIL\] identity service: params is corrupt \(.*\); the agent moves it aside at its next start\n {7}hint: set the URL again: agent configure --url /m,
+      );
+      assertEquals([...Deno.readDirSync(world.dataDir)].map((e) => e.name).sort(), before, "nothing moved");
+      assertEquals(
+        await Deno.readTextFile(params),
+        '{"url": "http://c.example.com", trunc',
+        "nothing changed",
+      );
+
+      await world.configure(`${world.identity.url}/wrong/path`);
+      const notFound = await doctor();
+      assertEquals(notFound.code, 1);
+      assertMatch(notFound.output, /^\[FAIL\] identity service: .*answered HTTP 404/m);
+      assertMatch(
+        notFound.output,
+        /hint: is this the identity service's URL\? the agent posts to .*\/wrong\/path\/v1\/device\/enroll/,
+      );
+
+      // enrolled once; then .secret lost: the identity service refuses a second enrollment
+      await world.configure();
+      const agent = world.agent();
+      await world.online();
+      await agent.stop();
+      await Deno.remove(join(world.dataDir, ".secret"));
+      const again = world.agent();
+      await again.waitForLine(/already enrolled/);
+      await until(() => {
+        try {
+          return /already enrolled/.test(
+            JSON.parse(Deno.readTextFileSync(join(world.runtimeDir, "status.json"))).enrollmentError,
+          );
+        } catch {
+          return false;
+        }
+      }, "the status file says why");
+      const refused = await doctor();
+      assertMatch(
+        refused.output,
+        /^\[FAIL\] credentials: not enrolled: the identity service says this device is already enrolled .*\n {7}hint: an operator must reset the device's registration on the identity service/m,
+      );
+      await again.stop();
     });
   },
 });

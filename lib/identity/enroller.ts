@@ -24,6 +24,8 @@ export interface EnrollerDeps {
   backoff?: BackoffOptions;
   /** How often `params` is checked while waiting for a URL, in ms. @default 2000 */
   paramsPollMs?: number;
+  /** What an operator types to set the URL here (see operator_hints.ts). */
+  setUrlHint: string;
 }
 
 /** The enrollment state machine of the agent. */
@@ -62,7 +64,7 @@ export class Enroller {
       if (!settings) {
         if (!waitingLogged) {
           log.info(
-            `not configured: waiting for the identity service URL (snap set <snap> url=URL, or agent configure --url URL)`,
+            `not configured: waiting for the identity service URL (${this.#deps.setUrlHint})`,
             { params: params.path },
           );
           waitingLogged = true;

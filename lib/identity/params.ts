@@ -58,6 +58,14 @@ function withoutCredentials(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, "$1***@");
 }
 
+/** What `params` holds. */
+export type ParamsState =
+  | { kind: "absent" }
+  | { kind: "corrupt"; error: string }
+  /** There, but without a URL: not configured. */
+  | { kind: "empty" }
+  | { kind: "configured"; params: Params };
+
 /** Reads and writes `params`. */
 export class ParamsFile {
   constructor(
@@ -70,13 +78,10 @@ export class ParamsFile {
     return this.paths.params;
   }
 
-  /**
-   * The current settings, or `undefined` when not configured. A corrupt file is moved aside (reported) so the
-   * next `configure` starts clean.
-   */
-  async read(): Promise<Params | undefined> {
+  /** What `params` holds, without touching it: for `doctor`, which must change nothing. */
+  async inspect(): Promise<ParamsState> {
     const text = await readTextIfExists(this.paths.params);
-    if (text === undefined) return undefined;
+    if (text === undefined) return { kind: "absent" };
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -84,16 +89,30 @@ export class ParamsFile {
         throw new TypeError("not an object");
       }
     } catch (error) {
-      const aside = await moveAside(this.paths.params);
-      this.log.error(`${this.paths.params} is corrupt (${(error as Error).message}); moved to ${aside}`);
-      return undefined;
+      return { kind: "corrupt", error: (error as Error).message };
     }
     const { url, path } = parsed as { url?: unknown; path?: unknown };
-    if (typeof url !== "string" || url.trim() === "") return undefined;
+    if (typeof url !== "string" || url.trim() === "") return { kind: "empty" };
     return {
-      url: url.trim(),
-      path: typeof path === "string" && path !== "" ? path : this.paths.credentialsPathForParams,
+      kind: "configured",
+      params: {
+        url: url.trim(),
+        path: typeof path === "string" && path !== "" ? path : this.paths.credentialsPathForParams,
+      },
     };
+  }
+
+  /**
+   * The current settings, or `undefined` when not configured. A corrupt file is moved aside (reported) so the
+   * next `configure` starts clean.
+   */
+  async read(): Promise<Params | undefined> {
+    const state = await this.inspect();
+    if (state.kind === "corrupt") {
+      const aside = await moveAside(this.paths.params);
+      this.log.error(`${this.paths.params} is corrupt (${state.error}); moved to ${aside}`);
+    }
+    return state.kind === "configured" ? state.params : undefined;
   }
 
   /** Removes `params` (unregister); returns whether it existed. */
