@@ -59,6 +59,17 @@ function fail(message: string, code: number): never {
   Deno.exit(code);
 }
 
+/** The commands. */
+const COMMANDS = ["run", "watchdog", "configure", "status", "doctor", "help", "version"];
+
+/**
+ * The command when none is given: `run` (the daemon), or what `IOTAGENT_DEFAULT_COMMAND` names — the snap's
+ * `iot-agent` app sets `help`, so that `sudo iot-agent` alone never starts a second daemon by hand.
+ */
+function defaultCommand(): string {
+  return Deno.env.get("IOTAGENT_DEFAULT_COMMAND") || "run";
+}
+
 function parseCommandLine(args: string[]) {
   const settingOptions = Object.fromEntries(
     Object.keys(SETTINGS).map((key) => [key, { type: "string" as const }]),
@@ -82,9 +93,14 @@ function parseCommandLine(args: string[]) {
       string,
       string | boolean | undefined
     >;
-    if (positionals.length > 1) throw new TypeError(`unexpected argument "${positionals[1]}"`);
+    if (positionals.length > 1) {
+      const [first, second] = positionals;
+      // `iot-agent.agent status` in a snap runs `agent run status`: say which command was meant
+      const meant = first === "run" && COMMANDS.includes(second) ? ` (the command is "agent ${second}")` : "";
+      throw new TypeError(`unexpected argument "${second}"${meant}`);
+    }
     return {
-      command: help ? "help" : version ? "version" : positionals[0] ?? "run",
+      command: help ? "help" : version ? "version" : positionals[0] ?? defaultCommand(),
       configFile: config as string | undefined,
       url: url as string | undefined,
       check: check === true,
@@ -209,7 +225,9 @@ export async function runAgentDaemon(
         upload: uploadStream,
         readMetrics: (deviceId, onError) => metrics.readMetrics(deviceId, onError),
         clock: clock.systemClock,
-        startLocalApi: config["nats.enabled"] ? await localApi(config, paths, snapd, log.child("nats")) : undefined,
+        startLocalApi: config["nats.enabled"]
+          ? await localApi(config, paths, snapd, log.child("nats"))
+          : undefined,
       },
     });
     onFault((reason) => agent.recover(reason));

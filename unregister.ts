@@ -80,7 +80,9 @@ async function main(args: string[]): Promise<number> {
     // whatever happened above, the agent must not stay stopped
     try {
       await snapctl("start", service);
-      console.log(`started ${service}; it waits for a new identity service URL (${operatorHints(paths).setUrl})`);
+      console.log(
+        `started ${service}; it waits for a new identity service URL (${operatorHints(paths).setUrl})`,
+      );
     } catch (error) {
       console.error(`unregister: ${(error as Error).message}`);
       code = 1;

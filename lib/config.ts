@@ -26,7 +26,7 @@ export class ConfigError extends Error {
 export type ConfigOrigins = Record<ConfigKey, string>;
 
 /** Environment variables of the agent that are not settings. */
-const OTHER_VARIABLES = new Set(["IOTAGENT_CONFIG", "IOTAGENT_FAILPOINT"]);
+const OTHER_VARIABLES = new Set(["IOTAGENT_CONFIG", "IOTAGENT_FAILPOINT", "IOTAGENT_DEFAULT_COMMAND"]);
 
 /** Raw inputs of {@link buildConfig}; each is optional. */
 export interface ConfigSources {

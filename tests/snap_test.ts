@@ -6,25 +6,30 @@ import { join } from "node:path";
 import { parse } from "yaml";
 import { assertEquals, assertIncludes, assertMatch, assertOk } from "./support/assert.ts";
 import { PROJECT_ROOT, runAgent } from "./support/agent_process.ts";
-import { fakeSnap, runIn } from "./support/fake_snap.ts";
+import { type FakeSnap, fakeSnap, runIn } from "./support/fake_snap.ts";
 import { E2E, withWorld } from "./support/world.ts";
 
 interface Snapcraft {
+  name: string;
   base: string;
   confinement: string;
-  apps: Record<string, { command: string; daemon?: string; plugs?: string[] }>;
+  apps: Record<
+    string,
+    { command: string; daemon?: string; plugs?: string[]; environment?: Record<string, string> }
+  >;
   hooks?: Record<string, unknown>;
   parts: Record<string, { "override-build"?: string; prime?: string[] }>;
 }
 
 const snapcraft = parse(await Deno.readTextFile(join(PROJECT_ROOT, "snap/snapcraft.yaml"))) as Snapcraft;
 
-Deno.test("snapcraft.yaml: current base, strict, the three apps, and every file it names exists", async () => {
+Deno.test("snapcraft.yaml: current base, strict, the four apps, and every file it names exists", async () => {
   assertOk(["core22", "core24"].includes(snapcraft.base));
   assertEquals(snapcraft.confinement, "strict");
   assertEquals(snapcraft.apps.agent.command, "bin/agent run");
   assertEquals(snapcraft.apps.watchdog.command, "bin/agent watchdog");
   assertEquals(snapcraft.apps.unregister.command, "bin/unregister");
+  assertEquals(snapcraft.apps["iot-agent"].command, "bin/agent");
   assertEquals([snapcraft.apps.agent.daemon, snapcraft.apps.watchdog.daemon], ["simple", "simple"]);
   for (const plug of ["network", "network-bind", "snapd-control"]) {
     assertOk(snapcraft.apps.agent.plugs?.includes(plug), plug);
@@ -221,6 +226,82 @@ Deno.test({
       }).output();
       assertEquals(run.code, 0);
       assertMatch(new TextDecoder().decode(run.stdout), /Usage/);
+    }
+  },
+});
+
+/** The snap command lines the README documents: the block that says `tests/snap_test.ts` runs it. */
+function documentedCommandLines(): string[] {
+  const readme = Deno.readTextFileSync(join(PROJECT_ROOT, "README.md"));
+  const start = readme.indexOf("`tests/snap_test.ts` runs every line of this block");
+  const block = readme.slice(
+    readme.indexOf("```sh", start) + 5,
+    readme.indexOf("```", readme.indexOf("```sh", start) + 5),
+  );
+  return block.split("\n").map((line) => line.replace(/#.*$/, "").trim()).filter((line) => line !== "");
+}
+
+/** As snapd composes it: the app's `command:` (its program in the snap) with the user's arguments appended. */
+function composed(
+  snap: FakeSnap,
+  line: string,
+): { program: string; args: string[]; env: Record<string, string> } {
+  const [invoked, ...userArgs] = line.replace(/^sudo /, "").split(/\s+/);
+  const app = invoked === snapcraft.name ? invoked : invoked.slice(snapcraft.name.length + 1);
+  const definition = snapcraft.apps[app];
+  assertOk(definition, `${invoked}: app ${app} in snapcraft.yaml`);
+  const [program, ...commandArgs] = definition.command.split(" ");
+  return {
+    program: join(snap.env.SNAP, program),
+    args: [...commandArgs, ...userArgs],
+    env: definition.environment ?? {},
+  };
+}
+
+/** What each documented line must do on a device where the daemons are not running. */
+const EXPECTED: Record<string, { code: number; output: RegExp }> = {
+  "sudo iot-agent status": { code: 3, output: /^Agent daemon +not running/m },
+  "sudo iot-agent status --json": { code: 3, output: /"agent": \{\s+"state": "not started"/ },
+  "sudo iot-agent doctor": {
+    code: 1,
+    output: /^\[( ok |warn|FAIL)\] snapd: [\s\S]*^\[( ok |warn|FAIL)\] disk: /m,
+  },
+  "sudo iot-agent --help": { code: 0, output: /^Usage:\n {2}agent \[run\]/m },
+  "sudo iot-agent --version": { code: 0, output: /^\d+\.\d+\.\d+$/m },
+  "sudo iot-agent.unregister": {
+    code: 0,
+    output: /^stopped iot-agent\.agent$[\s\S]*^started iot-agent\.agent/m,
+  },
+};
+
+Deno.test({
+  name:
+    "every snap command line the README documents works as snapd composes it (command: plus the user's arguments)",
+  ...E2E,
+  async fn() {
+    const lines = documentedCommandLines();
+    assertEquals(lines.sort(), Object.keys(EXPECTED).sort(), "the README's commands and this test's list");
+    const snap = await fakeSnap();
+    try {
+      for (const line of lines) {
+        const { program, args, env } = composed(snap, line);
+        const result = await runIn(snap, program, args, env);
+        const output = result.stdout + result.stderr;
+        assertEquals(result.code, EXPECTED[line].code, `${line} -> ${program} ${args.join(" ")}: ${output}`);
+        assertMatch(output, EXPECTED[line].output, line);
+      }
+      // `sudo iot-agent` alone prints the help: it never starts a daemon by hand
+      const alone = composed(snap, "sudo iot-agent");
+      const help = await runIn(snap, alone.program, alone.args, alone.env);
+      assertEquals(help.code, 0);
+      assertMatch(help.stdout, /^Usage:/m);
+      // the daemon app takes no commands; the mistake gets the right one named
+      const daemon = composed(snap, "sudo iot-agent.agent status");
+      const refused = await runIn(snap, daemon.program, daemon.args, daemon.env);
+      assertEquals(refused.code, 2);
+      assertMatch(refused.stderr, /^agent: unexpected argument "status" \(the command is "agent status"\)/);
+    } finally {
+      await snap.remove();
     }
   },
 });
