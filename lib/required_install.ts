@@ -11,7 +11,7 @@ import { isChannel, isRisk, isSnapName } from "./actions/validation.ts";
 import type { Clock } from "./clock.ts";
 import type { KeyedQueue } from "./keyed_queue.ts";
 import type { Logger } from "./log.ts";
-import { Backoff, type BackoffOptions, retry } from "./retry.ts";
+import { type BackoffOptions, retry } from "./retry.ts";
 import { waitForChange } from "./snapd/change_wait.ts";
 import type { SnapdPort } from "./snapd/port.ts";
 import { SnapdError } from "./snapd/error.ts";
@@ -148,32 +148,31 @@ export class RequiredInstaller {
     this.#loop(name).finally(() => this.#running.delete(name));
   }
 
+  /** Installs `name` until it is installed or no longer required, retrying with backoff. */
   async #loop(name: string): Promise<void> {
     const { db, log, clock, queue } = this.#options;
-    const backoff = new Backoff(this.#options.backoff);
     const signal = this.#stopping.signal;
-    while (!signal.aborted) {
+    await retry(async () => {
       const wanted = this.pending().find((s) => s.name === name);
       if (!wanted) return;
-      try {
-        await queue.run(name, () => this.#installOnce(wanted));
-        if (signal.aborted) return; // the database may be closed; the next start checks again
-        statement(db, "DELETE FROM required_snaps WHERE name = ?").run(name);
-        return;
-      } catch (error) {
-        if (signal.aborted) return;
+      await queue.run(name, () => this.#installOnce(wanted));
+      if (signal.aborted) return; // the database may be closed; the next start checks again
+      statement(db, "DELETE FROM required_snaps WHERE name = ?").run(name);
+    }, {
+      ...this.#options.backoff,
+      clock,
+      signal,
+      onRetry: (error, delay) => {
         const message = (error as Error).message;
         statement(db, "UPDATE required_snaps SET attempts = attempts + 1, last_error = ? WHERE name = ?").run(
           message,
           name,
         );
-        const delay = backoff.next();
         log.warn(`installing required snap ${name} failed: ${message}`, {
           retry_in: `${Math.round(delay)}ms`,
         });
-        await clock.sleep(delay, signal).catch(() => {});
-      }
-    }
+      },
+    }).catch(() => {}); // stopped
   }
 
   /** Installs one snap unless it is installed; resolves when snapd's change is done. */

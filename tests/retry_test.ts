@@ -1,6 +1,7 @@
 import { assertEquals, assertOk, assertRejects } from "./support/assert.ts";
-import { Backoff, retry } from "../lib/retry.ts";
-import type { Clock } from "../lib/clock.ts";
+import { Backoff, retry, RetryError } from "../lib/retry.ts";
+import { type Clock, systemClock } from "../lib/clock.ts";
+import { FakeClock } from "./support/fake_clock.ts";
 
 Deno.test("Backoff draws full-jitter delays under an exponentially growing, capped ceiling", () => {
   const ceilings: number[] = [];
@@ -65,23 +66,47 @@ Deno.test("retry gives up when shouldRetry says no, or the budget would be excee
     TypeError,
   );
   let calls = 0;
-  await assertRejects(
-    retry(() => (calls++, Promise.reject(new Error("down"))), {
+  const last = new Error("down");
+  const error = await assertRejects(
+    retry(() => (calls++, Promise.reject(calls === 4 ? last : new Error("earlier"))), {
       clock,
       initialMs: 100,
       maxMs: 100,
       random: () => 1,
       budgetMs: 350,
     }),
-    Error,
+    RetryError,
     "down",
-  );
+  ) as RetryError;
   assertEquals(calls, 4);
+  assertEquals([error.attempts, error.cause], [4, last], "the failure carries its attempts and its cause");
+});
+
+Deno.test("a retry budget runs on the monotonic clock: a wall-clock jump neither ends it nor stretches it", async () => {
+  for (const jump of [365 * 86_400_000, -365 * 86_400_000]) {
+    const clock = new FakeClock();
+    let calls = 0;
+    const outcome = retry(() => (calls++, Promise.reject(new Error("busy"))), {
+      clock,
+      initialMs: 1000,
+      maxMs: 1000,
+      random: () => 1,
+      budgetMs: 5000,
+    }).then(() => "succeeded", (error) => error);
+    await clock.advance(2000);
+    clock.set(clock.now() + jump); // NTP moves the wall clock a year
+    assertEquals(calls, 3, "the jump did not end the budget early");
+    await clock.advance(10_000);
+    const error = await outcome;
+    assertOk(error instanceof RetryError, String(error));
+    assertEquals(calls, 6, `attempts at 0, 1, 2, 3, 4 and 5 s of elapsed time (jump ${jump})`);
+  }
 });
 
 Deno.test("retry stops waiting when its signal aborts", async () => {
   const controller = new AbortController();
   const pending = retry(() => Promise.reject(new Error("down")), {
+    clock: systemClock,
     signal: controller.signal,
     initialMs: 60_000,
     random: () => 1,

@@ -12,7 +12,7 @@ import type { Clock } from "../clock.ts";
 import { FailureLog } from "../failure_log.ts";
 import type { Logger } from "../log.ts";
 import { failpoint } from "../failpoints.ts";
-import { Backoff, type BackoffOptions } from "../retry.ts";
+import { type BackoffOptions, retry } from "../retry.ts";
 import { statement } from "../store/statements.ts";
 
 /** A message to publish. */
@@ -44,13 +44,10 @@ export class Outbox {
   /** Entries the broker acknowledged whose removal from the database has not succeeded yet. */
   readonly #acknowledged = new Set<number>();
   readonly #storage: FailureLog;
-  readonly #backoff: Backoff;
   readonly #stopping = new AbortController();
-  #retrying = false;
 
   constructor(private readonly db: DatabaseSync, private readonly options: OutboxOptions) {
     this.#storage = new FailureLog(options.log, "publishing stored responses");
-    this.#backoff = new Backoff(options.backoff);
   }
 
   /** Responses not yet acknowledged. */
@@ -77,20 +74,23 @@ export class Outbox {
 
   /**
    * Publishes queued entries in order until one is not acknowledged or none is left; concurrent calls share one
-   * run. Never rejects: a storage failure is logged and retried by itself.
+   * run. Never rejects: a storage failure is logged and the run tried again after a backoff delay, by itself.
    */
   flush(): Promise<void> {
-    this.#flushing ??= this.#drain().then(
+    this.#flushing ??= retry(() => this.#drain(), {
+      ...this.options.backoff,
+      clock: this.options.clock,
+      signal: this.#stopping.signal,
+      onRetry: (error, delay) => this.#storage.failed((error as Error).message, delay),
+    }).then(
       (drained) => {
         this.#flushing = undefined;
-        this.#backoff.reset();
         this.#storage.succeeded();
         // an entry added while the last run was finishing would otherwise wait for the next connect
         if (drained === "empty" && this.#hasQueued()) return this.flush();
       },
-      (error) => {
-        this.#flushing = undefined;
-        this.#retryLater(error as Error);
+      () => {
+        this.#flushing = undefined; // stopped
       },
     );
     return this.#flushing;
@@ -105,22 +105,8 @@ export class Outbox {
     try {
       return this.depth > 0;
     } catch {
-      return false; // the next flush (a connect, an answer, a retry) looks again
+      return false; // the next flush (a connect, an answer) looks again
     }
-  }
-
-  #retryLater(error: Error): void {
-    const delay = this.#backoff.next();
-    this.#storage.failed(error.message, delay);
-    if (this.#retrying || this.#stopping.signal.aborted) return;
-    this.#retrying = true;
-    this.options.clock.sleep(delay, this.#stopping.signal).then(
-      () => {
-        this.#retrying = false;
-        return this.flush();
-      },
-      () => {},
-    );
   }
 
   /** Publishes until empty or until a publish fails. @throws when the storage fails */

@@ -6,7 +6,7 @@
 import { type Clock, systemClock } from "../clock.ts";
 import { FailureLog } from "../failure_log.ts";
 import type { Logger } from "../log.ts";
-import { Backoff, type BackoffOptions } from "../retry.ts";
+import { type BackoffOptions, retry } from "../retry.ts";
 import type { SnapdPort } from "../snapd/port.ts";
 import type { CredentialsStore } from "./credentials.ts";
 import type { Enrollment } from "./enrollment.ts";
@@ -47,49 +47,48 @@ export class Enroller {
 
   /** Resolves with the enrollment once there is one; rejects only when `signal` aborts. */
   async ensureEnrolled(signal: AbortSignal): Promise<Enrollment> {
-    const { credentials, params, log } = this.#deps;
-    const backoff = new Backoff(this.#deps.backoff);
-    let waitingLogged = false;
-    for (;;) {
-      signal.throwIfAborted();
+    const { credentials, log } = this.#deps;
+    const { enrollment, fresh } = await retry(async () => {
       const stored = await credentials.load();
-      if (stored) {
-        log.info(`enrolled as device ${stored.id}`, {
-          organization: stored.organization.id,
-          source: credentials.path,
-        });
-        return stored;
-      }
-      const settings = await params.read();
-      if (!settings) {
-        if (!waitingLogged) {
-          log.info(
-            `not configured: waiting for the identity service URL (${this.#deps.setUrlHint})`,
-            { params: params.path },
-          );
-          waitingLogged = true;
-        }
-        await this.#clock.sleep(this.#deps.paramsPollMs ?? 2000, signal);
-        continue;
-      }
-      waitingLogged = false;
-      let enrollment: Enrollment;
-      try {
-        enrollment = await this.#enroll(settings.url, signal);
-      } catch (error) {
-        if (signal.aborted) throw signal.reason;
-        const delay = backoff.next();
-        this.#failures.failed(describe(error), delay);
-        await this.#clock.sleep(delay, signal);
-        continue;
-      }
-      this.#failures.succeeded();
-      await this.#store(enrollment, signal);
+      if (stored) return { enrollment: stored, fresh: false };
+      const url = await this.#configuredUrl(signal);
+      return { enrollment: await this.#enroll(url, signal), fresh: true };
+    }, {
+      ...this.#deps.backoff,
+      clock: this.#clock,
+      signal,
+      onRetry: (error, delay) => this.#failures.failed(describe(error), delay),
+    });
+    this.#failures.succeeded();
+    if (!fresh) {
       log.info(`enrolled as device ${enrollment.id}`, {
         organization: enrollment.organization.id,
-        broker: `${enrollment.credentials.mqttUrl}:${enrollment.credentials.mqttPort}`,
+        source: credentials.path,
       });
       return enrollment;
+    }
+    await this.#store(enrollment, signal);
+    log.info(`enrolled as device ${enrollment.id}`, {
+      organization: enrollment.organization.id,
+      broker: `${enrollment.credentials.mqttUrl}:${enrollment.credentials.mqttPort}`,
+    });
+    return enrollment;
+  }
+
+  /** The identity service URL, once `params` holds one: an operator sets it, so it is looked for now and then. */
+  async #configuredUrl(signal: AbortSignal): Promise<string> {
+    const { params, log } = this.#deps;
+    let waitingLogged = false;
+    for (;;) {
+      const settings = await params.read();
+      if (settings) return settings.url;
+      if (!waitingLogged) {
+        log.info(`not configured: waiting for the identity service URL (${this.#deps.setUrlHint})`, {
+          params: params.path,
+        });
+        waitingLogged = true;
+      }
+      await this.#clock.sleep(this.#deps.paramsPollMs ?? 2000, signal);
     }
   }
 
@@ -116,19 +115,14 @@ export class Enroller {
    * service has already marked the device enrolled and would refuse a second enrollment.
    */
   async #store(enrollment: Enrollment, signal: AbortSignal): Promise<void> {
-    const backoff = new Backoff(this.#deps.backoff);
     const failures = new FailureLog(this.#deps.log, "storing the enrollment");
-    for (;;) {
-      try {
-        await this.#deps.credentials.save(enrollment);
-        failures.succeeded();
-        return;
-      } catch (error) {
-        const delay = backoff.next();
-        failures.failed((error as Error).message, delay);
-        await this.#clock.sleep(delay, signal);
-      }
-    }
+    await retry(() => this.#deps.credentials.save(enrollment), {
+      ...this.#deps.backoff,
+      clock: this.#clock,
+      signal,
+      onRetry: (error, delay) => failures.failed(describe(error), delay),
+    });
+    failures.succeeded();
   }
 }
 

@@ -19,7 +19,7 @@ import mqtt from "mqtt";
 import { type Clock, systemClock } from "../clock.ts";
 import { FailureLog } from "../failure_log.ts";
 import type { Logger } from "../log.ts";
-import { Backoff, type BackoffOptions } from "../retry.ts";
+import { Backoff, type BackoffOptions, retry } from "../retry.ts";
 import { brokerAddress, BrokerNameMismatchError, brokerTlsIdentity } from "./broker_address.ts";
 import {
   diagnoseCertificate,
@@ -88,6 +88,15 @@ export class SubscriptionRefusedError extends Error {
   override name = "SubscriptionRefusedError";
 }
 
+/** A connection ended: why (when known) and whether it had been up. */
+class ConnectionEnded extends Error {
+  override name = "ConnectionEnded";
+
+  constructor(readonly reason: Error | undefined, readonly wasUp: boolean) {
+    super(reason?.message ?? "connection closed", { cause: reason });
+  }
+}
+
 /** The MQTT session; `start()` it once, `stop()` it once. */
 export class MqttSession {
   readonly #options: MqttSessionOptions;
@@ -134,7 +143,19 @@ export class MqttSession {
 
   /** Starts connecting; reconnects until `stop()`. */
   start(): void {
-    this.#connect();
+    const random = this.#options.backoff?.random ?? Math.random;
+    retry(() => this.#connection(), {
+      clock: this.#clock,
+      signal: this.#stopping.signal,
+      backoff: this.#backoff,
+      // a connection that was up and dropped: the first reconnect waits a random spread, so that a fleet whose
+      // broker restarted does not come back in the same second
+      delayAfter: (error) =>
+        error instanceof ConnectionEnded && error.wasUp
+          ? random() * (this.#options.reconnectSpreadMs ?? 10_000)
+          : undefined,
+      onRetry: async (error, delay) => this.#failures.failed(await this.#reason(error), delay),
+    }).catch(() => {}); // ends only when stopped
   }
 
   /**
@@ -186,15 +207,13 @@ export class MqttSession {
     await this.#closed;
   }
 
-  #connect(): void {
-    if (this.#stopping.signal.aborted) return;
+  /**
+   * One connection, from the attempt to its end: rejects when it ends — with a {@link ConnectionEnded} saying why
+   * and whether it was up — so that the retry loop connects again. Throws when the attempt cannot even start.
+   */
+  #connection(): Promise<never> {
     const o = this.#options;
-    let client: mqtt.MqttClient;
-    try {
-      client = this.#open();
-    } catch (error) {
-      return this.#retryLater(error as Error);
-    }
+    const client = this.#open();
     let lastError: Error | undefined;
     let wasConnected = false;
     let resolveClosed!: () => void;
@@ -208,29 +227,30 @@ export class MqttSession {
     client.on("error", (error) => {
       lastError = error;
     });
-    client.on("close", () => {
-      if (this.#client !== client) return;
-      this.#client = undefined;
-      const wasUp = this.#connectedSince !== undefined;
-      this.#connectedSince = undefined;
-      for (const abandon of this.#pending) {
-        abandon(new NotConnectedError("connection lost before the broker acknowledged"));
-      }
-      this.#pending.clear();
-      client.end(true);
-      resolveClosed();
-      const cause = this.#closing ?? lastError;
-      if (wasUp) {
-        if (this.#stopping.signal.aborted) o.log.info(`disconnected from broker ${this.broker}`);
-        else {
-          o.log.warn(`disconnected from broker ${this.broker}`, {
-            reason: cause?.message ?? "connection closed",
-          });
+    return new Promise((_, reject) => {
+      client.on("close", () => {
+        if (this.#client !== client) return;
+        this.#client = undefined;
+        const wasUp = this.#connectedSince !== undefined;
+        this.#connectedSince = undefined;
+        for (const abandon of this.#pending) {
+          abandon(new NotConnectedError("connection lost before the broker acknowledged"));
         }
-        this.#notify("onDisconnect");
-      }
-      if (this.#stopping.signal.aborted) return;
-      this.#retryLater(cause, wasConnected);
+        this.#pending.clear();
+        client.end(true);
+        resolveClosed();
+        const cause = this.#closing ?? lastError;
+        if (wasUp) {
+          if (this.#stopping.signal.aborted) o.log.info(`disconnected from broker ${this.broker}`);
+          else {
+            o.log.warn(`disconnected from broker ${this.broker}`, {
+              reason: cause?.message ?? "connection closed",
+            });
+          }
+          this.#notify("onDisconnect");
+        }
+        reject(new ConnectionEnded(cause, wasConnected));
+      });
     });
   }
 
@@ -271,22 +291,11 @@ export class MqttSession {
     return client;
   }
 
-  /**
-   * Schedules the next connection attempt — after a random delay within the reconnect spread when a connection
-   * that was up dropped, else after a backoff delay; logs the cause once per distinct cause.
-   */
-  #retryLater(cause: Error | undefined, connectedBefore = false): void {
-    const random = this.#options.backoff?.random ?? Math.random;
-    const delay = connectedBefore
-      ? random() * (this.#options.reconnectSpreadMs ?? 10_000)
-      : this.#backoff.next();
-    const explained =
-      (connectedBefore && !cause ? Promise.resolve("connection closed") : this.#explain(cause))
-        .then((reason) => this.#failures.failed(reason, delay));
-    this.#clock.sleep(delay, this.#stopping.signal).then(() => explained).then(
-      () => this.#connect(),
-      () => {},
-    );
+  /** Why a connection attempt failed or a connection ended, in one line (once per distinct cause in the log). */
+  #reason(error: unknown): Promise<string> {
+    if (!(error instanceof ConnectionEnded)) return this.#explain(error as Error);
+    if (error.wasUp && !error.reason) return Promise.resolve("connection closed");
+    return this.#explain(error.reason);
   }
 
   /** After CONNACK: subscribe everything; only then is the session up. Returns whether it came up. */

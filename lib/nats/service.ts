@@ -9,7 +9,7 @@ import type { Msg, NatsConnection } from "nats";
 import type { Clock } from "../clock.ts";
 import { FailureLog } from "../failure_log.ts";
 import type { Logger } from "../log.ts";
-import { Backoff, type BackoffOptions } from "../retry.ts";
+import { type BackoffOptions, retry } from "../retry.ts";
 import { answer, type NatsApiPorts, type Subject, SUBJECTS } from "./api.ts";
 import { connectNats } from "./transport.ts";
 
@@ -68,33 +68,34 @@ export class NatsService {
 
   async #run(): Promise<void> {
     const { log, clock, servers, password, ca } = this.#options;
-    const backoff = new Backoff(this.#options.backoff);
     const signal = this.#stopping.signal;
     while (!signal.aborted) {
       let connection: NatsConnection;
       try {
-        connection = await connectNats({
-          servers,
-          user: NATS_USER,
-          pass: password,
-          name: "iot-agent",
-          maxReconnectAttempts: -1,
-          reconnectTimeWait: 2000,
-          reconnectJitter: 2000,
-          reconnectJitterTLS: 2000,
-          ...(ca ? { tls: { ca } } : {}),
+        connection = await retry(() =>
+          connectNats({
+            servers,
+            user: NATS_USER,
+            pass: password,
+            name: "iot-agent",
+            maxReconnectAttempts: -1,
+            reconnectTimeWait: 2000,
+            reconnectJitter: 2000,
+            reconnectJitterTLS: 2000,
+            ...(ca ? { tls: { ca } } : {}),
+          }), {
+          ...this.#options.backoff,
+          clock,
+          signal,
+          onRetry: (error, delay) => this.#failures.failed(explain(error), delay),
         });
-      } catch (error) {
-        const delay = backoff.next();
-        this.#failures.failed(explain(error), delay);
-        await clock.sleep(delay, signal).catch(() => {});
-        continue;
+      } catch {
+        return; // stopped
       }
       if (signal.aborted) {
         await connection.close();
         return;
       }
-      backoff.reset();
       this.#failures.succeeded();
       this.#connection = connection;
       this.#reconnecting = false;

@@ -14,7 +14,7 @@ import { type Clock, systemClock } from "../clock.ts";
 import { FailureLog } from "../failure_log.ts";
 import { ConcurrencyLimit } from "../limiter.ts";
 import type { Logger } from "../log.ts";
-import { Backoff } from "../retry.ts";
+import { retry, RetryError } from "../retry.ts";
 import { setLongTimeout } from "../timer.ts";
 import { parseAssertions } from "./assertions.ts";
 import { SnapdError } from "./error.ts";
@@ -315,11 +315,10 @@ export class SnapdClient implements SnapdPort {
     options: RequestOptions,
     consume: (response: Response) => Promise<T>,
   ): Promise<T> {
-    const deadline = this.#clock.now() + this.#timeoutMs;
     const controller = new AbortController();
     const cancelTimer = setLongTimeout(() => controller.abort(), this.#timeoutMs);
     try {
-      const response = await this.#send(method, path, options, deadline, controller.signal);
+      const response = await this.#send(method, path, options, controller.signal);
       return await consume(response);
     } catch (error) {
       if (controller.signal.aborted) {
@@ -334,7 +333,7 @@ export class SnapdClient implements SnapdPort {
         );
       }
       if (error instanceof SnapdError) throw error;
-      throw transportError(error);
+      throw transportError(error instanceof RetryError ? error.cause : error);
     } finally {
       cancelTimer();
     }
@@ -345,13 +344,11 @@ export class SnapdClient implements SnapdPort {
     return await this.#exchange(method, path, options, (response) => Promise.resolve(response));
   }
 
-  async #send(
-    method: string,
-    path: string,
-    options: RequestOptions,
-    deadline: number,
-    signal: AbortSignal,
-  ): Promise<Response> {
+  /**
+   * Sends the request; one that cannot reach snapd is retried within the time limit: any method when nothing was
+   * sent, a GET whatever failed.
+   */
+  async #send(method: string, path: string, options: RequestOptions, signal: AbortSignal): Promise<Response> {
     const url = new URL(`http://localhost${path}`);
     for (const [key, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, value);
@@ -362,20 +359,17 @@ export class SnapdClient implements SnapdPort {
       body = JSON.stringify(options.json);
       headers.set("Content-Type", "application/json");
     }
-    const backoff = new Backoff({ initialMs: 250, maxMs: 2000 });
-    for (;;) {
-      try {
-        const response = await fetch(url, { method, headers, body, client: this.#http, signal });
-        this.#unreachable?.succeeded();
-        return response;
-      } catch (error) {
-        const delay = backoff.next();
-        const retriable = method === "GET" || nothingSent(error);
-        if (signal.aborted || !retriable || this.#clock.now() + delay >= deadline) throw error;
-        this.#unreachable?.failed(transportError(error).message, delay);
-        await this.#clock.sleep(delay, signal);
-      }
-    }
+    const response = await retry(() => fetch(url, { method, headers, body, client: this.#http, signal }), {
+      initialMs: 250,
+      maxMs: 2000,
+      clock: this.#clock,
+      signal,
+      budgetMs: this.#timeoutMs,
+      shouldRetry: (error) => method === "GET" || nothingSent(error),
+      onRetry: (error, delay) => this.#unreachable?.failed(transportError(error).message, delay),
+    });
+    this.#unreachable?.succeeded();
+    return response;
   }
 }
 
