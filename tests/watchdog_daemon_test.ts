@@ -55,12 +55,23 @@ Deno.test({
         "watchdog",
         "--snaplogger.duration.between.checks=1000h",
         "--watchdog.check.interval=1000h",
-      ], { SNAP_DATA: dir, SNAP_COMMON: dir, IOTAGENT_SNAPD_SOCKET: snapd.socketPath });
+      ], {
+        SNAP_DATA: dir,
+        SNAP_COMMON: dir,
+        IOTAGENT_SNAPD_SOCKET: snapd.socketPath,
+        IOTAGENT_WATCHDOG_CHECK_INTERVALL: "1m", // a typo: reported once, ignored
+      });
       await watchdog.waitForLine(/watchdog started/);
       await until(() => snapd.requestsTo("GET", "/v2/changes").length >= 2, "the first two reads", 10_000);
       await new Promise((resolve) => setTimeout(resolve, 2000));
       // one read by the change logger at start, one by the watchdog's first check; the next ones in 1000 h
       assertEquals(snapd.requestsTo("GET", "/v2/changes").length, 2);
+      assertEquals(
+        watchdog.matching(
+          /WARN .*unknown environment variable IOTAGENT_WATCHDOG_CHECK_INTERVALL ignored \(did you mean IOTAGENT_WATCHDOG_CHECK_INTERVAL\?\)/,
+        ).length,
+        1,
+      );
       assertEquals((await watchdog.stop()).code, 0);
     } finally {
       await snapd.stop();

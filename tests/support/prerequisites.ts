@@ -64,20 +64,35 @@ async function apt(args: string[]): Promise<boolean> {
   return status.success;
 }
 
+/** How packages get installed: apt-get as root. Tests hand in their own. */
+export interface Installer {
+  canInstall: boolean;
+  install(packages: string[]): Promise<boolean>;
+}
+
+/** apt-get, when this process is root. */
+export const APT: Installer = {
+  canInstall: isRoot(),
+  async install(packages) {
+    return await apt(["update"]) && await apt(["install", "-y", "--no-install-recommends", ...packages]);
+  },
+};
+
 /**
- * Makes sure every prerequisite is installed: installs what is missing when running as root. Returns the one-line
+ * Makes sure every prerequisite is installed: installs what is missing when it can (root). Returns the one-line
  * complaint when something is still missing, or undefined.
  */
-export async function ensurePrerequisites(list: Prerequisite[] = PREREQUISITES): Promise<string | undefined> {
+export async function ensurePrerequisites(
+  list: Prerequisite[] = PREREQUISITES,
+  installer: Installer = APT,
+): Promise<string | undefined> {
   let absent = await missing(list);
   if (absent.length === 0) return undefined;
-  const names = absent.map((item) => item.package).join(" ");
-  if (isRoot()) {
-    console.error(`tests: installing ${names} (Debian packages the tests need)`);
-    if (
-      await apt(["update"]) &&
-      await apt(["install", "-y", "--no-install-recommends", ...absent.map((i) => i.package)])
-    ) {
+  if (installer.canInstall) {
+    console.error(
+      `tests: installing ${absent.map((item) => item.package).join(" ")} (Debian packages the tests need)`,
+    );
+    if (await installer.install(absent.map((item) => item.package))) {
       absent = await missing(list);
       if (absent.length === 0) return undefined;
     }
