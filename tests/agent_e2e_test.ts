@@ -2,6 +2,7 @@
  * End-to-end: the real agent process (started as `deno task start` starts it) against a real mosquitto with
  * mutual TLS and a DMS-like ACL, the identity stub and the fake snapd.
  */
+import { needs, rootMissing } from "./support/requirement.ts";
 import { join } from "node:path";
 import { assertEquals, assertIncludes, assertMatch, assertOk } from "./support/assert.ts";
 import { agentArgv, PROJECT_ROOT, runAgent, startAgent } from "./support/agent_process.ts";
@@ -422,6 +423,7 @@ Deno.test({
   name:
     "one line, no stack trace: a second daemon on the same data directory (75), an unusable SNAP_DATA (73)",
   ...E2E,
+  ...needs("unusable directories", rootMissing("a read-only tmpfs mount")),
   async fn() {
     await withWorld(async (world) => {
       const agent = world.agent();

@@ -12,6 +12,11 @@ import { join } from "node:path";
 import { RealSnapd } from "./support/real_snapd.ts";
 
 const FIXTURES = new URL("./fixtures/snapd/", import.meta.url).pathname;
+/** `--only 121,122`: write only these fixtures (every exchange still runs, in order: later ones need earlier state). */
+const ONLY = (() => {
+  const at = Deno.args.indexOf("--only");
+  return at < 0 ? undefined : new Set(Deno.args[at + 1].split(","));
+})();
 const SLOW = "run/systemctl-standin/slow";
 
 /** One raw HTTP/1.1 exchange over the socket; returns the response bytes as received. */
@@ -70,6 +75,7 @@ async function capture(
   const text = new TextDecoder("latin1").decode(raw)
     .replace(/\r\nDate: [^\r]+\r\n/, "\r\nDate: Thu, 01 Jan 2026 00:00:00 GMT\r\n");
   const header = `# request: ${request.method} ${request.path}\n# body: ${body}\n# note: ${request.note}\n`;
+  if (ONLY && !ONLY.has(file.split("-")[0])) return text;
   await Deno.writeFile(join(FIXTURES, file), Uint8Array.from(header + text, (c) => c.charCodeAt(0)));
   console.log(`${file}: ${text.split("\r\n")[0]}`);
   return text;
@@ -90,6 +96,31 @@ async function ready(snapd: RealSnapd, id: string): Promise<void> {
 
 const snapd = await RealSnapd.start(["peer-svc"]);
 try {
+  // what the fake answers for snaps and apps that do not exist
+  await capture(snapd, "121-POST-v2-snaps-snapshot-nosuch-400.http", {
+    method: "POST",
+    path: "/v2/snaps",
+    body: '{"action":"snapshot","snaps":["nosuch"]}',
+    json: true,
+    note: "a snapshot of a snap that is not installed",
+  });
+  await capture(snapd, "122-GET-v2-snaps-nosuch-conf-200.http", {
+    method: "GET",
+    path: "/v2/snaps/nosuch/conf",
+    note: "the configuration of a snap that is not installed",
+  });
+  await capture(snapd, "123-GET-v2-apps-names-nosuch.http", {
+    method: "GET",
+    path: "/v2/apps?names=nosuch",
+    note: "the apps of a snap that is not installed",
+  });
+  await capture(snapd, "124-POST-v2-apps-start-nosuch-app-404.http", {
+    method: "POST",
+    path: "/v2/apps",
+    body: '{"action":"start","names":["peer-svc.nosuch"]}',
+    json: true,
+    note: "a service the snap does not have",
+  });
   // which POSTs look at Content-Type: each instruction is harmless or refused on its merits when decoded
   await capture(snapd, "100-POST-v2-snaps-peer-svc-enable-no-content-type-400.http", {
     method: "POST",

@@ -91,6 +91,17 @@ Deno.test("the fake answers requests the way the captured snapd did", async () =
         action: "refresh",
         channel: "latest/edge",
       }],
+      ["78-POST-v2-apps-start-nosuch-404.http", "POST", "/v2/apps", { action: "start", names: ["nosuch"] }],
+      ["121-POST-v2-snaps-snapshot-nosuch-400.http", "POST", "/v2/snaps", {
+        action: "snapshot",
+        snaps: ["nosuch"],
+      }],
+      ["122-GET-v2-snaps-nosuch-conf-200.http", "GET", "/v2/snaps/nosuch/conf"],
+      ["123-GET-v2-apps-names-nosuch.http", "GET", "/v2/apps?names=nosuch"],
+      ["124-POST-v2-apps-start-nosuch-app-404.http", "POST", "/v2/apps", {
+        action: "start",
+        names: ["peer-svc.nosuch"],
+      }],
     ];
     for (const [file, method, path, body, contentType] of cases) {
       const answer = essence(await send(fake, method, path, body, contentType));

@@ -1,8 +1,10 @@
 /**
  * Disk full on `$SNAP_DATA` (a small tmpfs, as root): the real agent keeps answering what it can (read-only
  * actions), refuses what it cannot record with a clear error, corrupts nothing, and recovers by itself once space
- * returns. Where a tmpfs cannot be mounted (not root) the test says so and is skipped.
+ * returns. Where a tmpfs cannot be mounted (not root) the test says so on one line and is skipped — except under
+ * CI=true, where it fails.
  */
+import { needs } from "./support/requirement.ts";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { assertEquals, assertIncludes } from "./support/assert.ts";
@@ -20,7 +22,6 @@ const canMount = Deno.uid() === 0 && await (async () => {
   await Deno.remove(probe);
   return ok;
 })();
-if (!canMount) console.error("disk-full test skipped: mounting a tmpfs needs root");
 
 /** Fills the file system of `dir` to the last byte; returns the filler's path. */
 async function fill(dir: string): Promise<string> {
@@ -38,7 +39,7 @@ Deno.test({
   name:
     "disk full: read-only actions answered, changes refused and not run, nothing corrupt, recovery by itself",
   ...E2E,
-  ignore: !canMount,
+  ...needs("disk-full test", canMount ? undefined : "mounting a tmpfs needs root"),
   async fn() {
     const tries = count(1, 3);
     let recovered = 0;

@@ -7,7 +7,7 @@
  */
 import { assertEquals, assertOk } from "./support/assert.ts";
 import { count, FULL, record } from "./support/reliability.ts";
-import { sleep } from "./support/wait.ts";
+import { sleep, until } from "./support/wait.ts";
 import { E2E, withWorld, type World } from "./support/world.ts";
 
 /** What became of action `id`: its reply, how many replies the DMS got, how many requests snapd got. */
@@ -100,8 +100,11 @@ Deno.test({
         const id = `kill-in-flight-${i}`;
         world.snapd.delayNext({ method: "POST", path: "/v2/snaps/peer-svc" }, 3000);
         await world.dms.send(deviceId, JSON.stringify({ id, action: "disable", snap: "peer-svc" }));
-        await first.waitForLine(/action disable requested/);
-        await sleep(300); // the POST is at snapd, its answer held back
+        // the event: snapd has the POST (and started its change); its answer is held back
+        await until(
+          () => world.snapd.requestsTo("POST", "/v2/snaps/peer-svc").length === 1,
+          "the POST to reach snapd",
+        );
         await first.stop("SIGKILL");
         world.agent();
         const seen = await observe(world, deviceId, id);

@@ -2,6 +2,7 @@
  * The snap: snapcraft.yaml names only files that exist, every shell script passes shellcheck, the configure hook
  * validates and restarts only what changed, `unregister` in and out of a snap, and the compiled executables.
  */
+import { needs, rootMissing } from "./support/requirement.ts";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { assertEquals, assertIncludes, assertMatch, assertOk } from "./support/assert.ts";
@@ -160,7 +161,7 @@ Deno.test("unregister in the snap: as root, stops the agent, removes .secret and
 
 Deno.test({
   name: "unregister in the snap refuses a user other than root",
-  ignore: Deno.uid() !== 0,
+  ...needs("unregister as another user", rootMissing("runuser")),
   async fn() {
     const snap = await fakeSnap();
     try {

@@ -5,6 +5,7 @@
 import { fileURLToPath } from "node:url";
 import manifest from "../../deno.json" with { type: "json" };
 import { Child } from "./child.ts";
+import { within } from "./wait.ts";
 
 /** The project root. */
 export const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -42,6 +43,11 @@ export async function runAgent(
   env: Record<string, string>,
 ): Promise<{ code: number; output: string }> {
   const child = startAgent(args, env);
-  const status = await child.status;
+  const status = await within(child.status, `agent ${args.join(" ")} to exit`, 120_000).catch(
+    async (error) => {
+      await child.stop("SIGKILL");
+      throw new Error(`${error.message}\n${child.tail()}`);
+    },
+  );
   return { code: status.code, output: child.lines.join("\n") };
 }

@@ -3,6 +3,8 @@
  * (RFC 6066 §3), then closes the connection: what a TLS client puts on the wire, seen from outside it.
  */
 
+import { within } from "./wait.ts";
+
 /** What the client sent. */
 export interface ClientHello {
   /** The SNI host name, or undefined when the extension is absent. */
@@ -21,11 +23,11 @@ export class ClientHelloCatcher {
     return (this.#listener.addr as Deno.NetAddr).port;
   }
 
-  /** Accepts one connection, reads its ClientHello, closes it. */
-  async next(): Promise<ClientHello> {
-    const connection = await this.#listener.accept();
+  /** Accepts one connection, reads its ClientHello, closes it; fails when none comes within `timeoutMs`. */
+  async next(timeoutMs = 10_000): Promise<ClientHello> {
+    const connection = await within(this.#listener.accept(), "a client to connect", timeoutMs);
     try {
-      const bytes = await readRecord(connection);
+      const bytes = await within(readRecord(connection), "the client's ClientHello", timeoutMs);
       return { serverName: serverName(bytes) };
     } finally {
       connection.close();

@@ -25,6 +25,7 @@
  */
 import type { SnapdApp, SnapdChange, SnapdLogEntry, SnapdSnap, SnapdTask } from "../../lib/snapd/types.ts";
 import { type Assertion, parseAssertions } from "../../lib/snapd/assertions.ts";
+import { until } from "./wait.ts";
 import { assertionFixture, fixtureResult, snapdFixture } from "./fixtures.ts";
 
 /** A recorded request. */
@@ -193,8 +194,8 @@ export class FakeSnapd {
   }
 
   /** Resolves once every change the fake started has ended (hung ones and scripted ones never do). */
-  async idle(): Promise<void> {
-    while (this.#ending.size > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  async idle(timeoutMs = 30_000): Promise<void> {
+    await until(() => this.#ending.size === 0, "the fake snapd's changes to end", timeoutMs);
   }
 
   /** Requests with this method and a path matching `path`. */
@@ -385,8 +386,8 @@ export class FakeSnapd {
   }
 
   #getConf(name: string, query: URLSearchParams): Response {
-    if (!this.#active(name)) return error(404, "snap not installed", "snap-not-found", name);
-    const document = this.config.get(name) ?? {};
+    // snapd does not check that the snap exists: one that is not installed has an empty configuration [122]
+    const document = this.#active(name) ? this.config.get(name) ?? {} : {};
     const keys = (query.get("keys") ?? "").split(",").filter((k) => k !== "");
     if (keys.length === 0) return sync(document);
     const out: Record<string, unknown> = {};
@@ -516,7 +517,7 @@ export class FakeSnapd {
     const names = instruction.snaps ?? [];
     for (const name of names) {
       if (!this.#active(name)) {
-        return error(404, `snap "${name}" is not installed`, "snap-not-installed", name);
+        return error(400, `snap "${name}" is not installed`, "snap-not-installed", name); // [121]
       }
     }
     const setId = this.#nextSnapshot++;
@@ -548,6 +549,10 @@ export class FakeSnapd {
     let apps = this.#apps();
     if (query.get("select") === "service") apps = apps.filter((a) => a.daemon);
     const names = (query.get("names") ?? "").split(",").filter((n) => n !== "");
+    for (const name of names) {
+      const snap = name.split(".")[0];
+      if (!this.#active(snap)) return error(404, `snap "${snap}" not found`, "snap-not-found", snap); // [123]
+    }
     if (names.length > 0) {
       apps = apps.filter((a) => names.includes(a.snap ?? "") || names.includes(`${a.snap}.${a.name}`));
     }
@@ -568,12 +573,12 @@ export class FakeSnapd {
     const services: SnapdApp[] = [];
     for (const name of names) {
       const [snap, app] = name.split(".");
-      if (!this.#active(snap)) return error(404, `snap "${snap}" not found`, "snap-not-found", snap);
+      if (!this.#active(snap)) return error(404, `snap "${snap}" not found`, "snap-not-found", snap); // [78]
       const found = this.#apps().filter((a) =>
         a.snap === snap && a.daemon && (app === undefined || a.name === app)
       );
       if (found.length === 0) {
-        return error(404, `snap "${snap}" has no service "${app ?? ""}"`, "app-not-found", name);
+        return error(404, `snap "${snap}" has no service "${app ?? ""}"`, "app-not-found"); // [124]
       }
       services.push(...found);
     }

@@ -68,7 +68,17 @@ const ACTIONS = [
   "setconf",
   "ack",
 ];
-const SNAPS = ["peer-svc", "peer-bbbase", "nosuch", "", "Bad_Name!", "a".repeat(300), "../../etc", "\u0000"];
+const SNAPS = [
+  "peer-svc",
+  "peer-bbbase",
+  "nosuch",
+  "",
+  "Bad_Name!",
+  "a".repeat(300),
+  "../../etc",
+  "\u0000",
+  "tab\there",
+];
 const LIMIT = 256 * 1024;
 
 /** Builds the generator of DMS payloads for `seed`. */
@@ -205,7 +215,7 @@ export interface FuzzResult {
 }
 
 // deno-lint-ignore no-control-regex -- looking for control characters is the point
-const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/;
+const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/; // a tab is a control character too
 
 /** Sends `count` fuzzed DMS payloads to a running agent, then checks one reply per promised id. */
 export async function fuzzDms(

@@ -2,6 +2,7 @@
  * Heap snapshots of a running agent, through the V8 inspector (`--inspect`): what its JavaScript heap holds, summed
  * by constructor, so two snapshots show what grows.
  */
+import { within } from "./wait.ts";
 
 /** Bytes and object count of one constructor (or string, code, …) in a snapshot. */
 export interface HeapGroup {
@@ -22,10 +23,13 @@ export async function heapSnapshot(port: number): Promise<HeapGroup[]> {
     webSocketDebuggerUrl: string;
   }[];
   const socket = new WebSocket(targets[0].webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => {
-    socket.onopen = resolve;
-    socket.onerror = reject;
-  });
+  await within(
+    new Promise((resolve, reject) => {
+      socket.onopen = resolve;
+      socket.onerror = reject;
+    }),
+    "the inspector's socket to open",
+  );
   const chunks: string[] = [];
   const done = new Promise<void>((resolve) => {
     socket.onmessage = (event) => {
@@ -38,7 +42,7 @@ export async function heapSnapshot(port: number): Promise<HeapGroup[]> {
   socket.send(
     JSON.stringify({ id: 2, method: "HeapProfiler.takeHeapSnapshot", params: { reportProgress: false } }),
   );
-  await done;
+  await within(done, "the heap snapshot", 120_000);
   socket.close();
   return groups(JSON.parse(chunks.join("")) as Snapshot);
 }

@@ -12,6 +12,7 @@
  * Where snapd cannot run (not root, no loop device, no snapd package) `unavailable()` says why; tests named
  * `real snapd: …` are then skipped with that one line — unless CI=true, where it is a failure.
  */
+import { needs } from "./requirement.ts";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildTestSnaps, type TestSnaps } from "./test_snaps.ts";
@@ -37,21 +38,12 @@ export async function unavailable(): Promise<string | undefined> {
   return undefined;
 }
 
-let reported = false;
-
 /**
  * Test options for a real-snapd test: ignored, with one line saying why, where snapd cannot run — except under
  * CI=true, where the test runs and fails.
  */
 export async function realSnapdTest(): Promise<{ ignore: boolean }> {
-  const reason = await unavailable();
-  if (!reason) return { ignore: false };
-  if (Deno.env.get("CI") === "true") return { ignore: false };
-  if (!reported) {
-    reported = true;
-    console.error(`real snapd tests skipped: ${reason} (with CI=true this is a failure)`);
-  }
-  return { ignore: true };
+  return needs("real snapd tests", await unavailable());
 }
 
 /** A running snapd under a private root, with the test snaps installed. */

@@ -15,3 +15,19 @@ export async function until(
     await sleep(20);
   }
 }
+
+/** Resolves as `promise` does, or rejects naming `what` when it takes longer than `timeoutMs`: a hang is a failure. */
+export async function within<T>(promise: Promise<T>, what: string, timeoutMs = 15_000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`)),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
