@@ -1,20 +1,29 @@
 /**
- * Crash points for the reliability tests: with `IOTAGENT_FAILPOINT=<name>` in its environment the process kills
+ * Fault points for the reliability tests: with `IOTAGENT_FAILPOINT=<name>` in its environment the process kills
  * itself (SIGKILL — no cleanup, as a power cut or the OOM killer would) the first time it passes the point of that
- * name. Without the variable a point is a single comparison. The points mark the steps of an action's delivery
- * (see lib/dms/delivery.ts and lib/dms/outbox.ts), so a test can show what survives a kill at each.
+ * name; with `IOTAGENT_FAILPOINT=reject:<name>` it leaves a promise rejection nothing handles there instead (once),
+ * which only the daemon's last-resort guard can catch. Without the variable a point is a single comparison. The
+ * points mark the steps of an action's delivery (see lib/dms/delivery.ts and lib/dms/outbox.ts), so a test can
+ * show what survives a fault at each.
  */
 
 let armed: string | undefined;
 try {
   armed = Deno.env.get("IOTAGENT_FAILPOINT") || undefined;
 } catch {
-  armed = undefined; // no --allow-env: no crash points
+  armed = undefined; // no --allow-env: no fault points
 }
+const reject = armed?.startsWith("reject:") ?? false;
+let point = reject ? armed!.slice("reject:".length) : armed;
 
-/** Kills the process here when the test armed this point. */
+/** Kills the process here, or leaves an unhandled rejection, when the test armed this point. */
 export function failpoint(name: string): void {
-  if (armed !== name) return;
+  if (point !== name) return;
+  if (reject) {
+    point = undefined;
+    void Promise.reject(new Error(`failpoint ${name}: an error nothing handles`));
+    return;
+  }
   console.error(`failpoint ${name}: killing the process`);
   Deno.kill(Deno.pid, "SIGKILL");
 }

@@ -88,3 +88,35 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name:
+    "the daemon as shipped installs the last-resort guard: an unhandled rejection in a real process is logged, the link renewed, the action answered",
+  ...E2E,
+  async fn() {
+    await withWorld(async (world) => {
+      const agent = world.agent([], { IOTAGENT_FAILPOINT: "reject:journalled" });
+      const id = await world.online();
+      const reply = await world.dms.request(id, { action: "device", id: "guarded" });
+      assertEquals(reply.success, true);
+      await agent.waitForLine(
+        /ERROR .*guard: a promise rejection nothing handled: Error: failpoint journalled: an error nothing handles; recovering instead of exiting/,
+      );
+      await agent.waitForLine(/disconnected from broker .*recovering from an unexpected error/);
+      await agent.waitForLine(/connected to broker/, {
+        after: agent.lines.findIndex((l) => /recovering/.test(l)),
+      });
+      assertEquals(
+        (await world.dms.request(id, { action: "device" })).success,
+        true,
+        "it answers afterwards",
+      );
+      assertEquals(world.dms.responses(id).filter((m) => m.json?.id === "guarded").length, 1, "one reply");
+      const alive = await Promise.race([
+        agent.status.then(() => false),
+        new Promise((r) => setTimeout(() => r(true), 200)),
+      ]);
+      assertEquals(alive, true, "the process is alive");
+    });
+  },
+});

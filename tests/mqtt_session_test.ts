@@ -118,13 +118,15 @@ Deno.test("a subscription the broker refuses (ACL, SUBACK 0x80) is not 'connecte
   }, "dynamic-security");
 });
 
-Deno.test("a message whose handler fails is not acknowledged: the session reconnects and the broker delivers it again", async () => {
+Deno.test("a message whose handler fails is not acknowledged: the session reconnects and the broker delivers it again, marked DUP", async () => {
   await withBroker(async ({ dms, logs, session }) => {
     const calls: string[] = [];
+    const flags: boolean[] = [];
     const s = session({
-      onMessage(_topic, payload) {
+      onMessage(_topic, payload, redelivered) {
         const text = new TextDecoder().decode(payload);
         calls.push(text);
+        flags.push(redelivered);
         if (text === "first" && calls.length === 1) throw new Error("database is locked");
         if (text === "async" && calls.filter((c) => c === "async").length === 1) {
           return Promise.reject(new Error("disk I/O error"));
@@ -148,6 +150,8 @@ Deno.test("a message whose handler fails is not acknowledged: the session reconn
     await dms.send(DEVICE_ID, "third");
     await until(() => calls.length === 5, "the next message");
     assertEquals(calls, ["first", "first", "async", "async", "third"]);
+    // the broker's DUP flag reaches the owner: a redelivery of an unacknowledged message says so
+    assertEquals(flags, [false, true, false, true, false]);
   });
 });
 

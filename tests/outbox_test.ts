@@ -184,3 +184,17 @@ Deno.test("journal: a commit that fails after its data reached the file counts a
     db.close();
   });
 });
+
+Deno.test("the agent database commits durably (synchronous=FULL), in WAL, held by one process", async () => {
+  await withDb(async (path) => {
+    const db = await openAgentDb(path, quiet());
+    const pragma = (name: string) =>
+      Object.values(db.prepare(`PRAGMA ${name}`).get() as Record<string, unknown>)[0];
+    assertEquals([pragma("synchronous"), pragma("journal_mode"), pragma("locking_mode")], [
+      2,
+      "wal",
+      "exclusive",
+    ]);
+    db.close();
+  });
+});

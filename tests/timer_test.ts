@@ -27,3 +27,10 @@ Deno.test("the real clock sleeps 1000 h without waking, and a signal still ends 
   stop.abort();
   assertEquals(await sleeping, "aborted");
 });
+
+Deno.test("the real clock's monotonic time is the process's monotonic clock, not the wall clock", () => {
+  // the wall clock may jump (NTP); every "how long" in the agent is measured on this one
+  const gap = Math.abs(systemClock.monotonic() - performance.now());
+  assertEquals(gap < 50, true, `monotonic() is ${gap} ms away from performance.now()`);
+  assertEquals(Math.abs(systemClock.now() - Date.now()) < 50, true, "now() is the wall clock");
+});
