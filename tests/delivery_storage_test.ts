@@ -62,6 +62,8 @@ for (const [write, when] of Object.entries(WRITES)) {
       for (const request of unacked) bench.send(request, true);
       await pass(bench, 3000);
       await first.idle();
+      const rows = (bench.db.prepare("SELECT COUNT(*) AS n FROM outbox").get() as { n: number }).n;
+      assertEquals(rows, 0, "the outbox resumed by itself once the storage worked again");
       deliver(bench, { id: "b", action: "enable", snap: "peer-svc" }, unacked);
       await pass(bench, 3000);
       await first.idle();

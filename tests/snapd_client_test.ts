@@ -282,3 +282,37 @@ Deno.test("users, changes and abort against the fake", async () => {
     assertEquals(JSON.parse(fake.requestsTo("POST", `/v2/changes/${hung.id}`)[0].body), { action: "abort" });
   });
 });
+
+Deno.test("a GET that failed after it was sent is retried: reading twice changes nothing", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/snapd.socket`;
+  const listener = Deno.listen({ transport: "unix", path });
+  let requests = 0;
+  const serving = (async () => {
+    for await (const connection of listener) {
+      requests++;
+      await connection.read(new Uint8Array(4096));
+      if (requests > 1) {
+        const body = '{"type":"sync","status-code":200,"status":"OK","result":{"version":"2.57.6"}}';
+        await connection.write(new TextEncoder().encode(
+          `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+        ));
+      }
+      connection.close(); // the first: the request arrived, the connection drops before an answer
+    }
+  })();
+  const clock = new FakeClock();
+  const client = new SnapdClient({ socketPath: path, timeoutMs: 10_000, clock });
+  try {
+    let settled = false;
+    const outcome = client.systemInfo().finally(() => (settled = true));
+    for (let step = 0; step < 40 && !settled; step++) await clock.advance(500);
+    assertEquals((await outcome).version, "2.57.6");
+    assertEquals(requests, 2, "sent again after the first connection dropped");
+  } finally {
+    client.close();
+    listener.close();
+    await serving.catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+});

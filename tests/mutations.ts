@@ -1,0 +1,468 @@
+/**
+ * The mutation gate's list (`deno task mutants`, tests/mutants.ts): each entry breaks one promise the README or
+ * docs/protocol.md makes, with a small change to the code, and names the tests that must then fail. A mutation
+ * that no test catches (or that only makes them hang) is a guarantee nothing proves. Every new promise comes with
+ * its mutation here.
+ */
+
+/** One change to one file: `find` must occur exactly once. */
+export interface Edit {
+  file: string;
+  find: string;
+  replace: string;
+}
+
+/** A named mutation. */
+export interface Mutation {
+  name: string;
+  /** The promise it breaks, and where it is written. */
+  promise: string;
+  edits: Edit[];
+  /** Test files, and a `--filter` to run only the tests that should catch it. */
+  tests: string[];
+  filter?: string;
+}
+
+const edit = (file: string, find: string, replace: string): Edit => ({ file, find, replace });
+
+export const MUTATIONS: Mutation[] = [
+  // delivery: every state transition (README "How the link survives"; docs/protocol.md §3)
+  {
+    name: "dup-dropped",
+    promise: "a broker redelivery (DUP) is told apart from the DMS asking again (protocol §3)",
+    edits: [edit("lib/mqtt/session.ts", "packet.dup === true", "false")],
+    tests: ["tests/mqtt_session_test.ts"],
+    filter: "marked DUP",
+  },
+  {
+    name: "journal-no-started-mark",
+    promise: "an action is marked started before its snapd request (README: no double effect)",
+    edits: [
+      edit("lib/dms/journal.ts", "SET state = 'started', started_at", "SET state = 'accepted', started_at"),
+    ],
+    tests: ["tests/delivery_test.ts"],
+    filter: "killed after the request reached snapd",
+  },
+  {
+    name: "journal-commit-trusted",
+    promise:
+      "a commit that fails after its data landed counts as recorded (README: a full disk loses nothing)",
+    edits: [edit("lib/dms/journal.ts", "if (!this.#recorded(request.id)) throw error;", "throw error;")],
+    tests: ["tests/outbox_test.ts"],
+    filter: "commit that fails",
+  },
+  {
+    name: "prune-failure-fatal",
+    promise: "a failed prune never changes the answer (README: a full disk loses nothing)",
+    edits: [edit("lib/dms/journal.ts", "      this.onPruneFailed(error as Error);", "      throw error;")],
+    tests: ["tests/delivery_storage_test.ts"],
+    filter: "prune",
+  },
+  {
+    name: "outbox-newest-first",
+    promise: "responses are published in order (protocol §3)",
+    edits: [
+      edit("lib/dms/outbox.ts", "FROM outbox ORDER BY seq LIMIT 1", "FROM outbox ORDER BY seq DESC LIMIT 1"),
+    ],
+    tests: ["tests/outbox_test.ts", "tests/delivery_test.ts"],
+    filter: "order",
+  },
+  {
+    name: "outbox-republishes-acknowledged",
+    promise: "an acknowledged reply whose removal failed is not published again (README: a full disk)",
+    edits: [edit("lib/dms/outbox.ts", "if (!this.#acknowledged.has(entry.seq)) {", "if (true) {")],
+    tests: ["tests/delivery_storage_test.ts"],
+    filter: "outbox removal",
+  },
+  {
+    name: "outbox-stalls",
+    promise: "the outbox resumes by itself once storage works again (README: a full disk)",
+    edits: [
+      edit(
+        "lib/dms/outbox.ts",
+        "      onRetry: (error, delay) => this.#storage.failed((error as Error).message, delay),",
+        "      shouldRetry: () => false,",
+      ),
+    ],
+    tests: ["tests/delivery_storage_test.ts"],
+    filter: "outbox removal",
+  },
+  {
+    name: "recovery-takes-previous-change",
+    promise: "recovery takes only a change after the baseline, never the previous action's (README: exactly)",
+    edits: [
+      edit(
+        "lib/dms/recovery.ts",
+        "changeNumber(change.id) > mark.baseline",
+        "changeNumber(change.id) >= mark.baseline",
+      ),
+    ],
+    tests: ["tests/delivery_test.ts"],
+    filter: "previous action's change",
+  },
+  {
+    name: "recovery-trusts-snapd-memory",
+    promise: "a change snapd may have forgotten is never taken for 'not started' (README: exactly)",
+    edits: [
+      edit(
+        "lib/dms/recovery.ts",
+        'return await remembersSinceMark(snapd, mark, changes, now) ? { started: false } : { started: "unknown" };',
+        "return { started: false };",
+      ),
+    ],
+    tests: ["tests/delivery_test.ts"],
+    filter: "pruned",
+  },
+  {
+    name: "durable-commits-off",
+    promise: "agent.db commits with synchronous=FULL (README: durable across a power cut)",
+    edits: [edit("lib/store/agent_db.ts", 'synchronous: "FULL"', 'synchronous: "NORMAL"')],
+    tests: ["tests/outbox_test.ts"],
+    filter: "durably",
+  },
+  // the link never dies (README "The link never dies")
+  {
+    name: "guard-not-installed",
+    promise: "the daemon installs the last-resort guard (README: the link never dies)",
+    edits: [
+      edit(
+        "main.ts",
+        "const removeGuard = installLastResortGuard({",
+        "const removeGuard = ((_: unknown) => () => {})({",
+      ),
+    ],
+    tests: ["tests/link_resilience_e2e_test.ts"],
+    filter: "as shipped",
+  },
+  {
+    name: "suback-refusal-ignored",
+    promise: "a refused subscription (SUBACK 0x80) is not 'connected' (README: the link never dies)",
+    edits: [edit("lib/mqtt/session.ts", "(codes[i] & 0x80) !== 0", "false")],
+    tests: ["tests/mqtt_session_test.ts"],
+    filter: "refuses (ACL",
+  },
+  {
+    name: "monotonic-is-wall-clock",
+    promise: "how long is measured on the monotonic clock (README: watchdog, retries)",
+    edits: [edit("lib/clock.ts", "monotonic: () => performance.now(),", "monotonic: () => Date.now(),")],
+    tests: ["tests/timer_test.ts"],
+  },
+  {
+    name: "retry-budget-wall-clock",
+    promise: "retry budgets run on the monotonic clock (README: every retry)",
+    edits: [
+      edit("lib/retry.ts", "const started = clock.monotonic();", "const started = clock.now();"),
+      edit(
+        "lib/retry.ts",
+        "if (clock.monotonic() - started + delay > budget)",
+        "if (clock.now() - started + delay > budget)",
+      ),
+    ],
+    tests: ["tests/retry_test.ts"],
+  },
+  {
+    name: "timers-not-chained",
+    promise: "timers longer than 2^31-1 ms wait (README: configuration rules)",
+    edits: [edit("lib/timer.ts", "  arm();\n", "  timer = setTimeout(callback, ms);\n")],
+    tests: ["tests/timer_test.ts"],
+  },
+  {
+    name: "tcp-nodelay-off",
+    promise: "the broker socket sets TCP_NODELAY (design: no 40 ms delayed-ACK stalls)",
+    edits: [edit("lib/mqtt/session.ts", "?.setNoDelay?.(true);", "?.setNoDelay?.(false);")],
+    tests: ["tests/latency_e2e_test.ts"],
+  },
+  // TLS names (README "Broker addresses")
+  {
+    name: "sni-for-addresses",
+    promise: "an IP address is never sent as SNI (RFC 6066; README: broker addresses)",
+    edits: [
+      edit(
+        "lib/mqtt/broker_address.ts",
+        'servername: address.kind === "name" ? address.host : undefined,',
+        "servername: address.host,",
+      ),
+    ],
+    tests: ["tests/mqtt_session_test.ts"],
+    filter: "RFC 6066",
+  },
+  {
+    name: "san-not-checked",
+    promise: "a certificate that names another host or address is refused (README: broker addresses)",
+    edits: [
+      edit(
+        "lib/mqtt/broker_address.ts",
+        "const error = checkServerIdentity(address.host, certificate);",
+        "const error = undefined;",
+      ),
+    ],
+    tests: ["tests/broker_address_e2e_test.ts"],
+  },
+  // NATS (README "Local API")
+  {
+    name: "nats-two-replies",
+    promise: "every NATS request gets exactly one reply (README: local API)",
+    edits: [
+      edit(
+        "lib/nats/service.ts",
+        "for (const subject of SUBJECTS) this.#serve(connection, subject);",
+        "for (const subject of [...SUBJECTS, ...SUBJECTS]) this.#serve(connection, subject);",
+      ),
+    ],
+    tests: ["tests/nats_api_test.ts"],
+    filter: "empty, malformed",
+  },
+  {
+    name: "nats-conf-inbox-open",
+    promise: "the shipped NATS configuration keeps replies from guests (README: local API)",
+    edits: [
+      edit(
+        "snap/nats-server.conf",
+        'subscribe: { deny: ["snapd.>", "v1.snapd.>", "v1.iot.agent.>", "iot.agent.>", "_INBOX.>"] }',
+        'subscribe: { deny: ["snapd.>", "v1.snapd.>", "v1.iot.agent.>", "iot.agent.>"] }',
+      ),
+    ],
+    tests: ["tests/nats_api_test.ts"],
+    filter: "attacked",
+  },
+  // snapd (docs/protocol.md §6)
+  {
+    name: "post-retried-after-sent",
+    promise: "a POST that failed after it was sent is never retried (protocol §6)",
+    edits: [
+      edit(
+        "lib/snapd/client.ts",
+        'shouldRetry: (error) => method === "GET" || nothingSent(error),',
+        "shouldRetry: () => true,",
+      ),
+    ],
+    tests: ["tests/snapd_client_test.ts"],
+    filter: "POST that failed",
+  },
+  {
+    name: "get-not-retried",
+    promise: "a GET is retried whatever failed (protocol §6)",
+    edits: [
+      edit(
+        "lib/snapd/client.ts",
+        'shouldRetry: (error) => method === "GET" || nothingSent(error),',
+        "shouldRetry: (error) => nothingSent(error),",
+      ),
+    ],
+    tests: ["tests/snapd_client_test.ts"],
+    filter: "GET that failed",
+  },
+  {
+    name: "fake-snapd-kinder-content-type",
+    promise: "the fake snapd refuses what snapd refuses: a POST without a media type [101]",
+    edits: [
+      edit(
+        "tests/support/fake_snapd.ts",
+        'if (!type) return error(400, "cannot parse content type: mime: no media type");',
+        "",
+      ),
+    ],
+    tests: ["tests/fake_snapd_test.ts"],
+    filter: "captured snapd",
+  },
+  {
+    name: "fake-snapd-kinder-apps",
+    promise: "the fake snapd answers the apps of a missing snap as snapd does [123]",
+    edits: [
+      edit(
+        "tests/support/fake_snapd.ts",
+        'error(404, `snap "${snap}" not found`, "snap-not-found", snap); // [123]',
+        "sync([]);",
+      ),
+    ],
+    tests: ["tests/fake_snapd_test.ts"],
+    filter: "captured snapd",
+  },
+  // logs (README: secrets never reach a line; design: values escaped)
+  {
+    name: "log-control-unescaped",
+    promise: "a log record is one line: control characters escaped (design conventions)",
+    edits: [
+      edit(
+        "lib/log.ts",
+        "const CONTROL = /[\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]/g;",
+        "const CONTROL = /[\\u007f-\\u009f]/g;",
+      ),
+    ],
+    tests: ["tests/log_test.ts"],
+  },
+  {
+    name: "secret-escaped-not-masked",
+    promise: "a secret holding a quote or a backslash is masked too (README: secrets)",
+    edits: [
+      edit(
+        "lib/log.ts",
+        "for (const form of [value, json, escapeControl(value), escapeControl(json)]) {",
+        "for (const form of [value]) {",
+      ),
+    ],
+    tests: ["tests/log_test.ts"],
+  },
+  // watchdog (README "Change logger and watchdog")
+  {
+    name: "watchdog-reboot-false-aborts",
+    promise: "watchdog.reboot=false reports a hung change once and never aborts it",
+    edits: [
+      edit(
+        "lib/watchdog.ts",
+        "if (!store.wasReported(change.id)) return await this.#report(change, changes);",
+        "if (!store.wasReported(change.id)) return await this.#report(change, changes);\n      return await this.#abort(change);",
+      ),
+    ],
+    tests: ["tests/watchdog_test.ts"],
+    filter: "reboot=false",
+  },
+  {
+    name: "watchdog-breaker-on-asked",
+    promise: "only a reboot that happened (an earlier boot) counts for the breaker",
+    edits: [
+      edit(
+        "lib/watchdog.ts",
+        'if (store.reboot(change.id, boot.id) === "happened") {',
+        'if (store.reboot(change.id, boot.id) !== "none") {',
+      ),
+    ],
+    tests: ["tests/watchdog_test.ts"],
+    filter: "did not happen",
+  },
+  {
+    name: "watchdog-count-restarts",
+    promise: "a restart of the watchdog keeps the hang count within a boot",
+    edits: [
+      edit(
+        "lib/watchdog.ts",
+        "this.#running = options.store.watched(options.boot.id);",
+        "this.#running = new Map();",
+      ),
+    ],
+    tests: ["tests/watchdog_test.ts"],
+    filter: "keeps the count",
+  },
+  {
+    name: "watchdog-wall-clock",
+    promise: "a clock jump never makes a change hung (README: watchdog)",
+    edits: [
+      edit(
+        "lib/watchdog.ts",
+        "this.options.boot.uptimeMs() - since >= this.options.timeoutMs",
+        "this.options.clock.now() - since >= this.options.timeoutMs",
+      ),
+    ],
+    tests: ["tests/watchdog_test.ts"],
+    filter: "clock",
+  },
+  // configuration (README "Configuration")
+  {
+    name: "config-backoff-order",
+    promise: "backoff.initial may not exceed backoff.max",
+    edits: [edit("lib/config.ts", 'config["backoff.initial"] > config["backoff.max"]', "false")],
+    tests: ["tests/config_test.ts"],
+    filter: "cross-field",
+  },
+  {
+    name: "config-loose-counts",
+    promise: "counts are plain whole numbers",
+    edits: [edit("lib/settings.ts", "/^\\d+$/.test(text(raw).trim())", "true")],
+    tests: ["tests/config_test.ts"],
+    filter: "plain whole",
+  },
+  {
+    name: "config-duration-unbounded",
+    promise: "durations are refused beyond Go's limit and keep-alive beyond 16 bits",
+    edits: [edit("lib/settings.ts", "if (!(ms >= minMs && ms <= maxMs)) throw", "if (!(ms >= minMs)) throw")],
+    tests: ["tests/config_test.ts"],
+    filter: "extremes",
+  },
+  {
+    name: "configure-url-control-characters",
+    promise: "configure --url refuses control characters (README: how enrollment works)",
+    edits: [edit("lib/identity/params.ts", 'return "it contains a control character";', "return undefined;")],
+    tests: ["tests/agent_e2e_test.ts"],
+    filter: "configure --url refuses",
+  },
+  // files, status, doctor, the snap (README "On a device", "Files")
+  {
+    name: "database-not-private",
+    promise: "every file the agent creates is 0600, the databases included (README: files)",
+    edits: [edit("lib/store/database.ts", "  await makePrivate(path);\n  try {", "  try {")],
+    tests: ["tests/agent_e2e_test.ts"],
+    filter: "every file",
+  },
+  {
+    name: "status-trusts-the-file",
+    promise: "status checks that a daemon's process is alive (README: status)",
+    edits: [
+      edit(
+        "lib/status_report.ts",
+        '  if (!(await isRunning(file))) return { ...file, state: "failed" };\n',
+        "",
+      ),
+    ],
+    tests: ["tests/status_doctor_test.ts"],
+    filter: "killed is reported",
+  },
+  {
+    name: "status-always-zero",
+    promise: "status exits 3 unless both daemons run (README: exit codes)",
+    edits: [edit("lib/status_report.ts", '=== "running" ? 0 : 3;', '=== "running" ? 0 : 0;')],
+    tests: ["tests/status_doctor_test.ts"],
+    filter: "killed is reported",
+  },
+  {
+    name: "doctor-moves-files",
+    promise: "doctor changes nothing: a corrupt params is reported, not moved (README: doctor)",
+    edits: [
+      edit(
+        "lib/doctor.ts",
+        "const params = await new ParamsFile(paths, log).inspect();",
+        "await new ParamsFile(paths, log).read();\n  const params = await new ParamsFile(paths, log).inspect();",
+      ),
+    ],
+    tests: ["tests/status_doctor_test.ts"],
+    filter: "read-only",
+  },
+  {
+    name: "second-daemon-allowed",
+    promise: "a second daemon on the data directory says who holds it and exits 75 (README: exit codes)",
+    edits: [
+      edit(
+        "main.ts",
+        "return await lockInstance(join(paths.dataDir, `${name}.lock`));",
+        "return { release() {} };",
+      ),
+    ],
+    tests: ["tests/agent_e2e_test.ts"],
+    filter: "one line, no stack",
+  },
+  {
+    name: "sighup-kills",
+    promise: "SIGHUP stops a daemon cleanly (README: exit codes)",
+    edits: [
+      edit(
+        "main.ts",
+        'for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {',
+        'for (const signal of ["SIGTERM", "SIGINT"] as const) {',
+      ),
+    ],
+    tests: ["tests/agent_e2e_test.ts"],
+    filter: "SIGHUP stops",
+  },
+  {
+    name: "snap-daemon-command-takes-arguments",
+    promise: "every snap command the README documents works as snapd composes it (README: on a device)",
+    edits: [
+      edit(
+        "snap/snapcraft.yaml",
+        "  iot-agent:\n    command: bin/agent\n",
+        "  iot-agent:\n    command: bin/agent run\n",
+      ),
+    ],
+    tests: ["tests/snap_test.ts"],
+    filter: "documents works",
+  },
+];
