@@ -1,19 +1,19 @@
 /**
  * The broker certificate diagnosis with an injected "now": a device that booted in 1970 is told to set its clock,
- * and the same certificate is fine once NTP has set it — the reconnect after that (its usual backoff) succeeds.
+ * and the same certificate is fine once NTP has set it (tests/reliability_clock_test.ts does it with a real agent
+ * and a real reconnect).
  */
 import { X509Certificate } from "node:crypto";
 import { diagnoseCertificate, explainClientCertificateAlert } from "../lib/mqtt/broker_certificate.ts";
 import { assertEquals, assertIncludes } from "./support/assert.ts";
 import { TestCA } from "./support/pki.ts";
-import { record } from "./support/reliability.ts";
 
 const ca = TestCA.create("DMS CA");
 const server = ca.issue("mqtt.example.com", { dns: ["mqtt.example.com"] });
 const trust = { ca: [ca.certPem], verify: true, sources: ["mqtt.ca"] };
 const certificate = new X509Certificate(server.certPem);
 
-Deno.test("clock at 1970 (no RTC): the broker's certificate is 'not valid yet' and the line says to set the clock", async () => {
+Deno.test("clock at 1970 (no RTC): the broker's certificate is 'not valid yet' and the line says to set the clock", () => {
   const at1970 = diagnoseCertificate(certificate, "mqtt.example.com:8883", trust, Date.UTC(1970, 0, 1, 0, 1));
   assertIncludes(at1970!, "is not valid before");
   assertIncludes(at1970!, "this device's clock says 1970-01-01: set the clock (NTP");
@@ -29,16 +29,6 @@ Deno.test("clock at 1970 (no RTC): the broker's certificate is 'not valid yet' a
     Date.now() + 50 * 365 * 86_400_000,
   );
   assertIncludes(decadesAhead!, "expired on");
-  await record({
-    area: "clock",
-    fault: "the clock at 1970, then set by NTP (broker certificate checks)",
-    tries: 1,
-    lost: 0,
-    repeatedEffects: 0,
-    repeatedReplies: 0,
-    recovered: 1,
-    note: "refused with 'set the clock' while at 1970; accepted once the clock is right (next reconnect)",
-  });
 });
 
 Deno.test("the device's own certificate: a broker saying 'expired' while it is valid here points at the clocks", () => {

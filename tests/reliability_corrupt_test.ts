@@ -15,7 +15,7 @@ import { openAgentDb } from "../lib/store/agent_db.ts";
 import { assertEquals, assertOk } from "./support/assert.ts";
 import { goParams, goSecret } from "./support/go_files.ts";
 import { TestCA } from "./support/pki.ts";
-import { record } from "./support/reliability.ts";
+import { record, trial } from "./support/reliability.ts";
 import { runAgent, startAgent } from "./support/agent_process.ts";
 import { FakeSnapd } from "./support/fake_snapd.ts";
 import { until } from "./support/wait.ts";
@@ -126,8 +126,15 @@ const CASES: Case[] = [
 
 for (const testCase of CASES) {
   Deno.test(`a corrupt ${testCase.file} (truncated, empty, random bytes) is moved aside, reported once, and the agent carries on`, async () => {
-    let recovered = 0;
-    for (const how of CORRUPTIONS) {
+    const fault = {
+      area: "corrupt",
+      fault: `${testCase.file} truncated, zero-length, random bytes`,
+      note: (testCase.file.endsWith(".db")
+        ? "moved aside and recreated (an empty file is a valid empty database)"
+        : "moved aside, reported once") + "; lost: the agent could not carry on",
+    };
+    await trial(fault, CORRUPTIONS.length, async (index, counts) => {
+      const how = CORRUPTIONS[index];
       const dir = await Deno.makeTempDir();
       try {
         const good = await testCase.good(dir);
@@ -137,38 +144,25 @@ for (const testCase of CASES) {
         await Deno.writeFile(join(dir, testCase.file), corrupt(good, how));
         const logs = new MemorySink();
         const log = createLogger("test", { level: "debug", sink: logs });
-        const carriesOn = await testCase.open(dir, log);
+        const carriesOn = await testCase.open(dir, log).catch(() =>
+          false
+        );
         const aside = [...Deno.readDirSync(dir)].filter((e) =>
           e.name.startsWith(`${testCase.file}.corrupt-`)
         );
         const reported = logs.matching(/ERROR .*(corrupt|unusable)/);
-        if (testCase.movedAside(how)) {
-          assertEquals(aside.length, 1, `${how}: moved aside`);
-          assertEquals(reported.length, 1, `${how}: reported once\n${logs.lines.join("\n")}`);
-        } else {
-          assertEquals(
-            [aside.length, reported.length],
-            [0, 0],
-            `${how}: an empty sqlite file is an empty database`,
-          );
-        }
+        const expected = testCase.movedAside(how) ? [1, 1] : [0, 0];
+        if (!carriesOn) counts.lost++;
+        else if (aside.length === expected[0] && reported.length === expected[1]) counts.recovered++;
+        assertEquals(
+          [aside.length, reported.length],
+          expected,
+          `${how}: moved aside and reported (or an empty database)\n${logs.lines.join("\n")}`,
+        );
         assertOk(carriesOn, `${how}: the agent carries on`);
-        recovered++;
       } finally {
         await Deno.remove(dir, { recursive: true });
       }
-    }
-    await record({
-      area: "corrupt",
-      fault: `${testCase.file} truncated, zero-length, random bytes`,
-      tries: CORRUPTIONS.length,
-      lost: 0,
-      repeatedEffects: 0,
-      repeatedReplies: 0,
-      recovered,
-      note: testCase.file.endsWith(".db")
-        ? "moved aside and recreated (an empty file is a valid empty database)"
-        : "moved aside, reported once",
     });
   });
 }

@@ -11,43 +11,53 @@ import { goSecret } from "./support/go_files.ts";
 import { Mosquitto } from "./support/mosquitto.ts";
 import { NatsServer } from "./support/nats_server.ts";
 import { type Issued, TestCA } from "./support/pki.ts";
-import { record } from "./support/reliability.ts";
+import { trial } from "./support/reliability.ts";
+import type { Child } from "./support/child.ts";
 import { sleep } from "./support/wait.ts";
-import { E2E, withWorld, type World } from "./support/world.ts";
+import { E2E, withWorld, type World, type WorldOptions } from "./support/world.ts";
 
 const DAY = 86_400_000;
 const DEVICE_ID = "2F0tTlsMatrixDevice000000000";
 
-/** Records a TLS fault that was refused with its own message and retried (no crash, nothing lost). */
-function refused(fault: string, note: string): Promise<void> {
-  return record({
-    area: "tls",
-    fault,
-    tries: 1,
-    lost: 0,
-    repeatedEffects: 0,
-    repeatedReplies: 0,
-    recovered: 1,
-    note,
-  });
+/**
+ * Runs one TLS fault as a trial: `attempt` returns the refusal line it saw (or throws); the try is recovered when
+ * every expected part is in that line and the agent neither connected nor crashed, lost when it connected anyway
+ * (a certificate it must refuse) or crashed. Counted before the assertions, recorded whatever happens.
+ */
+async function tlsTrial(
+  fault: string,
+  expect: string[],
+  attempt: (world: World) => Promise<{ line: string; agent: Child }>,
+  options: WorldOptions = {},
+): Promise<void> {
+  let seen = "(no refusal line)";
+  await trial(
+    { area: "tls", fault, note: () => `refused, retried with backoff: "${seen}…"` },
+    1,
+    async (_i, counts) => {
+      await withWorld(async (world) => {
+        const { line, agent } = await attempt(world);
+        seen = line.slice(line.indexOf("failed: ") + 8, line.indexOf("failed: ") + 120);
+        await sleep(300);
+        const connected = agent.matching(/connected to broker/).length > 0;
+        const crashed = agent.matching(/^error|Uncaught|panicked/i).length > 0;
+        if (connected || crashed) counts.lost++;
+        else if (expect.every((part) => line.includes(part))) counts.recovered++;
+        for (const part of expect) assertIncludes(line, part);
+        assertEquals(connected, false, "refused, not connected");
+        assertEquals(crashed, false, "no crash");
+      }, options);
+    },
+  );
 }
 
-/** Runs an agent against a broker whose device listener presents `server`; returns its refusal line. */
-async function refusedBy(server: (ca: TestCA) => Issued, expect: string[], fault: string): Promise<void> {
-  await withWorld(async (world) => {
+/** Runs an agent against a broker whose device listener presents `server`; its refusal must say `expect`. */
+function refusedBy(server: (ca: TestCA) => Issued, expect: string[], fault: string): Promise<void> {
+  return tlsTrial(fault, expect, async (world) => {
     const agent = world.agent();
     const line = await agent.waitForLine(/connecting to broker .* failed: /, { timeoutMs: 20_000 });
-    for (const part of expect) assertIncludes(line, part);
     await agent.waitForLine(/connecting to broker .* failed again/);
-    assertEquals(agent.matching(/connected to broker/).length, 0);
-    await sleep(300);
-    assertEquals(agent.matching(/^error|Uncaught|panicked/i).length, 0, "no crash");
-    await refused(
-      fault,
-      `refused, retried with backoff: "${
-        line.slice(line.indexOf("failed: ") + 8, line.indexOf("failed: ") + 120)
-      }…"`,
-    );
+    return { line, agent };
   }, {
     startBroker: (ca) => Mosquitto.start({ ca, device: { address: "127.0.0.1", server: server(ca) } }),
   });
@@ -119,8 +129,8 @@ Deno.test({
     ),
 });
 
-/** An agent with a stored enrollment whose client certificate is `client`, against `broker`. */
-async function withClient(world: World, client: Issued): Promise<string> {
+/** An agent with a stored enrollment whose client certificate is `client`, against the world's broker. */
+async function withClient(world: World, client: Issued): Promise<{ line: string; agent: Child }> {
   await Deno.writeTextFile(
     join(world.dataDir, ".secret"),
     goSecret({
@@ -135,27 +145,25 @@ async function withClient(world: World, client: Issued): Promise<string> {
   const agent = world.agent();
   const line = await agent.waitForLine(/connecting to broker .* failed: /, { timeoutMs: 20_000 });
   await agent.waitForLine(/connecting to broker .* failed again/);
-  assertEquals(agent.matching(/connected to broker/).length, 0);
-  return line;
+  return { line, agent };
 }
 
 Deno.test({
   name: "TLS: the device's own certificate expired: the broker's refusal is explained, with what to do",
   ...E2E,
-  async fn() {
-    await withWorld(async (world) => {
-      const line = await withClient(
-        world,
-        world.ca.issue("old-device", {
-          notBefore: new Date(Date.now() - 400 * DAY),
-          notAfter: new Date(Date.now() - DAY),
-        }),
-      );
-      assertIncludes(line, "the broker refused this device's certificate: it expired on");
-      assertIncludes(line, "the device must be enrolled again");
-      await refused("the device's certificate expired", "refused: it expired on …; enroll again");
-    });
-  },
+  fn: () =>
+    tlsTrial(
+      "the device's certificate expired",
+      ["the broker refused this device's certificate: it expired on", "the device must be enrolled again"],
+      (world) =>
+        withClient(
+          world,
+          world.ca.issue("old-device", {
+            notBefore: new Date(Date.now() - 400 * DAY),
+            notAfter: new Date(Date.now() - DAY),
+          }),
+        ),
+    ),
 });
 
 Deno.test({
@@ -163,16 +171,17 @@ Deno.test({
   ...E2E,
   async fn() {
     const revoked = { cert: undefined as Issued | undefined };
-    await withWorld(async (world) => {
-      const line = await withClient(world, revoked.cert!);
-      assertIncludes(line, "the broker refused this device's certificate: it was revoked");
-      await refused("the device's certificate revoked (broker CRL)", "refused: it was revoked; enroll again");
-    }, {
-      startBroker: async (ca) => {
-        revoked.cert = ca.issue("revoked-device");
-        return await Mosquitto.start({ ca, crl: await ca.crl([revoked.cert]) });
+    await tlsTrial(
+      "the device's certificate revoked (broker CRL)",
+      ["the broker refused this device's certificate: it was revoked"],
+      (world) => withClient(world, revoked.cert!),
+      {
+        startBroker: async (ca) => {
+          revoked.cert = ca.issue("revoked-device");
+          return await Mosquitto.start({ ca, crl: await ca.crl([revoked.cert]) });
+        },
       },
-    });
+    );
   },
 });
 
@@ -181,31 +190,40 @@ Deno.test({
     "TLS: NATS behind TLS with a CA the agent was not given: refused clearly, retried, the DMS link unaffected",
   ...E2E,
   async fn() {
-    await withWorld(async (world) => {
-      const dir = await Deno.makeTempDir();
-      const server = world.ca.issue("localhost", { dns: ["localhost"], ips: ["127.0.0.1"] });
-      await Deno.writeTextFile(`${dir}/server.crt`, server.certPem);
-      await Deno.writeTextFile(`${dir}/server.key`, server.keyPem);
-      await Deno.writeTextFile(`${dir}/wrong-ca.pem`, TestCA.create("Wrong CA").certPem);
-      const nats = await NatsServer.start({
-        users: [{ user: "snapd", password: DEFAULT_NATS_PASSWORD }],
-        extra: `tls {\n  cert_file: "${dir}/server.crt"\n  key_file: "${dir}/server.key"\n}\n`,
-      });
-      try {
-        const agent = world.agent([], {
-          IOTAGENT_NATS_ENABLED: "true",
-          IOTAGENT_NATS_URL: `tls://127.0.0.1:${nats.port}`,
-          IOTAGENT_NATS_CA: `${dir}/wrong-ca.pem`,
+    const fault = {
+      area: "tls",
+      fault: "NATS TLS with a wrong CA",
+      note: "recovered: refused naming nats.ca while the DMS link answered; lost: a DMS action unanswered",
+    };
+    await trial(fault, 1, async (_i, counts) => {
+      await withWorld(async (world) => {
+        const dir = await Deno.makeTempDir();
+        const server = world.ca.issue("localhost", { dns: ["localhost"], ips: ["127.0.0.1"] });
+        await Deno.writeTextFile(`${dir}/server.crt`, server.certPem);
+        await Deno.writeTextFile(`${dir}/server.key`, server.keyPem, { mode: 0o600 });
+        await Deno.writeTextFile(`${dir}/wrong-ca.pem`, TestCA.create("Wrong CA").certPem);
+        const nats = await NatsServer.start({
+          users: [{ user: "snapd", password: DEFAULT_NATS_PASSWORD }],
+          extra: `tls {\n  cert_file: "${dir}/server.crt"\n  key_file: "${dir}/server.key"\n}\n`,
         });
-        const deviceId = await world.online();
-        const line = await agent.waitForLine(/connecting to NATS .* failed: /);
-        assertIncludes(line, "nats.ca");
-        assertEquals((await world.dms.request(deviceId, { action: "device" })).success, true);
-        await refused("NATS TLS with a wrong CA", "refused, naming nats.ca; the DMS link unaffected");
-      } finally {
-        await nats.stop();
-        await Deno.remove(dir, { recursive: true });
-      }
+        try {
+          const agent = world.agent([], {
+            IOTAGENT_NATS_ENABLED: "true",
+            IOTAGENT_NATS_URL: `tls://127.0.0.1:${nats.port}`,
+            IOTAGENT_NATS_CA: `${dir}/wrong-ca.pem`,
+          });
+          const deviceId = await world.online();
+          const line = await agent.waitForLine(/connecting to NATS .* failed: /);
+          const answered = (await world.dms.request(deviceId, { action: "device" })).success === true;
+          if (!answered) counts.lost++;
+          else if (line.includes("nats.ca")) counts.recovered++;
+          assertIncludes(line, "nats.ca");
+          assertEquals(answered, true);
+        } finally {
+          await nats.stop();
+          await Deno.remove(dir, { recursive: true });
+        }
+      });
     });
   },
 });

@@ -4,6 +4,8 @@
  * process within one boot — and start afresh after a reboot.
  */
 
+import { runCommand } from "./command.ts";
+
 /** The current boot. */
 export interface Boot {
   /** The kernel's id of this boot. */
@@ -17,18 +19,11 @@ export interface Boot {
  * is read once, then advanced by the process's monotonic clock.
  */
 export async function readBoot(): Promise<Boot> {
-  const output = await new Deno.Command("cat", {
-    args: ["/proc/sys/kernel/random/boot_id", "/proc/uptime"],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(output.stdout);
-  const [id, uptime] = text.split("\n");
+  const output = await runCommand("cat", ["/proc/sys/kernel/random/boot_id", "/proc/uptime"]);
+  const [id, uptime] = output.stdout.split("\n");
   const seconds = Number(uptime?.split(" ")[0]);
   if (!output.success || !/^[0-9a-f-]{36}$/.test(id ?? "") || !Number.isFinite(seconds)) {
-    throw new Error(
-      `cannot read this boot's id and uptime from /proc: ${new TextDecoder().decode(output.stderr)}`,
-    );
+    throw new Error(`cannot read this boot's id and uptime from /proc: ${output.stderr.trim()}`);
   }
   const base = seconds * 1000 - performance.now();
   return { id, uptimeMs: () => base + performance.now() };

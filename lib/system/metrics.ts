@@ -6,6 +6,7 @@
  * - `cpu,device=<id> user=<s>,system=<s>,total=<s>` from the aggregate line of `/proc/stat`, seconds since boot
  *   (total = user+nice+system+idle+iowait+irq+softirq+steal; guest time is already inside user).
  */
+import { readProcFile } from "./command.ts";
 
 /** Ticks per second of `/proc/stat` (USER_HZ, 100 on Linux). */
 const CLOCK_TICKS = 100;
@@ -49,18 +50,6 @@ export function cpuLine(deviceId: string, stat: string): string {
 
 /** Reads a file; injectable for tests. */
 export type ReadText = (path: string) => Promise<string>;
-
-/**
- * Reads a file under /proc through `cat`: Deno refuses /proc reads to anything short of `--allow-all`, and
- * `--allow-run=cat` is the narrower grant (it adds nothing that `--allow-read` does not already allow).
- */
-export async function readProcFile(path: string): Promise<string> {
-  const output = await new Deno.Command("cat", { args: [path], stdout: "piped", stderr: "piped" }).output();
-  if (!output.success) {
-    throw new Error(`cannot read ${path}: ${new TextDecoder().decode(output.stderr).trim()}`);
-  }
-  return new TextDecoder().decode(output.stdout);
-}
 
 /** The metric lines that could be read; a source that fails is skipped (and reported through `onError`). */
 export async function readMetrics(

@@ -1,5 +1,7 @@
 /** Rebooting the device, as a port (tests hand in a fake). In the snap: the `shutdown` interface. */
 
+import { runCommand } from "./command.ts";
+
 /** Something that can reboot the device. */
 export interface Power {
   reboot(reason: string): Promise<void>;
@@ -8,13 +10,7 @@ export interface Power {
 /** Reboots through systemd (`systemctl reboot`), which the snap's `shutdown` interface allows. */
 export const systemdPower: Power = {
   async reboot(reason: string) {
-    const output = await new Deno.Command("systemctl", {
-      args: ["reboot", `--message=${reason}`],
-      stderr: "piped",
-    })
-      .output();
-    if (!output.success) {
-      throw new Error(`systemctl reboot failed: ${new TextDecoder().decode(output.stderr).trim()}`);
-    }
+    const output = await runCommand("systemctl", ["reboot", `--message=${reason}`]);
+    if (!output.success) throw new Error(`systemctl reboot failed: ${output.stderr.trim()}`);
   },
 };

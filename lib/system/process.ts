@@ -3,6 +3,7 @@
  * alone may have been given to another process since; the pair names one process for the lifetime of the boot.
  * `/proc` is read through `cat` (Deno reads it only with all permissions).
  */
+import { runCommand } from "./command.ts";
 
 /** One process. */
 export interface ProcessIdentity {
@@ -14,14 +15,9 @@ export interface ProcessIdentity {
 /** The start time of process `pid`, or undefined when there is no such process (or /proc cannot be read). */
 export async function startTicksOf(pid: number): Promise<number | undefined> {
   if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
-  const output = await new Deno.Command("cat", {
-    args: [`/proc/${pid}/stat`],
-    stdout: "piped",
-    stderr: "null",
-  })
-    .output().catch(() => undefined);
+  const output = await runCommand("cat", [`/proc/${pid}/stat`]).catch(() => undefined);
   if (!output?.success) return undefined;
-  const text = new TextDecoder().decode(output.stdout);
+  const text = output.stdout;
   // "pid (comm) state ppid …": comm may hold spaces and parentheses; the fields after the last ")" start at 3
   const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
   const ticks = Number(fields[22 - 3]);

@@ -22,6 +22,7 @@ export const PREREQUISITES: Prerequisite[] = [
   { package: "snapd", provides: "/usr/lib/snapd/snapd", why: "the real-snapd tier" },
   { package: "squashfs-tools", provides: "mksquashfs", why: "packing the real-snapd tier's test snaps" },
   { package: "busybox-static", provides: "busybox", why: "the tiny base of the test snaps" },
+  { package: "faketime", provides: "faketime", why: "the clock at 1970 for a real agent (libfaketime)" },
 ];
 
 const SEARCH = ["/usr/sbin", "/sbin"];

@@ -35,3 +35,34 @@ export async function record(outcome: Outcome): Promise<void> {
   if (!path) return;
   await Deno.writeTextFile(path, JSON.stringify(outcome) + "\n", { append: true });
 }
+
+/** What a try found, counted as it happened. */
+export interface Counts {
+  tries: number;
+  lost: number;
+  repeatedEffects: number;
+  repeatedReplies: number;
+  recovered: number;
+}
+
+/**
+ * Runs `tries` tries of one fault, each given the running counts to add to *before* it asserts anything, and
+ * records the counts whatever happens — a try that fails (an assertion, a timeout, a crash of the harness) is in
+ * the report as it happened, and the row prints "NOT survived", while the test still fails.
+ */
+export async function trial(
+  fault: { area: string; fault: string; note?: string | ((counts: Counts) => string) },
+  tries: number,
+  run: (index: number, counts: Counts) => Promise<void>,
+): Promise<void> {
+  const counts: Counts = { tries: 0, lost: 0, repeatedEffects: 0, repeatedReplies: 0, recovered: 0 };
+  try {
+    for (let index = 0; index < tries; index++) {
+      counts.tries++;
+      await run(index, counts);
+    }
+  } finally {
+    const note = typeof fault.note === "function" ? fault.note(counts) : fault.note;
+    await record({ area: fault.area, fault: fault.fault, ...counts, note });
+  }
+}
