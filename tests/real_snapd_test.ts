@@ -14,7 +14,7 @@ import { connectNats } from "../lib/nats/transport.ts";
 import { assertEquals, assertIncludes, assertMatch, assertOk } from "./support/assert.ts";
 import { startAgent } from "./support/agent_process.ts";
 import type { Child } from "./support/child.ts";
-import { goSecret } from "./support/go_files.ts";
+import { preEnroll } from "./support/enrolled_device.ts";
 import { NatsServer } from "./support/nats_server.ts";
 import { RealSnapd, realSnapdTest } from "./support/real_snapd.ts";
 import { sleep, until } from "./support/wait.ts";
@@ -57,25 +57,7 @@ async function withRealWorld(
   const snapd = await realSnapd();
   const world = await startWorld({ snapdSocket: snapd.socketPath, configure: false });
   try {
-    const client = world.ca.issue("real-snapd-device");
-    const organization = world.ca.issue("Example Inc", { isCA: true });
-    await Deno.writeTextFile(
-      join(world.dataDir, ".secret"),
-      goSecret({
-        id: DEVICE_ID,
-        client,
-        organization,
-        mqttUrl: "localhost",
-        mqttPort: String(world.broker.port),
-      }),
-      { mode: 0o600 },
-    );
-    await world.broker.grantDevice({
-      commonName: "real-snapd-device",
-      id: DEVICE_ID,
-      serial: "PEER0001",
-      organizationId: "abc",
-    });
+    await preEnroll(world, { id: DEVICE_ID, commonName: "real-snapd-device", serial: "PEER0001" });
     const agent = world.agent([], { IOTAGENT_SNAPD_CONFLICT_TIMEOUT: "30s", ...env });
     await world.dms.health(DEVICE_ID, { timeoutMs: 30_000 });
     await fn(world, snapd, agent);

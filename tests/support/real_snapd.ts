@@ -70,13 +70,14 @@ export class RealSnapd {
 
   /**
    * Starts snapd, waits until it is seeded, and installs the `snapd` snap, the busybox base and `install` (by
-   * test snap name, e.g. `["peer-svc", "peer-nohook"]`).
+   * test snap name, e.g. `["peer-svc", "peer-nohook"]`); `fillers` builds that many filler snaps to install too
+   * (`fillerNames`).
    * @throws when snapd cannot run here (see `unavailable()`)
    */
-  static async start(install: string[] = []): Promise<RealSnapd> {
+  static async start(install: string[] = [], options: { fillers?: number } = {}): Promise<RealSnapd> {
     const reason = await unavailable();
     if (reason) throw new Error(`the real snapd cannot run here: ${reason}`);
-    const snaps = await buildTestSnaps();
+    const snaps = await buildTestSnaps(options.fillers);
     const root = await Deno.makeTempDir({ prefix: "real-snapd-" });
     for (
       const dir of [

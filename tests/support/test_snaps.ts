@@ -86,8 +86,13 @@ const RECIPES: Record<string, Recipe> = {
   "peer-filler-c": app("peer-filler-c"),
 };
 
-/** Builds (or finds in the cache) every test snap. */
-export async function buildTestSnaps(): Promise<TestSnaps> {
+/** The names of `count` filler snaps (`peer-fill-001`, …): small apps with a service, for lists of 100 snaps. */
+export function fillerNames(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `peer-fill-${String(i + 1).padStart(3, "0")}`);
+}
+
+/** Builds (or finds in the cache) every test snap, and `fillers` filler snaps. */
+export async function buildTestSnaps(fillers = 0): Promise<TestSnaps> {
   const version = (await run("dpkg-query", ["-W", "-f=${Version}", "snapd"])).stdout.trim() || "unknown";
   const cache = join(
     await tempRoot(),
@@ -136,7 +141,11 @@ export async function buildTestSnaps(): Promise<TestSnaps> {
       'name: peer-bbbase\nversion: "1.0"\ntype: base\nsummary: a busybox base\ndescription: a busybox base for tests\n',
     );
   }, false);
-  for (const [name, recipe] of Object.entries(RECIPES)) {
+  const recipes = {
+    ...RECIPES,
+    ...Object.fromEntries(fillerNames(fillers).map((n) => [n, app(n, { daemon: true })])),
+  };
+  for (const [name, recipe] of Object.entries(recipes)) {
     await pack(name, async (dir) => {
       await Deno.writeTextFile(join(dir, "meta/snap.yaml"), recipe.yaml);
       for (const [path, content] of Object.entries(recipe.files)) {
