@@ -10,6 +10,11 @@ export class KeyedQueue {
     return this.#tails.size;
   }
 
+  /** True when nothing is queued or running for `key`. */
+  isIdle(key: string): boolean {
+    return !this.#tails.has(key);
+  }
+
   /** Queues `task` behind the earlier tasks of `key`; resolves or rejects with the task's outcome. */
   run<T>(key: string, task: () => Promise<T>): Promise<T> {
     const previous = this.#tails.get(key) ?? Promise.resolve();

@@ -31,6 +31,7 @@ import { startGoAgent } from "./support/go_agent.ts";
 import { growth, type HeapGroup, heapSnapshot } from "./support/heap_snapshot.ts";
 import { NatsServer } from "./support/nats_server.ts";
 import { mb, memoryOf, percentile } from "./support/proc_stats.ts";
+import { startAssertionFront } from "./support/assertion_front.ts";
 import { RealSnapd } from "./support/real_snapd.ts";
 import { cdf, lineChart } from "./support/svg_chart.ts";
 import { fillerNames } from "./support/test_snaps.ts";
@@ -111,19 +112,25 @@ function startV8Flags(): string[] {
   return /--v8-flags=(\S+)/.exec(manifest.tasks.start)?.[1].split(",") ?? [];
 }
 
-/** The snapd the agents talk to, and the world around it. */
-async function benchWorld(): Promise<{ world: World; real?: RealSnapd; ourId: string }> {
+/** The snapd the agents talk to (its socket), the world around it, and how to stop what is not the world's. */
+async function benchWorld(): Promise<{ world: World; socket: string; stop(): Promise<void>; ourId: string }> {
   if (!REAL) {
     const world = await startWorld({ snaps: hundredSnaps() });
-    return { world, ourId: "" };
+    return { world, socket: world.snapd.socketPath, stop: () => Promise.resolve(), ourId: "" };
   }
   // 100 snaps: snapd, the busybox base, peer-svc and 97 fillers (each a small app with a service)
   const real = await RealSnapd.start(["peer-svc", ...fillerNames(97)], { fillers: 97 });
-  const world = await startWorld({ snapdSocket: real.socketPath, configure: false });
+  // a registered device's model and serial assertions, for both agents alike
+  const front = await startAssertionFront(real.socketPath);
+  const world = await startWorld({ snapdSocket: front.socketPath, configure: false });
   const ourId = "2F0tBenchThisAgent000000000";
   // the real snapd has no serial assertion to enroll with: the device is enrolled already
   await preEnroll(world, { id: ourId, commonName: "bench-device", serial: "PEER0001" });
-  return { world, real, ourId };
+  const stop = async () => {
+    await front.stop();
+    await real.stop();
+  };
+  return { world, socket: front.socketPath, stop, ourId };
 }
 
 /** This agent in `world`, started as `deno task start` starts it (its status files on a tmpfs). */
@@ -420,7 +427,7 @@ const runtime = await Deno.makeTempDir({ dir: "/dev/shm", prefix: "iot-agent-ben
 let ours: AgentFigures;
 let go: AgentFigures | undefined;
 try {
-  const { world, real, ourId } = await benchWorld();
+  const { world, socket, stop, ourId } = await benchWorld();
   try {
     const agent = await thisAgent(world, ourId, runtime);
     const heapAtStart = HEAP ? await heapSnapshot(INSPECT_PORT) : [];
@@ -428,7 +435,7 @@ try {
     if (HEAP) reportHeap(heapAtStart, await heapSnapshot(INSPECT_PORT));
     await agent.process().stop();
     if (GO) {
-      const goAgent = await startGoAgent(world, GO, real?.socketPath ?? world.snapd.socketPath);
+      const goAgent = await startGoAgent(world, GO, socket);
       try {
         go = await measureAgent(world, {
           name: "Go agent",
@@ -444,7 +451,7 @@ try {
     if (!QUICK) await v8FlagRows(world, ourId, runtime);
   } finally {
     await world.stop();
-    await real?.stop();
+    await stop();
   }
   await natsFigures();
   await storeFigures(dir);

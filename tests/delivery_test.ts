@@ -523,3 +523,25 @@ Deno.test("recovery: what proves snapd still remembers — the baseline listed, 
     assertIncludes(String(bench.responses("y")[0].message), "outcome unknown");
   });
 });
+
+Deno.test("a read-only action on an idle snap starts before the journal's commit (overlapping it); behind a busy snap it waits its turn", async () => {
+  await withDelivery(async (bench) => {
+    const recordedAtStart = new Map<string, string | undefined>();
+    const delivery = bench.delivery();
+    bench.onRun = (id) => recordedAtStart.set(id, new ActionJournal(bench.db).get(id)?.state);
+    bench.send({ id: "r1", action: "info", snap: "peer-svc" });
+    await delivery.idle();
+    assertEquals(recordedAtStart.get("r1"), undefined, "asked before the commit");
+    bench.hold.add("d1");
+    bench.send({ id: "d1", action: "disable", snap: "peer-svc" });
+    bench.send({ id: "r2", action: "info", snap: "peer-svc" });
+    await settle();
+    assertEquals(recordedAtStart.has("r2"), false, "waits behind the disable");
+    bench.held.get("d1")!();
+    await delivery.idle();
+    await settle();
+    assertEquals(recordedAtStart.get("r2"), "accepted", "ran in its turn, after the commit");
+    assertEquals(bench.ran, ["r1", "d1", "r2"]);
+    assertEquals(["r1", "d1", "r2"].map((id) => bench.responses(id).length), [1, 1, 1]);
+  });
+});

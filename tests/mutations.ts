@@ -114,6 +114,19 @@ export const MUTATIONS: Mutation[] = [
     filter: "pruned",
   },
   {
+    name: "read-only-not-overlapped",
+    promise: "a read-only action on an idle snap starts before the journal's commit (docs/performance.md)",
+    edits: [
+      edit(
+        "lib/dms/delivery.ts",
+        "&& this.#options.queue.isIdle(request.snap)\n          ? this.#options.run(request)",
+        "&& false\n          ? this.#options.run(request)",
+      ),
+    ],
+    tests: ["tests/delivery_test.ts"],
+    filter: "before the journal's commit",
+  },
+  {
     name: "durable-commits-off",
     promise: "agent.db commits with synchronous=FULL (README: durable across a power cut)",
     edits: [edit("lib/store/agent_db.ts", 'synchronous: "FULL"', 'synchronous: "NORMAL"')],

@@ -8,40 +8,25 @@ import { toDeviceSnap } from "../dms/device_snap.ts";
 import { snapHashes } from "../dms/snap_hashes.ts";
 import type { ActionContext, ActionOutcome } from "./context.ts";
 
-/** How many `/conf` requests run at once. */
-const CONFIG_CONCURRENCY = 4;
-
 /** The `list` action. */
 export async function listAction(_request: unknown, context: ActionContext): Promise<ActionOutcome> {
   const { snapd, device, protocol } = context;
   const snaps = await snapd.snaps();
   const legacy = protocol === "legacy";
   if (legacy && snaps.length === 0) throw new Error("no snaps installed");
-  const configs = await mapConcurrently(snaps, CONFIG_CONCURRENCY, async (snap) => {
+  // every configuration read is asked at once: the snapd client keeps `snapd.max-requests` of them in flight
+  const configs = await Promise.all(snaps.map(async (snap) => {
     try {
       return canonicalJson(await snapd.snapConfig(snap.name));
     } catch (error) {
       context.log.debug(`list: no configuration for ${snap.name}: ${(error as Error).message}`);
       return undefined;
     }
-  });
+  }));
   const deviceSnaps = snaps.map((snap, i) =>
     toDeviceSnap(snap, device.id, { config: configs[i], services: !legacy })
   );
   if (legacy) return { result: deviceSnaps };
   const { snapListHash, installedSnapsHash } = await snapHashes(snaps);
   return { version: "2", result: { installedSnapsHash, snapListHash, snaps: deviceSnaps } };
-}
-
-async function mapConcurrently<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      out[index] = await fn(items[index]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }

@@ -8,14 +8,17 @@ import type { ActionContext, ActionHandler } from "./context.ts";
 import { requireSnap } from "./validation.ts";
 
 async function describeSnap(snap: string, context: ActionContext) {
-  let info;
-  try {
-    info = await context.snapd.snap(snap);
-  } catch (error) {
-    throw new Error(`cannot retrieve snap "${snap}": ${(error as Error).message}`, { cause: error });
-  }
-  const config = canonicalJson(await context.snapd.snapConfig(snap));
-  return toDeviceSnap(info, context.device.id, { config, services: context.protocol !== "legacy" });
+  // the snap and its configuration are read at once
+  const [info, config] = await Promise.all([
+    context.snapd.snap(snap).catch((error) => {
+      throw new Error(`cannot retrieve snap "${snap}": ${(error as Error).message}`, { cause: error });
+    }),
+    context.snapd.snapConfig(snap),
+  ]);
+  return toDeviceSnap(info, context.device.id, {
+    config: canonicalJson(config),
+    services: context.protocol !== "legacy",
+  });
 }
 
 /** `conf`: the snap with its configuration. */

@@ -139,20 +139,26 @@ export class Delivery {
       }
       case "request": {
         const { request } = decoded;
+        // a read-only action whose snap has nothing queued starts at once, so that its snapd reads overlap the
+        // journal's commit: nothing can come between them (the queue is idle) and reading changes nothing (a
+        // redelivery's early answer is simply dropped)
+        const early = READ_ONLY_ACTIONS.has(request.action) && this.#options.queue.isIdle(request.snap)
+          ? this.#options.run(request)
+          : undefined;
         let accepted;
         try {
           accepted = this.#journal.accept(request, now);
         } catch (error) {
           if (!isStorageFull(error)) throw error;
-          return this.#unrecorded(request, error as Error);
+          return this.#unrecorded(request, error as Error, early);
         }
         if (!accepted.fresh) return this.#redelivered(accepted.entry, redelivered);
         failpoint("journalled");
-        this.#log.info(`action ${request.action} requested`, {
+        this.#logAction(request.action, `action ${request.action} requested`, {
           id: request.id,
           snap: request.snap || undefined,
         });
-        this.#schedule(request);
+        this.#schedule(request, undefined, early);
       }
     }
   }
@@ -187,7 +193,7 @@ export class Delivery {
    * The journal cannot record `request` (the storage is full): a read-only action is answered anyway — it changes
    * nothing, so a second answer after a redelivery does no harm — and any other is refused, not run.
    */
-  #unrecorded(request: ActionRequest, error: Error): void {
+  #unrecorded(request: ActionRequest, error: Error, early?: Promise<ActionReply>): void {
     this.#storage.failed(`recording actions: ${error.message}`);
     const publish = (response: ActionResponse) => {
       this.#log.info(
@@ -204,7 +210,7 @@ export class Delivery {
     if (READ_ONLY_ACTIONS.has(request.action)) {
       void this.#options.queue.run(
         request.snap,
-        async () => publish((await this.#options.run(request)).response),
+        async () => publish((await (early ?? this.#options.run(request))).response),
       );
       return;
     }
@@ -245,19 +251,26 @@ export class Delivery {
     }
   }
 
-  /** Queues a request behind the others of its snap; `resumed` is its journal entry after a restart. */
-  #schedule(request: ActionRequest, resumed?: JournalEntry): void {
-    this.#options.queue.run(request.snap, () => this.#process(request, resumed)).catch((error) => {
+  /**
+   * Queues a request behind the others of its snap; `resumed` is its journal entry after a restart, `early` its
+   * reply when it started already.
+   */
+  #schedule(request: ActionRequest, resumed?: JournalEntry, early?: Promise<ActionReply>): void {
+    this.#options.queue.run(request.snap, () => this.#process(request, resumed, early)).catch((error) => {
       if (this.#stopping.signal.aborted) return;
       this.#log.error(`action ${request.id} could not be completed: ${(error as Error).message}`);
     });
   }
 
-  async #process(request: ActionRequest, resumed?: JournalEntry): Promise<void> {
+  async #process(
+    request: ActionRequest,
+    resumed?: JournalEntry,
+    early?: Promise<ActionReply>,
+  ): Promise<void> {
     const kind = changeKindOf(request.action);
     if (kind && resumed?.state === "started" && await this.#recovered(request, kind, resumed)) return;
     if (kind && !(await this.#markStarted(request))) return;
-    const reply = await this.#options.run(request);
+    const reply = await (early ?? this.#options.run(request));
     failpoint("answered by snapd");
     const seq = await this.#complete(reply.response);
     if (kind && reply.response.success) await this.#untilReady(request, reply.response.result);
@@ -391,11 +404,21 @@ export class Delivery {
     return seq;
   }
 
+  /**
+   * A line about an action: at `info` for those that change the device, at `debug` for read-only ones — a DMS that
+   * asks for `list` every minute must not fill the journal (and the hot path writes nothing it need not).
+   */
+  #logAction(action: string, message: string, fields: Record<string, unknown>): void {
+    if (READ_ONLY_ACTIONS.has(action)) this.#log.debug(message, fields);
+    else this.#log.info(message, fields);
+  }
+
   #announce(response: ActionResponse): void {
-    this.#log.info(`action ${response.action} ${response.success ? "succeeded" : "failed"}`, {
-      id: response.id,
-      message: response.success ? undefined : response.message,
-    });
+    const message = `action ${response.action} ${response.success ? "succeeded" : "failed"}`;
+    const fields = { id: response.id, message: response.success ? undefined : response.message };
+    // a failure is worth a line whatever the action
+    if (response.success) this.#logAction(response.action, message, fields);
+    else this.#log.info(message, fields);
     void this.flush();
   }
 

@@ -110,6 +110,8 @@ export interface Bench {
   hold: Set<string>;
   brokerUp: boolean;
   unregistered: number;
+  /** Called as an action starts running (before it may be held). */
+  onRun?: (id: string) => void;
   delivery(): Delivery;
   /** `redelivered`: as the broker marks a message it sends again (DUP). */
   send(request: Partial<ActionRequest> & { id: string; action: string }, redelivered?: boolean): void;
@@ -148,6 +150,7 @@ export async function withDelivery(fn: (bench: Bench) => Promise<void>): Promise
         },
         async run(request): Promise<ActionReply> {
           bench.ran.push(request.id);
+          bench.onRun?.(request.id);
           if (bench.hold.has(request.id)) {
             await new Promise<void>((resolve) => bench.held.set(request.id, resolve));
           }

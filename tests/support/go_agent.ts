@@ -60,7 +60,8 @@ export async function startGoAgent(
         SNAP_DATA: data,
         SNAP_COMMON: join(dir, "common"),
         SNAPPY_GLOBAL_ROOT: root,
-        LOG_LEVEL: Deno.env.get("GO_AGENT_LOG_LEVEL") ?? "error",
+        // info, as this agent's default (the Go agent's own default is trace)
+        LOG_LEVEL: Deno.env.get("GO_AGENT_LOG_LEVEL") ?? "info",
         IOTAGENT_NATS_SNAPD_PASSWORD: DEFAULT_NATS_PASSWORD,
         PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
       },
