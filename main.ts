@@ -7,6 +7,7 @@
  *   agent configure --check                            validate every setting; print each daemon's settings digest
  *   agent status [--json]                              what the daemons report about themselves
  *   agent doctor                                       the checks a support engineer would run
+ *   agent check                                        can this revision run here (the snap's post-refresh hook)
  *   agent --help | --version
  *
  * Exit codes: 0 stopped cleanly (SIGTERM/SIGINT/SIGHUP) or done; 1 other failure (doctor: a check failed);
@@ -22,6 +23,7 @@ import type { OpenSession } from "./lib/dms/link.ts";
 import { installLastResortGuard } from "./lib/guard.ts";
 import type { InstanceLock } from "./lib/instance_lock.ts";
 import type { ProcessIdentity } from "./lib/system/process.ts";
+import type { Notifier } from "./lib/system/sd_notify.ts";
 import { addSecret, createLogger, type Logger } from "./lib/log.ts";
 import type { AgentStatus } from "./lib/nats/api.ts";
 import { type AgentPaths, processPaths } from "./lib/paths.ts";
@@ -48,6 +50,7 @@ Usage:
   agent configure --check                           validate every setting (the snap's configure hook runs it)
   agent status [--json]                             enrollment, broker, health, outbox, NATS, watchdog, change store
   agent doctor                                      run the support checks; exit 1 when one fails
+  agent check                                       can this revision run here? (the snap's post-refresh hook)
   agent --help | --version
 
 Settings (KEY, also IOTAGENT_<KEY> in the environment, or in the JSON file of --config / IOTAGENT_CONFIG):
@@ -60,7 +63,7 @@ function fail(message: string, code: number): never {
 }
 
 /** The commands. */
-const COMMANDS = ["run", "watchdog", "configure", "status", "doctor", "help", "version"];
+const COMMANDS = ["run", "watchdog", "configure", "status", "doctor", "check", "help", "version"];
 
 /**
  * The command when none is given: `run` (the daemon), or what `IOTAGENT_DEFAULT_COMMAND` names — the snap's
@@ -119,6 +122,8 @@ interface DaemonContext {
   log: Logger;
   /** This process, as its status file names it. */
   identity: ProcessIdentity;
+  /** systemd's notification socket, when systemd started the daemon (`$NOTIFY_SOCKET`). */
+  notifier?: Notifier;
 }
 
 /**
@@ -161,9 +166,13 @@ async function daemon(
       stop.abort();
     });
   }
-  const { ownIdentity } = await import("./lib/system/process.ts");
+  const [{ ownIdentity }, { systemdNotifier }] = await Promise.all([
+    import("./lib/system/process.ts"),
+    import("./lib/system/sd_notify.ts"),
+  ]);
   const identity = await ownIdentity();
-  await body({ config, paths, log, identity }, stop.signal, (handler) => (recover = handler));
+  const notifier = systemdNotifier(Deno.env.toObject(), paths.runtimeDir, log.child("systemd"));
+  await body({ config, paths, log, identity, notifier }, stop.signal, (handler) => (recover = handler));
   removeGuard();
   lock.release();
   log.info("stopped");
@@ -194,7 +203,7 @@ async function claimDataDirectory(name: string, paths: AgentPaths): Promise<Inst
 
 /** The agent daemon, wired to the real ports: snapd, the agent database, MQTT, NATS, uploads, /proc, the clock. */
 export async function runAgentDaemon(
-  { config, paths, log, identity }: DaemonContext,
+  { config, paths, log, identity, notifier }: DaemonContext,
   signal: AbortSignal,
   onFault: (recover: (reason: string) => void) => void = () => {},
 ): Promise<void> {
@@ -228,6 +237,8 @@ export async function runAgentDaemon(
         startLocalApi: config["nats.enabled"]
           ? await localApi(config, paths, snapd, log.child("nats"))
           : undefined,
+        notifier,
+        snapHealth: paths.inSnap ? await snapHealth(log.child("health")) : undefined,
       },
     });
     onFault((reason) => agent.recover(reason));
@@ -236,6 +247,15 @@ export async function runAgentDaemon(
     db.close();
     snapd.close();
   }
+}
+
+/** The snap's health in snapd, told through `snapctl set-health`. */
+async function snapHealth(log: Logger) {
+  const [{ SnapHealth }, { runSnapctl }] = await Promise.all([
+    import("./lib/snap_health.ts"),
+    import("./lib/system/snapctl.ts"),
+  ]);
+  return new SnapHealth(runSnapctl, log);
 }
 
 /** The snapd REST client of a daemon. */
@@ -314,7 +334,7 @@ async function localApi(
 
 /** The watchdog daemon, wired to snapd, the change store, systemd's reboot and the clock. */
 export async function runWatchdog(
-  { config, paths, log, identity }: DaemonContext,
+  { config, paths, log, identity, notifier }: DaemonContext,
   signal: AbortSignal,
 ): Promise<void> {
   const [
@@ -338,7 +358,7 @@ export async function runWatchdog(
   );
   try {
     await runWatchdogDaemon(
-      { config, paths, log, snapd, store, power: systemdPower, clock: systemClock, boot, identity },
+      { config, paths, log, snapd, store, power: systemdPower, clock: systemClock, boot, identity, notifier },
       signal,
     );
   } finally {
@@ -382,6 +402,16 @@ async function status(
   const report = await readStatus(config, paths, Deno.env.toObject());
   console.log(json ? JSON.stringify(report, null, 2) : formatStatus(report, Date.now()));
   return statusExitCode(report);
+}
+
+/** `check`: can this revision run here (the snap's post-refresh hook)? 0 when it can, 1 when it cannot. */
+async function checkRevision(configFile: string | undefined, flags: Record<string, string>): Promise<number> {
+  const { config, paths } = await settings(configFile, flags);
+  const { formatCheck, selfCheck } = await import("./lib/self_check.ts");
+  const log = createLogger("check", { level: "off" });
+  const { text, ok } = formatCheck(await selfCheck(config, paths, Deno.env.toObject(), log));
+  console.log(text);
+  return ok ? 0 : 1;
 }
 
 async function doctor(configFile: string | undefined, flags: Record<string, string>): Promise<number> {
@@ -431,6 +461,9 @@ if (import.meta.main) {
         break;
       case "doctor":
         Deno.exit(await doctor(configFile, flags));
+        break;
+      case "check":
+        Deno.exit(await checkRevision(configFile, flags));
         break;
       default:
         fail(`unknown command "${command}" (see agent --help)`, EXIT_USAGE);

@@ -17,7 +17,11 @@ import type { Logger } from "./log.ts";
 import type { AgentStatus } from "./nats/api.ts";
 import { type AgentPaths, agentStatusPath } from "./paths.ts";
 import { operatorHints } from "./operator_hints.ts";
+import { Liveness } from "./liveness.ts";
+import type { Health, SnapHealth } from "./snap_health.ts";
 import { Periodic } from "./periodic.ts";
+import { statement } from "./store/statements.ts";
+import type { Notifier } from "./system/sd_notify.ts";
 import { StatusFile } from "./status_file.ts";
 import type { AgentStatusFile } from "./status_report.ts";
 import type { ProcessIdentity } from "./system/process.ts";
@@ -47,6 +51,10 @@ export interface AgentPorts {
   clock: Clock;
   /** Starts the local API, when it is enabled. */
   startLocalApi?: (status: () => AgentStatus) => LocalApi;
+  /** systemd's notification socket, when systemd started the daemon. */
+  notifier?: Notifier;
+  /** The snap's health in snapd (`snapctl set-health`), inside a snap. */
+  snapHealth?: SnapHealth;
 }
 
 /** What the agent is built from. */
@@ -97,6 +105,28 @@ export class Agent {
     this.#link?.restart(`recovering from an unexpected error (${reason})`);
   }
 
+  /**
+   * The agent's health for snapd: an error when it had no broker for longer than `health.unreachable-error`, or
+   * cannot write its database; okay otherwise (waiting for a URL included).
+   */
+  health(): Health {
+    const link = this.#link;
+    const storage = link?.storageProblem;
+    if (storage) {
+      return { status: "error", code: "storage-failing", message: `cannot write its database: ${storage}` };
+    }
+    const down = link?.session?.downForMs ?? 0;
+    if (link && down > this.#options.config["health.unreachable-error"]) {
+      const minutes = Math.round(down / 60_000);
+      return {
+        status: "error",
+        code: "broker-unreachable",
+        message: `no broker for ${minutes} min: ${link.session?.lastFailure ?? "not connected"}`,
+      };
+    }
+    return { status: "okay" };
+  }
+
   /** The agent's state, as `v1.iot.agent.status` reports it. */
   status(): AgentStatus {
     const enrollment = this.#enrollment;
@@ -133,13 +163,18 @@ export class Agent {
     const { config, log, ports } = this.#options;
     const backoff: BackoffOptions = { initialMs: config["backoff.initial"], maxMs: config["backoff.max"] };
     this.#localApi = ports.startLocalApi?.(() => this.status());
-    const statusWriter = new Periodic(() => this.#writeStatus("running"), {
+    const statusWriter = new Periodic(async () => {
+      await this.#writeStatus("running");
+      await ports.snapHealth?.report(this.health());
+    }, {
       name: "writing the status file",
       intervalMs: STATUS_PERIOD_MS,
       clock: ports.clock,
       log: log.child("status"),
     });
     statusWriter.restart();
+    const liveness = ports.notifier && this.#liveness(ports.notifier);
+    await liveness?.ready();
     try {
       const enroller = new Enroller({
         snapd: ports.snapd,
@@ -162,6 +197,7 @@ export class Agent {
       }
     } finally {
       statusWriter.stop();
+      await liveness?.stop();
       await this.#localApi?.stop();
       this.#link = undefined;
       await this.#writeStatus("stopped");
@@ -219,6 +255,30 @@ export class Agent {
     }
   }
 
+  /**
+   * The agent's proof of life for systemd's watchdog: its database answers, and its broker link made progress
+   * within two keep-alives and the longest backoff (a link that did not is wedged, though the process runs).
+   */
+  #liveness(notifier: Notifier): Liveness {
+    const { config, ports, log } = this.#options;
+    const stallMs = 2 * config["mqtt.keepalive"] + config["backoff.max"] + STALL_SLACK_MS;
+    return new Liveness({
+      notifier,
+      clock: ports.clock,
+      log: log.child("systemd"),
+      checks: {
+        "the agent database": () => {
+          statement(ports.db, "SELECT COUNT(*) AS n FROM outbox").get();
+          return undefined;
+        },
+        "the broker link": () => {
+          const idle = this.#link?.session?.idleMs ?? 0;
+          return idle > stallMs ? `no progress for ${Math.round(idle / 1000)} s` : undefined;
+        },
+      },
+    });
+  }
+
   /** Offers the status file its current document (it writes when a reader would see a change). */
   async #writeStatus(state: "running" | "stopped"): Promise<void> {
     const document: AgentStatusFile = {
@@ -230,6 +290,9 @@ export class Agent {
     await this.#statusFile.update(document, state === "stopped");
   }
 }
+
+/** Beyond two keep-alives and the longest backoff, how long a broker link may make no progress, in ms. */
+const STALL_SLACK_MS = 10_000;
 
 /** How often the status is looked at (the file is written only when it changed, or once a minute), in ms. */
 const STATUS_PERIOD_MS = 5000;

@@ -201,6 +201,11 @@ export const SETTINGS = {
     { minMs: 1000 },
   ),
   "metrics.interval": duration("60s", "Period of the memory and cpu metrics messages.", { minMs: 1000 }),
+  "health.unreachable-error": duration(
+    "10m",
+    "After this long without a broker connection, the snap's health (snap info) says error.",
+    { minMs: 1000 },
+  ),
   "dms.protocol": oneOf(
     ["2", "legacy"] as const,
     "2",

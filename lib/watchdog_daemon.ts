@@ -10,12 +10,14 @@ import type { Clock } from "./clock.ts";
 import type { AgentConfig } from "./settings.ts";
 import type { Logger } from "./log.ts";
 import { type AgentPaths, expandVariables, watchdogStatusPath } from "./paths.ts";
+import { Liveness } from "./liveness.ts";
 import { Periodic } from "./periodic.ts";
 import { StatusFile } from "./status_file.ts";
 import type { SnapdPort } from "./snapd/port.ts";
 import type { WatchdogStatusFile } from "./status_report.ts";
 import type { Boot } from "./system/boot.ts";
 import type { ProcessIdentity } from "./system/process.ts";
+import type { Notifier } from "./system/sd_notify.ts";
 import type { Power } from "./system/power.ts";
 import { Watchdog } from "./watchdog.ts";
 
@@ -32,6 +34,8 @@ export interface WatchdogDaemonOptions {
   boot: Boot;
   /** This process, as the status file names it. */
   identity: ProcessIdentity;
+  /** systemd's notification socket, when systemd started the daemon. */
+  notifier?: Notifier;
 }
 
 /** Where the change database is: `snaplogger.database.location` with variables expanded. */
@@ -85,6 +89,7 @@ export async function runWatchdogDaemon(options: WatchdogDaemonOptions, signal: 
     log: changeLog,
   });
   let last: { at: string; verdict: string; changeId?: string } | undefined;
+  let onLook = () => {};
   const statusFile = new StatusFile<WatchdogStatusFile>({
     path: watchdogStatusPath(paths),
     visible: ({ state, pid, lastCheck }) => ({
@@ -114,6 +119,7 @@ export async function runWatchdogDaemon(options: WatchdogDaemonOptions, signal: 
       last = { at: at(), verdict: `check failed: ${(error as Error).message}` };
       throw error;
     } finally {
+      onLook();
       await writeStatus("running");
     }
   }, {
@@ -124,11 +130,31 @@ export async function runWatchdogDaemon(options: WatchdogDaemonOptions, signal: 
   });
   logging.restart();
   checking.restart();
+  // proof of life: the change store answers, and the watchdog looked at snapd's changes lately
+  let lastLook = clock.monotonic();
+  const lookedWithin = 2 * config["watchdog.check.interval"] + config["snapd.timeout"] + 10_000;
+  const liveness = options.notifier && new Liveness({
+    notifier: options.notifier,
+    clock,
+    log: log.child("systemd"),
+    checks: {
+      "the change store": () => (store.count(), undefined),
+      "the hung-change check": () => {
+        const since = clock.monotonic() - lastLook;
+        return since > lookedWithin
+          ? `no look at snapd's changes for ${Math.round(since / 1000)} s`
+          : undefined;
+      },
+    },
+  });
+  onLook = () => (lastLook = clock.monotonic());
+  await liveness?.ready();
   await new Promise<void>((resolve) => {
     if (signal.aborted) return resolve();
     signal.addEventListener("abort", () => resolve(), { once: true });
   });
   logging.stop();
   checking.stop();
+  await liveness?.stop();
   await writeStatus("stopped");
 }

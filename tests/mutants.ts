@@ -72,7 +72,14 @@ async function apply(dir: string, mutation: Mutation): Promise<boolean> {
 /** Runs the tests in `dir`; true when they pass, false when they fail, "timeout" when they do not finish. */
 async function runTests(dir: string, tests: string[], filter?: string): Promise<boolean | "timeout"> {
   const process = new Deno.Command(Deno.execPath(), {
-    args: ["test", "--allow-all", "--no-check", ...(filter ? ["--filter", filter] : []), ...tests],
+    args: [
+      "test",
+      "--allow-all",
+      "--unstable-net",
+      "--no-check",
+      ...(filter ? ["--filter", filter] : []),
+      ...tests,
+    ],
     cwd: dir,
     env: { NO_COLOR: "1" },
     stdout: "null",

@@ -478,4 +478,50 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/snap_test.ts"],
     filter: "documents works",
   },
+  // in the field (README: systemd's watchdog, a refresh that checks itself)
+  {
+    name: "watchdog-pings-regardless",
+    promise: "WATCHDOG=1 only while every liveness check passes (README: systemd's watchdog)",
+    edits: [
+      edit(
+        "lib/liveness.ts",
+        "    if (problem) {\n      this.#failures.failed(",
+        "    if (false) {\n      this.#failures.failed(",
+      ),
+    ],
+    tests: ["tests/liveness_test.ts"],
+  },
+  {
+    name: "agent-never-ready",
+    promise: "the daemon says READY=1 once serving and pings (README: systemd's watchdog)",
+    edits: [edit("lib/agent.ts", "    await liveness?.ready();", "")],
+    tests: ["tests/systemd_notify_test.ts"],
+    filter: "the agent daemon",
+  },
+  {
+    name: "health-never-error",
+    promise: "the snap's health says error when no broker for health.unreachable-error (README: refresh)",
+    edits: [
+      edit(
+        "lib/agent.ts",
+        'if (link && down > this.#options.config["health.unreachable-error"]) {',
+        "if (false) {",
+      ),
+    ],
+    tests: ["tests/snap_health_test.ts"],
+    filter: "okay with a broker",
+  },
+  {
+    name: "check-ignores-enrollment",
+    promise: "agent check fails a revision that cannot read the enrollment (post-refresh reverts)",
+    edits: [
+      edit(
+        "lib/self_check.ts",
+        "return `.secret is readable: device ${decodeEnrollment(JSON.parse(text)).id}`;",
+        'return ".secret is there";',
+      ),
+    ],
+    tests: ["tests/snap_test.ts"],
+    filter: "post-refresh",
+  },
 ];

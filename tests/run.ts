@@ -25,7 +25,7 @@ let code: number;
 try {
   const args = Deno.args.length > 0 ? Deno.args : ["tests/"];
   const tests = await new Deno.Command(Deno.execPath(), {
-    args: ["test", "--allow-all", ...args],
+    args: ["test", "--allow-all", "--unstable-net", ...args],
     cwd: new URL("..", import.meta.url).pathname,
     env: { IOTAGENT_TEST_LOG_DIR: logDir },
   }).spawn().status;

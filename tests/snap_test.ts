@@ -31,7 +31,11 @@ Deno.test("snapcraft.yaml: current base, strict, the four apps, and every file i
   assertEquals(snapcraft.apps.watchdog.command, "bin/agent watchdog");
   assertEquals(snapcraft.apps.unregister.command, "bin/unregister");
   assertEquals(snapcraft.apps["iot-agent"].command, "bin/agent");
-  assertEquals([snapcraft.apps.agent.daemon, snapcraft.apps.watchdog.daemon], ["simple", "simple"]);
+  assertEquals([snapcraft.apps.agent.daemon, snapcraft.apps.watchdog.daemon], ["notify", "notify"]);
+  for (const daemon of [snapcraft.apps.agent, snapcraft.apps.watchdog]) {
+    assertOk(daemon.plugs?.includes("daemon-notify"), "the notification socket");
+    assertEquals((daemon as { "watchdog-timeout"?: string })["watchdog-timeout"], "5m");
+  }
   for (const plug of ["network", "network-bind", "snapd-control"]) {
     assertOk(snapcraft.apps.agent.plugs?.includes(plug), plug);
   }
@@ -301,6 +305,42 @@ Deno.test({
       const refused = await runIn(snap, daemon.program, daemon.args, daemon.env);
       assertEquals(refused.code, 2);
       assertMatch(refused.stderr, /^agent: unexpected argument "status" \(the command is "agent status"\)/);
+    } finally {
+      await snap.remove();
+    }
+  },
+});
+
+const postRefresh = join(PROJECT_ROOT, "snap/hooks/post-refresh");
+
+Deno.test({
+  name:
+    "post-refresh hook: `agent check` passes a revision that can run; a broken state fails the hook (snapd reverts)",
+  ...E2E,
+  async fn() {
+    const snap = await fakeSnap();
+    try {
+      const good = await runIn(snap, postRefresh);
+      assertEquals(good.code, 0, good.stderr);
+      assertMatch(good.stdout, /^\[ ok \] settings: every setting is valid$/m);
+      assertMatch(good.stdout, /^\[ ok \] agent database: .*agent\.db opens at this revision's schema$/m);
+      assertMatch(good.stdout, /^\[ ok \] change database: .*changes\.db opens/m);
+      assertMatch(good.stdout, /^\[ ok \] enrollment: not enrolled yet/m);
+
+      await Deno.writeTextFile(join(snap.env.SNAP_DATA, ".secret"), '{"id": "truncated');
+      const unreadable = await runIn(snap, postRefresh);
+      assertEquals(unreadable.code, 1);
+      assertMatch(
+        unreadable.stderr,
+        /^iot-agent: this revision cannot run on this device; snapd reverts the refresh:$/m,
+      );
+      assertMatch(unreadable.stderr, /^\[FAIL\] enrollment: /m);
+      await Deno.remove(join(snap.env.SNAP_DATA, ".secret"));
+
+      await snap.setConfig({ mqtt: { keepalive: "forever" } });
+      const invalid = await runIn(snap, postRefresh);
+      assertEquals(invalid.code, 1);
+      assertMatch(invalid.stderr, /invalid configuration: mqtt\.keepalive="forever" \(from snap\)/);
     } finally {
       await snap.remove();
     }

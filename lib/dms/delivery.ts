@@ -107,6 +107,11 @@ export class Delivery {
     return this.#outbox.depth;
   }
 
+  /** Why the last write of action state failed, while writes fail (a full disk). */
+  get storageProblem(): string | undefined {
+    return this.#storage.lastCause;
+  }
+
   /**
    * Takes one payload from `devices/sub/<id>`; runs before the broker's acknowledgement.
    * @throws only when the journal cannot record it (the message must then not be acknowledged)

@@ -25,6 +25,10 @@ export interface BrokerSession {
   readonly connectedSince: number | undefined;
   /** Why the last connection attempt failed, if it did. */
   readonly lastFailure: string | undefined;
+  /** How long since the session last made progress (a packet from the broker, a connection attempt), in ms. */
+  readonly idleMs: number;
+  /** How long the session has been without a connection, in ms (0 while connected). */
+  readonly downForMs: number;
   start(): void;
   stop(): Promise<void>;
   /** Drops the connection and connects again after backoff. */
@@ -137,6 +141,11 @@ export class DmsLink {
   /** Responses waiting for the broker. */
   get outboxDepth(): number {
     return this.#delivery.outboxDepth;
+  }
+
+  /** Why the last write of action state failed, while writes fail (a full disk). */
+  get storageProblem(): string | undefined {
+    return this.#delivery.storageProblem;
   }
 
   /** Resumes unfinished work, then connects and keeps connecting. */

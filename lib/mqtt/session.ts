@@ -111,6 +111,10 @@ export class MqttSession {
   #closed: Promise<void> = Promise.resolve();
   /** Why the current client is being closed on purpose (reported as the cause of the reconnect). */
   #closing: Error | undefined;
+  /** When the session last made progress (monotonic ms): a packet received, a connection attempt begun or ended. */
+  #lastActivity: number;
+  /** Since when (monotonic ms) the session has had no connection, if it has none. */
+  #downSince: number | undefined;
 
   constructor(options: MqttSessionOptions) {
     this.#options = options;
@@ -118,6 +122,21 @@ export class MqttSession {
     this.#backoff = new Backoff(options.backoff);
     this.#connectClient = options.connect ?? mqtt.connect;
     this.#failures = new FailureLog(options.log, `connecting to broker ${this.broker}`);
+    this.#lastActivity = this.#clock.monotonic();
+    this.#downSince = this.#lastActivity;
+  }
+
+  /** How long the session has been without a connection (since it started, or since it lost it), in ms; 0 if up. */
+  get downForMs(): number {
+    return this.#downSince === undefined ? 0 : this.#clock.monotonic() - this.#downSince;
+  }
+
+  /**
+   * How long since the session last made progress, in ms: while connected the broker answers the keep-alive, and
+   * while not, attempts follow each other within the backoff — a session idle for longer is wedged.
+   */
+  get idleMs(): number {
+    return this.#clock.monotonic() - this.#lastActivity;
   }
 
   /** `host:port` of the broker, as the enrollment gives it. */
@@ -213,6 +232,7 @@ export class MqttSession {
    */
   #connection(): Promise<never> {
     const o = this.#options;
+    this.#lastActivity = this.#clock.monotonic();
     const client = this.#open();
     let lastError: Error | undefined;
     let wasConnected = false;
@@ -227,12 +247,17 @@ export class MqttSession {
     client.on("error", (error) => {
       lastError = error;
     });
+    client.on("packetreceive", () => {
+      this.#lastActivity = this.#clock.monotonic();
+    });
     return new Promise((_, reject) => {
       client.on("close", () => {
         if (this.#client !== client) return;
+        this.#lastActivity = this.#clock.monotonic();
         this.#client = undefined;
         const wasUp = this.#connectedSince !== undefined;
         this.#connectedSince = undefined;
+        if (wasUp) this.#downSince = this.#clock.monotonic();
         for (const abandon of this.#pending) {
           abandon(new NotConnectedError("connection lost before the broker acknowledged"));
         }
@@ -311,6 +336,7 @@ export class MqttSession {
     }
     if (this.#client !== client) return false;
     this.#connectedSince = this.#clock.now();
+    this.#downSince = undefined;
     this.#backoff.reset();
     this.#failures.succeeded();
     o.log.info(`connected to broker ${this.broker}`, { client_id: o.clientId });

@@ -14,6 +14,7 @@
 #                     shutdown interface), cat (Deno reads /proc only with --allow-all; cat reads /proc/meminfo and
 #                     /proc/stat for the metrics and grants nothing --allow-read does not)
 #     --allow-sys     the user id (is it root?) and the free disk space (doctor)
+#     --unstable-net  a unix datagram socket, to notify systemd (READY=1, WATCHDOG=1: `daemon: notify`)
 #   unregister
 #     --allow-read, --allow-write  $SNAP_DATA; --allow-env  $SNAP_*; --allow-run=snapctl  stop/start the agent;
 #     --allow-sys=uid  refuse to run as a user other than root inside the snap
@@ -35,7 +36,7 @@ if [ -n "$target" ]; then
 fi
 mkdir -p "$out"
 
-agent_flags="--v8-flags=--max-semi-space-size=1,--lite-mode,--single-threaded-gc"
+agent_flags="--v8-flags=--max-semi-space-size=1,--lite-mode,--single-threaded-gc --unstable-net"
 agent_flags="$agent_flags --allow-read --allow-write --allow-net --allow-env --allow-sys"
 agent_flags="$agent_flags --allow-run=/usr/bin/snapctl,/usr/bin/systemctl,cat"
 unregister_flags="--allow-read --allow-write --allow-env --allow-run=/usr/bin/snapctl --allow-sys=uid"

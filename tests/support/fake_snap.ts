@@ -52,7 +52,7 @@ elif args[:1] == ["set"]:
             pass
         store(key, value)
     json.dump(config, open(state, "w"))
-elif args[:1] in (["restart"], ["start"], ["stop"], ["is-connected"]):
+elif args[:1] in (["restart"], ["start"], ["stop"], ["is-connected"], ["set-health"]):
     sys.exit(int(os.environ.get("FAKE_SNAPCTL_FAIL_" + args[0].upper().replace("-", "_"), "0")))
 else:
     print("fake snapctl: unsupported " + " ".join(args), file=sys.stderr)
@@ -71,7 +71,9 @@ export async function fakeSnap(): Promise<FakeSnap> {
   for (const [name, script] of [["agent", "main.ts"], ["unregister", "unregister.ts"]]) {
     await Deno.writeTextFile(
       join(snap, "bin", name),
-      `#!/bin/sh\nexec "${Deno.execPath()}" run --allow-all "${join(PROJECT_ROOT, script)}" "$@"\n`,
+      `#!/bin/sh\nexec "${Deno.execPath()}" run --allow-all --unstable-net "${
+        join(PROJECT_ROOT, script)
+      }" "$@"\n`,
       { mode: 0o755 },
     );
   }
