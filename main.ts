@@ -24,6 +24,7 @@ import { installLastResortGuard } from "./lib/guard.ts";
 import type { InstanceLock } from "./lib/instance_lock.ts";
 import type { ProcessIdentity } from "./lib/system/process.ts";
 import type { Notifier } from "./lib/system/sd_notify.ts";
+import type { Proxies, ProxySource } from "./lib/net/proxy.ts";
 import { addSecret, createLogger, type Logger } from "./lib/log.ts";
 import type { AgentStatus } from "./lib/nats/api.ts";
 import { type AgentPaths, processPaths } from "./lib/paths.ts";
@@ -218,6 +219,8 @@ export async function runAgentDaemon(
       import("./lib/clock.ts"),
     ]);
   const snapd = await snapdClient(config, log);
+  const proxying = await import("./lib/net/proxy.ts");
+  const proxies = await dialProxies(config, snapd, log.child("proxy"));
   const db = await openAgentDb(join(paths.dataDir, "agent.db"), log.child("store"));
   try {
     const agent = new Agent({
@@ -230,8 +233,8 @@ export async function runAgentDaemon(
         db,
         params: new ParamsFile(paths, log.child("params")),
         credentials: new CredentialsStore(paths, log.child("credentials")),
-        openSession: await mqttSessions(config, log.child("dms.mqtt")),
-        upload: uploadStream,
+        openSession: await mqttSessions(config, log.child("dms.mqtt"), proxies),
+        upload: (url, body, length) => uploadStream(url, body, length, { proxies }),
         readMetrics: (deviceId, onError) => metrics.readMetrics(deviceId, onError),
         clock: clock.systemClock,
         startLocalApi: config["nats.enabled"]
@@ -239,6 +242,7 @@ export async function runAgentDaemon(
           : undefined,
         notifier,
         snapHealth: paths.inSnap ? await snapHealth(log.child("health")) : undefined,
+        httpClientFor: (url) => proxying.httpClientFor(proxies, url),
       },
     });
     onFault((reason) => agent.recover(reason));
@@ -269,12 +273,27 @@ async function snapdClient(config: AgentConfig, log: Logger): Promise<SnapdClien
   });
 }
 
-/** Opens MQTT sessions to the enrollment's broker, trusting the system store, its organisation and `mqtt.ca`. */
-async function mqttSessions(config: AgentConfig, log: Logger): Promise<OpenSession> {
-  const [{ MqttSession }, { brokerTrust }, { systemClock }] = await Promise.all([
+/** The proxies the agent dials through, logged once (credentials hidden, their passwords kept out of the log). */
+async function dialProxies(config: AgentConfig, snapd: SnapdClient, log: Logger): Promise<Proxies> {
+  const { agentProxies, describeProxies, snapdProxySettings } = await import("./lib/net/agent_proxies.ts");
+  const proxies = await agentProxies(
+    config,
+    proxyEnvironment,
+    snapdProxySettings(snapd),
+  );
+  for (const url of [proxies.http, proxies.https]) {
+    if (url?.password) addSecret(decodeURIComponent(url.password));
+  }
+  if (proxies.http || proxies.https) log.info("dialling through proxies", describeProxies(proxies));
+  return proxies;
+}
+
+async function mqttSessions(config: AgentConfig, log: Logger, proxies: Proxies): Promise<OpenSession> {
+  const [{ MqttSession }, { brokerTrust }, { systemClock }, { brokerTunnel }] = await Promise.all([
     import("./lib/mqtt/session.ts"),
     import("./lib/mqtt/tls.ts"),
     import("./lib/clock.ts"),
+    import("./lib/net/agent_proxies.ts"),
   ]);
   return async (enrollment, handlers) =>
     new MqttSession({
@@ -293,6 +312,7 @@ async function mqttSessions(config: AgentConfig, log: Logger): Promise<OpenSessi
       backoff: { initialMs: config["backoff.initial"], maxMs: config["backoff.max"] },
       log,
       clock: systemClock,
+      tunnel: brokerTunnel(proxies),
       ...handlers,
     });
 }
@@ -416,9 +436,28 @@ async function checkRevision(configFile: string | undefined, flags: Record<strin
 
 async function doctor(configFile: string | undefined, flags: Record<string, string>): Promise<number> {
   const { config, paths } = await settings(configFile, flags);
-  const { formatDoctor, runDoctor } = await import("./lib/doctor.ts");
+  const [{ formatDoctor, runDoctor }, { agentProxies, snapdProxySettings }, { SnapdClient }] = await Promise
+    .all([
+      import("./lib/doctor/doctor.ts"),
+      import("./lib/net/agent_proxies.ts"),
+      import("./lib/snapd/client.ts"),
+    ]);
   const log = createLogger("doctor", { level: "off" });
-  const { text, failed } = formatDoctor(await runDoctor({ config, paths, env: Deno.env.toObject(), log }));
+  const snapd = new SnapdClient({ socketPath: config["snapd.socket"], timeoutMs: 5000 });
+  let proxies;
+  try {
+    proxies = await agentProxies(
+      config,
+      proxyEnvironment,
+      snapdProxySettings(snapd),
+    );
+  } catch (error) {
+    fail((error as Error).message, EXIT_CONFIG);
+  } finally {
+    snapd.close();
+  }
+  const env = Deno.env.toObject();
+  const { text, failed } = formatDoctor(await runDoctor({ config, paths, env, log, proxies }));
   console.log(text);
   return failed ? 1 : 0;
 }
@@ -437,7 +476,11 @@ async function configure(url: string | undefined): Promise<void> {
   console.log(`Using url ${url} (written to ${paths.params})`);
 }
 
+/** The standard proxy variables, taken out of the environment before any client exists (see proxy.ts). */
+let proxyEnvironment: ProxySource = { name: "the environment" };
+
 if (import.meta.main) {
+  proxyEnvironment = (await import("./lib/net/proxy.ts")).takeProxyEnvironment();
   const { command, configFile, url, check, json, flags } = parseCommandLine(Deno.args);
   try {
     switch (command) {

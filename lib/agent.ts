@@ -55,6 +55,8 @@ export interface AgentPorts {
   notifier?: Notifier;
   /** The snap's health in snapd (`snapctl set-health`), inside a snap. */
   snapHealth?: SnapHealth;
+  /** The HTTP client for a URL through its proxy, or undefined to go direct. */
+  httpClientFor?: (url: URL) => Deno.HttpClient | undefined;
 }
 
 /** What the agent is built from. */
@@ -185,6 +187,7 @@ export class Agent {
         backoff,
         paramsPollMs: this.#options.paramsPollMs,
         setUrlHint: operatorHints(this.#options.paths).setUrl,
+        httpClientFor: ports.httpClientFor,
       });
       this.#enroller = enroller;
       while (!signal.aborted) {

@@ -72,6 +72,34 @@ const optionalPath = (description: string) =>
     },
   });
 
+const proxyUrl = (description: string) =>
+  setting<string | undefined>({
+    fallback: undefined,
+    description,
+    allowed: "an http:// proxy URL (http://[user:password@]host:port), or empty for none",
+    secret: true, // it may hold a password
+    parse(raw) {
+      const value = text(raw).trim();
+      if (value === "") return undefined;
+      const url = URL.parse(value);
+      if (!url || url.protocol !== "http:" || !url.hostname) throw new RangeError("not an http proxy URL");
+      return value;
+    },
+  });
+
+const hostList = (description: string) =>
+  setting<string | undefined>({
+    fallback: undefined,
+    description,
+    allowed: "a comma-separated list of host names, domains (.example.com), IP addresses or *, or empty",
+    parse(raw) {
+      const value = text(raw).trim();
+      if (value === "") return undefined;
+      if (/[\s/]/.test(value.replace(/,\s*/g, ","))) throw new RangeError("not a host list");
+      return value;
+    },
+  });
+
 const flag = (fallback: boolean, description: string) =>
   setting<boolean>({
     fallback: String(fallback),
@@ -216,6 +244,13 @@ export const SETTINGS = {
   "nats.snapd.password": nonEmpty(DEFAULT_NATS_PASSWORD, "Password of NATS user snapd.", true),
   "nats.ca": optionalPath("PEM bundle of the CA of the NATS server's certificate: connect with TLS."),
   "log.level": logLevel("Level of the agent's log."),
+  "proxy.http": proxyUrl(
+    "HTTP proxy for plain http (the identity service, uploads); before HTTP_PROXY and snapd's.",
+  ),
+  "proxy.https": proxyUrl(
+    "HTTP proxy for everything over TLS (the broker, https); CONNECT tunnels. Before HTTPS_PROXY and snapd's.",
+  ),
+  "proxy.no-proxy": hostList("Hosts reached without a proxy; before NO_PROXY and snapd's proxy.no-proxy."),
   "snapd.conflict-timeout": duration(
     "2m",
     "How long an action retries while snapd answers 409 snap-change-conflict before it replies with the error.",

@@ -4,25 +4,57 @@
  */
 import http from "node:http";
 import https from "node:https";
+import type { Socket } from "node:net";
 import { Readable } from "node:stream";
+import tls from "node:tls";
+import { type Proxies, proxyAuthorization, proxyFor, tunnel } from "./net/proxy.ts";
 
 /** Answers larger than this are cut in error messages. */
 const ERROR_BODY_LIMIT = 200;
 
+/** Options of {@link uploadStream}. */
+export interface UploadOptions {
+  /** @default 600000 */
+  timeoutMs?: number;
+  /** The proxies; the one that applies to the URL carries the upload (https through a CONNECT tunnel). */
+  proxies?: Proxies;
+}
+
 /** PUTs `body` (`length` bytes) to `url`. @throws {Error} with the status and the start of the answer. */
-export function uploadStream(
+export async function uploadStream(
   url: URL,
   body: ReadableStream<Uint8Array>,
   length: number,
-  timeoutMs = 600_000,
+  options: UploadOptions = {},
 ): Promise<void> {
-  const client = url.protocol === "https:" ? https : http;
-  return new Promise((resolve, reject) => {
-    const request = client.request(url, {
-      method: "PUT",
-      headers: { "Content-Length": length },
-      timeout: timeoutMs,
-    });
+  const timeoutMs = options.timeoutMs ?? 600_000;
+  const secure = url.protocol === "https:";
+  const port = Number(url.port || (secure ? 443 : 80));
+  const proxy = options.proxies && proxyFor(options.proxies, { tls: secure, host: url.hostname, port });
+  // https through a proxy: TLS inside its tunnel; http through a proxy: the absolute URL, to the proxy
+  const socket: Socket | undefined = proxy && secure ? await tunnel(proxy, url.hostname, port) : undefined;
+  const authorization = proxy && !secure ? proxyAuthorization(proxy) : undefined;
+  const client = secure ? https : http;
+  return await new Promise((resolve, reject) => {
+    const request = proxy && !secure
+      ? http.request({
+        host: proxy.hostname,
+        port: Number(proxy.port || 80),
+        path: url.href,
+        method: "PUT",
+        headers: {
+          "Content-Length": length,
+          Host: url.host,
+          ...(authorization ? { "Proxy-Authorization": authorization } : {}),
+        },
+        timeout: timeoutMs,
+      })
+      : client.request(url, {
+        method: "PUT",
+        headers: { "Content-Length": length },
+        timeout: timeoutMs,
+        ...(socket ? { createConnection: () => tls.connect({ socket, servername: url.hostname }) } : {}),
+      });
     request.on("timeout", () => request.destroy(new Error(`no answer within ${timeoutMs / 1000}s`)));
     request.on("error", (error) => reject(new Error(`upload to ${url.host} failed: ${error.message}`)));
     request.on("response", (response) => {

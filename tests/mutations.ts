@@ -431,7 +431,7 @@ export const MUTATIONS: Mutation[] = [
     promise: "doctor changes nothing: a corrupt params is reported, not moved (README: doctor)",
     edits: [
       edit(
-        "lib/doctor.ts",
+        "lib/doctor/doctor.ts",
         "const params = await new ParamsFile(paths, log).inspect();",
         "await new ParamsFile(paths, log).read();\n  const params = await new ParamsFile(paths, log).inspect();",
       ),
@@ -523,5 +523,78 @@ export const MUTATIONS: Mutation[] = [
     ],
     tests: ["tests/snap_test.ts"],
     filter: "post-refresh",
+  },
+  // proxies (README "Behind a proxy")
+  {
+    name: "broker-not-tunnelled",
+    promise: "the MQTT link goes through the https proxy, in a CONNECT tunnel (README: proxy)",
+    edits: [
+      edit(
+        "lib/net/agent_proxies.ts",
+        "return proxy ? tunnel(proxy, host, port, timeoutMs) : Promise.resolve(undefined);",
+        "return Promise.resolve(proxy && undefined);",
+      ),
+    ],
+    tests: ["tests/proxy_test.ts"],
+    filter: "through a real proxy with credentials",
+  },
+  {
+    name: "no-proxy-ignored",
+    promise: "hosts in NO_PROXY / proxy.no-proxy are dialled directly (README: proxy)",
+    edits: [edit("lib/net/proxy.ts", 'if (entry === "*") return true;', "return false;")],
+    tests: ["tests/proxy_test.ts"],
+    filter: "NO_PROXY",
+  },
+  {
+    name: "proxy-environment-left",
+    promise: "the agent applies the proxy variables itself: NO_PROXY=localhost does not break snapd's socket",
+    edits: [edit("lib/net/proxy.ts", "for (const name of PROXY_VARIABLES) Deno.env.delete(name);", "")],
+    tests: ["tests/proxy_test.ts"],
+    filter: "NO_PROXY",
+  },
+  {
+    name: "snapd-proxy-ignored",
+    promise: "snapd's own proxy settings are used when nothing else names a proxy (README: proxy)",
+    edits: [edit("lib/net/agent_proxies.ts", "https: text(system.https),", "")],
+    tests: ["tests/proxy_test.ts"],
+    filter: "NO_PROXY",
+  },
+  {
+    name: "proxy-password-shown",
+    promise: "a proxy's password never appears in a log line or a report (README: proxy)",
+    edits: [
+      edit(
+        "lib/net/proxy.ts",
+        "if (!proxy.username && !proxy.password) return proxy.origin;",
+        "return proxy.href;",
+      ),
+    ],
+    tests: ["tests/proxy_test.ts"],
+  },
+  {
+    name: "upload-direct",
+    promise: "uploads go through the proxy that applies to their URL (README: proxy)",
+    edits: [
+      edit(
+        "lib/uploads.ts",
+        "const proxy = options.proxies && proxyFor(",
+        "const proxy = undefined && options.proxies && proxyFor(",
+      ),
+    ],
+    tests: ["tests/proxy_test.ts"],
+    filter: "upload",
+  },
+  {
+    name: "doctor-broker-direct",
+    promise: "agent doctor reaches the broker the way the agent does, through its proxy (README: doctor)",
+    edits: [
+      edit(
+        "lib/doctor/network_checks.ts",
+        "const proxy = proxies && proxyFor(",
+        "const proxy = undefined && proxies && proxyFor(",
+      ),
+    ],
+    tests: ["tests/proxy_test.ts"],
+    filter: "doctor",
   },
 ];

@@ -8,7 +8,7 @@ import { NatsServer } from "./support/nats_server.ts";
 import { freePort } from "./support/ports.ts";
 import { until } from "./support/wait.ts";
 import { E2E, withWorld, type World } from "./support/world.ts";
-import { formatDoctor, runDoctor } from "../lib/doctor.ts";
+import { formatDoctor, runDoctor } from "../lib/doctor/doctor.ts";
 import { buildConfig } from "../lib/config.ts";
 import { resolvePaths } from "../lib/paths.ts";
 import { createLogger, MemorySink } from "../lib/log.ts";
@@ -89,6 +89,7 @@ Deno.test({
         const name of [
           "snapd",
           "assertions",
+          "proxy",
           "identity service",
           "credentials",
           "clock",

@@ -26,6 +26,8 @@ export interface EnrollerDeps {
   paramsPollMs?: number;
   /** What an operator types to set the URL here (see operator_hints.ts). */
   setUrlHint: string;
+  /** The HTTP client for the identity service at a URL (a proxy's), or undefined to go direct. */
+  httpClientFor?: (url: URL) => Deno.HttpClient | undefined;
 }
 
 /** The enrollment state machine of the agent. */
@@ -107,7 +109,7 @@ export class Enroller {
         },
       );
     }
-    return await requestEnrollment(url, body, { signal });
+    return await requestEnrollment(url, body, { signal, client: this.#deps.httpClientFor?.(new URL(url)) });
   }
 
   /**

@@ -51,6 +51,8 @@ export interface EnrollRequestOptions {
   /** Time limit of the request, in ms. @default 30000 */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** The HTTP client to use (a proxy's); the default fetch otherwise. */
+  client?: Deno.HttpClient;
 }
 
 /** Answers larger than this are not an identity service's. */
@@ -76,6 +78,7 @@ export async function requestEnrollment(
       headers: { "Content-Type": "application/x.ubuntu.assertion" },
       body,
       signal,
+      ...(options.client ? { client: options.client } : {}),
     });
     status = response.status;
     text = await readLimited(response);

@@ -20,7 +20,13 @@ import { type Clock, systemClock } from "../clock.ts";
 import { FailureLog } from "../failure_log.ts";
 import type { Logger } from "../log.ts";
 import { Backoff, type BackoffOptions, retry } from "../retry.ts";
-import { brokerAddress, BrokerNameMismatchError, brokerTlsIdentity } from "./broker_address.ts";
+import type { Socket } from "node:net";
+import {
+  type BrokerAddress,
+  brokerAddress,
+  BrokerNameMismatchError,
+  brokerTlsIdentity,
+} from "./broker_address.ts";
 import {
   diagnoseCertificate,
   explainClientCertificateAlert,
@@ -35,7 +41,7 @@ export interface Subscription {
 }
 
 /** The client options: mqtt.js hands the TLS ones through to `tls.connect`. */
-export type ClientOptions = mqtt.IClientOptions & Pick<ConnectionOptions, "checkServerIdentity">;
+export type ClientOptions = mqtt.IClientOptions & Pick<ConnectionOptions, "checkServerIdentity" | "socket">;
 
 /** Creates an mqtt.js client (the port tests use to make a connection attempt throw). */
 export type ConnectClient = (options: ClientOptions) => mqtt.MqttClient;
@@ -65,6 +71,8 @@ export interface MqttSessionOptions {
   clock?: Clock;
   /** @default mqtt.connect */
   connect?: ConnectClient;
+  /** Opens a tunnel to the broker through a proxy (HTTP CONNECT) when one applies (undefined: go direct). */
+  tunnel?: (host: string, port: number) => Promise<Socket | undefined>;
   /**
    * Called for each message (`redelivered`: the broker's DUP flag — it sent this one before, unacknowledged). The
    * broker's acknowledgement (QoS 1) is sent once the returned promise resolves;
@@ -230,10 +238,13 @@ export class MqttSession {
    * One connection, from the attempt to its end: rejects when it ends — with a {@link ConnectionEnded} saying why
    * and whether it was up — so that the retry loop connects again. Throws when the attempt cannot even start.
    */
-  #connection(): Promise<never> {
+  async #connection(): Promise<never> {
     const o = this.#options;
     this.#lastActivity = this.#clock.monotonic();
-    const client = this.#open();
+    const address = brokerAddress(o.host, o.port);
+    // through a proxy: TLS runs inside the proxy's CONNECT tunnel, with the broker's names verified as directly
+    const socket = await o.tunnel?.(address.host, address.port);
+    const client = this.#open(address, socket);
     let lastError: Error | undefined;
     let wasConnected = false;
     let resolveClosed!: () => void;
@@ -280,9 +291,8 @@ export class MqttSession {
   }
 
   /** A new mqtt.js client for one connection attempt. @throws whatever building or starting it throws */
-  #open(): mqtt.MqttClient {
+  #open(address: BrokerAddress, socket: Socket | undefined): mqtt.MqttClient {
     const o = this.#options;
-    const address = brokerAddress(o.host, o.port);
     const identity = brokerTlsIdentity(address);
     if (!o.trust.verify) {
       o.log.warn(
@@ -310,6 +320,7 @@ export class MqttSession {
       key: o.privateKey,
       ca: o.trust.ca,
       rejectUnauthorized: o.trust.verify,
+      ...(socket ? { socket } : {}),
     });
     // request/reply traffic: Nagle's algorithm meeting the broker's delayed ACK costs 40 ms per reply
     (client.stream as { setNoDelay?(noDelay: boolean): void } | undefined)?.setNoDelay?.(true);

@@ -386,8 +386,10 @@ export class FakeSnapd {
   }
 
   #getConf(name: string, query: URLSearchParams): Response {
-    // snapd does not check that the snap exists: one that is not installed has an empty configuration [122]
-    const document = this.#active(name) ? this.config.get(name) ?? {} : {};
+    // snapd does not check that the snap exists: one that is not installed has an empty configuration [122];
+    // `system` (and `core`) hold snapd's own settings [20]
+    const own = name === "system" || name === "core";
+    const document = this.#active(name) || own ? this.config.get(name) ?? {} : {};
     const keys = (query.get("keys") ?? "").split(",").filter((k) => k !== "");
     if (keys.length === 0) return sync(document);
     const out: Record<string, unknown> = {};

@@ -23,6 +23,7 @@ export const PREREQUISITES: Prerequisite[] = [
   { package: "squashfs-tools", provides: "mksquashfs", why: "packing the real-snapd tier's test snaps" },
   { package: "busybox-static", provides: "busybox", why: "the tiny base of the test snaps" },
   { package: "faketime", provides: "faketime", why: "the clock at 1970 for a real agent (libfaketime)" },
+  { package: "tinyproxy", provides: "tinyproxy", why: "the HTTP proxy the agent dials through" },
 ];
 
 const SEARCH = ["/usr/sbin", "/sbin"];

@@ -1,0 +1,75 @@
+/**
+ * `agent doctor`: the checks a support engineer would run, each answered ok / warn / fail with a hint that names
+ * what to type on this device. Nothing here changes the device: files are only read (a corrupt one is reported,
+ * never moved), the change database is opened read-only, and the identity service is probed with an empty enroll
+ * request, which it refuses without a trace.
+ */
+import { statfs } from "node:fs/promises";
+import type { AgentConfig } from "../settings.ts";
+import { ParamsFile } from "../identity/params.ts";
+import { operatorHints } from "../operator_hints.ts";
+import type { Logger } from "../log.ts";
+import type { AgentPaths } from "../paths.ts";
+import type { Proxies } from "../net/proxy.ts";
+import { SnapdClient } from "../snapd/client.ts";
+import { changeDatabasePath } from "../watchdog_daemon.ts";
+import { runSnapctl } from "../system/snapctl.ts";
+import type { CheckResult } from "./check_result.ts";
+import {
+  checkAssertions,
+  checkChangeDatabase,
+  checkDisk,
+  checkSnapd,
+  type Snapctl,
+} from "./device_checks.ts";
+import { checkCredentials, checkIdentity, enrollmentFailure, readEnrollment } from "./enrollment_checks.ts";
+import { checkBroker, checkNats, checkProxies } from "./network_checks.ts";
+
+export { type CheckResult, formatDoctor } from "./check_result.ts";
+
+/** What the doctor needs. */
+export interface DoctorOptions {
+  config: AgentConfig;
+  paths: AgentPaths;
+  env: Record<string, string | undefined>;
+  log: Logger;
+  /** @default Date.now() */
+  now?: number;
+  /** Free bytes for unprivileged users in a directory. @default statfs */
+  freeBytes?: (dir: string) => Promise<number>;
+  /** Runs `snapctl` (inside a snap). @default runSnapctl */
+  snapctl?: Snapctl;
+  /** The proxies the agent dials through (see lib/net/agent_proxies.ts). @default none */
+  proxies?: Proxies;
+}
+
+async function defaultFreeBytes(dir: string): Promise<number> {
+  const stats = await statfs(dir);
+  return Number(stats.bavail) * Number(stats.bsize);
+}
+
+/** Runs every check, in order. */
+export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> {
+  const { config, paths, log } = options;
+  const now = options.now ?? Date.now();
+  const hints = operatorHints(paths);
+  const results: CheckResult[] = [];
+  const snapd = new SnapdClient({ socketPath: config["snapd.socket"], timeoutMs: 5000 });
+  try {
+    results.push(await checkSnapd(snapd, paths.inSnap, options.snapctl ?? runSnapctl, hints));
+    results.push(await checkAssertions(snapd));
+  } finally {
+    snapd.close();
+  }
+  const params = await new ParamsFile(paths, log).inspect();
+  const enrollment = await readEnrollment(paths.credentials);
+  const enrolled = enrollment !== undefined && !(enrollment instanceof Error);
+  results.push(...await checkProxies(options.proxies));
+  results.push(await checkIdentity(params, enrolled, hints, options.proxies));
+  results.push(...checkCredentials(enrollment, now, await enrollmentFailure(paths), params, hints));
+  if (enrolled) results.push(await checkBroker(enrollment, config, options.proxies));
+  if (config["nats.enabled"]) results.push(await checkNats(config, hints));
+  results.push(checkChangeDatabase(changeDatabasePath(config, paths, options.env)));
+  results.push(await checkDisk(paths.dataDir, options.freeBytes ?? defaultFreeBytes));
+  return results;
+}
