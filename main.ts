@@ -289,12 +289,20 @@ async function dialProxies(config: AgentConfig, snapd: SnapdClient, log: Logger)
 }
 
 async function mqttSessions(config: AgentConfig, log: Logger, proxies: Proxies): Promise<OpenSession> {
-  const [{ MqttSession }, { brokerTrust }, { systemClock }, { brokerTunnel }] = await Promise.all([
+  const [
+    { MqttSession },
+    { brokerTrust },
+    { systemClock },
+    { brokerResolver, brokerTunnel },
+    { parseBrokerEntry },
+  ] = await Promise.all([
     import("./lib/mqtt/session.ts"),
     import("./lib/mqtt/tls.ts"),
     import("./lib/clock.ts"),
     import("./lib/net/agent_proxies.ts"),
+    import("./lib/mqtt/broker_address.ts"),
   ]);
+  const moreBrokers = (config["mqtt.brokers"] ?? []).map(parseBrokerEntry);
   return async (enrollment, handlers) =>
     new MqttSession({
       host: enrollment.credentials.mqttUrl,
@@ -313,6 +321,9 @@ async function mqttSessions(config: AgentConfig, log: Logger, proxies: Proxies):
       log,
       clock: systemClock,
       tunnel: brokerTunnel(proxies),
+      moreBrokers,
+      resolve: brokerResolver(proxies),
+      failbackMs: config["mqtt.failback-interval"],
       ...handlers,
     });
 }

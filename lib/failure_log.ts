@@ -20,17 +20,20 @@ export class FailureLog {
     return this.#lastCause;
   }
 
-  /** Records a failed attempt; `retryInMs` is the delay before the next one. */
-  failed(cause: string, retryInMs?: number): void {
+  /**
+   * Records a failed attempt; `retryInMs` is the delay before the next one, `operation` what failed when it is
+   * more precise than the constructor's (e.g. which broker).
+   */
+  failed(cause: string, retryInMs?: number, operation = this.operation): void {
     this.#failures++;
     const retry = retryInMs === undefined ? undefined : `${Math.round(retryInMs)}ms`;
     if (cause !== this.#lastCause) {
-      this.log.warn(`${this.operation} failed: ${cause}`, {
+      this.log.warn(`${operation} failed: ${cause}`, {
         retry_in: retry,
         note: "logged again when the cause changes",
       });
     } else {
-      this.log.debug(`${this.operation} failed again: ${cause}`, {
+      this.log.debug(`${operation} failed again: ${cause}`, {
         attempt: this.#failures,
         retry_in: retry,
       });
@@ -39,9 +42,9 @@ export class FailureLog {
   }
 
   /** Records a success; logs the recovery when there were failures before it. */
-  succeeded(): void {
+  succeeded(operation = this.operation): void {
     if (this.#failures > 0) {
-      this.log.info(`${this.operation} succeeded after ${this.#failures} failed attempt(s)`);
+      this.log.info(`${operation} succeeded after ${this.#failures} failed attempt(s)`);
     }
     this.#failures = 0;
     this.#lastCause = undefined;

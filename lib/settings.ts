@@ -8,6 +8,7 @@
  */
 import { formatDuration, parseDuration } from "./duration.ts";
 import { isLogLevel, LOG_LEVELS, type LogLevel } from "./log.ts";
+import { parseBrokerEntry } from "./mqtt/broker_address.ts";
 
 /** The definition of one setting. */
 export interface Setting<T> {
@@ -97,6 +98,26 @@ const hostList = (description: string) =>
       if (value === "") return undefined;
       if (/[\s/]/.test(value.replace(/,\s*/g, ","))) throw new RangeError("not a host list");
       return value;
+    },
+  });
+
+const brokerList = (description: string) =>
+  setting<string[] | undefined>({
+    fallback: undefined,
+    description,
+    allowed:
+      "a comma-separated list of host:port (an IPv6 address in brackets: [2001:db8::1]:8883), or empty",
+    show: (value) => value?.join(",") ?? "",
+    parse(raw) {
+      const entries = text(raw).split(",").map((part) => part.trim()).filter((part) => part !== "");
+      if (entries.length === 0) return undefined;
+      return entries.map((entry) => {
+        try {
+          return parseBrokerEntry(entry).label;
+        } catch {
+          throw new RangeError("not host:port");
+        }
+      });
     },
   });
 
@@ -222,6 +243,14 @@ export const SETTINGS = {
   "mqtt.reconnect-spread": duration(
     "10s",
     "After a broker connection drops, the first reconnect waits a random delay up to this (a fleet spreads out).",
+  ),
+  "mqtt.brokers": brokerList(
+    "Extra brokers, tried in order after the one the identity service names, with the same client certificate.",
+  ),
+  "mqtt.failback-interval": duration(
+    "1m",
+    "While on a broker other than the first, how often the first is tried; the agent moves back once it answers.",
+    { minMs: 1000 },
   ),
   "health.interval": duration(
     "60s",

@@ -283,3 +283,40 @@ Deno.test("an over-long value is cut in the message", () => {
   ) as Error;
   assertEquals(key.message.length < 200, true, key.message);
 });
+
+Deno.test("mqtt.brokers: host:port entries (IPv6 in brackets), each a valid address; proxies are http:// URLs", () => {
+  assertEquals(
+    buildConfig({
+      env: { IOTAGENT_MQTT_BROKERS: " mqtt-2.example.com:8883, [2001:db8::1]:8883,10.0.0.7:1883 ," },
+    })
+      .config["mqtt.brokers"],
+    ["mqtt-2.example.com:8883", "[2001:db8::1]:8883", "10.0.0.7:1883"],
+  );
+  assertEquals(buildConfig({ env: { IOTAGENT_MQTT_BROKERS: "" } }).config["mqtt.brokers"], undefined);
+  for (
+    const value of [
+      "mqtt.example.com",
+      "2001:db8::1:8883",
+      "host:0",
+      "host:65536",
+      "bad host:8883",
+      "a:1;b:2",
+    ]
+  ) {
+    assertThrows(
+      () => buildConfig({ env: { IOTAGENT_MQTT_BROKERS: value } }),
+      ConfigError,
+      "expected a comma-separated list of host:port",
+    );
+  }
+  assertThrows(
+    () => buildConfig({ env: { IOTAGENT_PROXY_HTTPS: "socks5://proxy:1080" } }),
+    ConfigError,
+    "expected an http:// proxy URL",
+  );
+  assertThrows(
+    () => buildConfig({ env: { IOTAGENT_MQTT_FAILBACK_INTERVAL: "500ms" } }),
+    ConfigError,
+    "from 1s",
+  );
+});

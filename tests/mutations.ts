@@ -597,4 +597,54 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/proxy_test.ts"],
     filter: "doctor",
   },
+  // broker failover (README "Broker clusters and failover")
+  {
+    name: "first-address-only",
+    promise: "every address of the broker's name is tried, IPv6 and IPv4 (README: failover)",
+    edits: [
+      edit(
+        "lib/mqtt/broker_rotation.ts",
+        "const dial = addresses.length > 0 ? addresses : [broker.host];",
+        "const dial = [addresses[0] ?? broker.host];",
+      ),
+    ],
+    tests: ["tests/broker_failover_test.ts"],
+    filter: "the dead one is passed over",
+  },
+  {
+    name: "dead-address-warned",
+    promise:
+      "a dead address of a live broker is no warning, only a round that fails entirely (README: failover)",
+    edits: [edit("lib/mqtt/session.ts", "if (!rotation.roundOver) {", "if (false) {")],
+    tests: ["tests/broker_failover_test.ts"],
+    filter: "the dead one is passed over",
+  },
+  {
+    name: "more-brokers-ignored",
+    promise: "the brokers of mqtt.brokers are tried after the identity service's (README: failover)",
+    edits: [
+      edit(
+        "lib/mqtt/session.ts",
+        "brokerAddress(o.host, o.port), ...o.moreBrokers ?? []",
+        "brokerAddress(o.host, o.port)",
+      ),
+    ],
+    tests: ["tests/broker_failover_test.ts"],
+    filter: "mqtt.brokers",
+  },
+  {
+    name: "no-failback",
+    promise: "the agent moves back to the first broker once it answers (README: failover)",
+    edits: [edit("lib/mqtt/session.ts", "      this.#moveBackWhenFirstAnswers(client, first);\n", "")],
+    tests: ["tests/broker_failover_test.ts"],
+    filter: "mqtt.brokers",
+  },
+  {
+    name: "failback-next-in-round",
+    promise:
+      "after a connection drops or moves back, the next attempt starts from the first broker (protocol §2)",
+    edits: [edit("lib/mqtt/session.ts", "this.#rotation?.restart(); // the first broker first again", "")],
+    tests: ["tests/broker_failover_test.ts"],
+    filter: "mqtt.brokers",
+  },
 ];

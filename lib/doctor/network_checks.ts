@@ -1,11 +1,11 @@
 /** The doctor's checks of the links out: the proxies, the MQTT broker, the local NATS server. */
 import net, { type Socket } from "node:net";
-import tls from "node:tls";
 import { type CheckResult, fail, ok, warn } from "./check_result.ts";
 import type { AgentConfig } from "../settings.ts";
 import type { Enrollment } from "../identity/enrollment.ts";
 import type { OperatorHints } from "../operator_hints.ts";
-import { brokerAddress, brokerTlsIdentity } from "../mqtt/broker_address.ts";
+import { brokerAddress } from "../mqtt/broker_address.ts";
+import { brokerHandshake, HandshakeTimeoutError } from "../mqtt/broker_handshake.ts";
 import { brokerTrust, explainVerificationFailure, isBrokerVerificationError } from "../mqtt/tls.ts";
 import { connectNats } from "../nats/transport.ts";
 import { NATS_USER } from "../nats/service.ts";
@@ -78,44 +78,26 @@ export async function checkBroker(
   } catch (error) {
     return fail(name, (error as Error).message, "check the proxy settings (proxy.https) and the proxy");
   }
-  const identity = brokerTlsIdentity(address);
-  return await new Promise((resolve) => {
-    const socket = tls.connect({
-      ...(tunnelled ? { socket: tunnelled } : {}),
-      host: address.host,
-      port: address.port,
-      servername: identity.servername,
-      checkServerIdentity: identity.checkServerIdentity,
-      ca: trust.ca,
-      cert: enrollment.credentials.certificate,
-      key: enrollment.credentials.privateKey,
-      rejectUnauthorized: trust.verify,
-    });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve(fail(name, `no TLS handshake with ${broker} within 10 s`, "check the network and the broker"));
-    }, 10_000);
-    socket.once("secureConnect", () => {
-      clearTimeout(timer);
-      socket.end();
-      resolve(
-        trust.verify ? ok(name, `TLS handshake with ${broker}, certificate verified`) : warn(
-          name,
-          `TLS handshake with ${broker}, certificate NOT verified (mqtt.verify=false)`,
-          "set mqtt.ca instead",
-        ),
-      );
-    });
-    socket.once("error", (error) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(
-        isBrokerVerificationError(error)
-          ? fail(name, explainVerificationFailure(error, broker, trust))
-          : fail(name, `cannot reach ${broker}: ${error.message}`, "check the network and the broker"),
-      );
-    });
+  const error = await brokerHandshake({
+    broker: address,
+    certificate: enrollment.credentials.certificate,
+    privateKey: enrollment.credentials.privateKey,
+    trust,
+    socket: tunnelled,
   });
+  if (!error) {
+    return trust.verify ? ok(name, `TLS handshake with ${broker}, certificate verified`) : warn(
+      name,
+      `TLS handshake with ${broker}, certificate NOT verified (mqtt.verify=false)`,
+      "set mqtt.ca instead",
+    );
+  }
+  if (error instanceof HandshakeTimeoutError) {
+    return fail(name, `no TLS handshake with ${broker} within 10 s`, "check the network and the broker");
+  }
+  return isBrokerVerificationError(error)
+    ? fail(name, explainVerificationFailure(error, broker, trust))
+    : fail(name, `cannot reach ${broker}: ${error.message}`, "check the network and the broker");
 }
 
 export async function checkNats(config: AgentConfig, hints: OperatorHints): Promise<CheckResult> {

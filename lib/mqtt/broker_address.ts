@@ -86,3 +86,14 @@ export function describePresented(certificate: PeerCertificate): string {
   const cn = certificate.subject?.CN;
   return cn ? `only the common name ${cn} (no subjectAltName)` : "no name at all";
 }
+
+/**
+ * Parses a `host:port` broker entry (`mqtt.brokers`): a host name or IPv4 address and a port, or an IPv6 address
+ * in brackets and a port (`[2001:db8::1]:8883`).
+ * @throws {TypeError} naming what is wrong
+ */
+export function parseBrokerEntry(entry: string): BrokerAddress {
+  const match = /^(\[[^\]]+\]|[^:\[\]]+):(\d{1,5})$/.exec(entry.trim());
+  if (!match) throw new TypeError(`broker "${entry}" is not host:port (an IPv6 address in brackets)`);
+  return brokerAddress(match[1], match[2]);
+}

@@ -14,25 +14,23 @@
  * retry policy, and a publish that was not acknowledged when its connection dropped is rejected (the caller
  * keeps it and publishes it again), never silently replayed by the library.
  */
+import type { Socket } from "node:net";
 import type { ConnectionOptions } from "node:tls";
 import mqtt from "mqtt";
 import { type Clock, systemClock } from "../clock.ts";
 import { FailureLog } from "../failure_log.ts";
 import type { Logger } from "../log.ts";
 import { Backoff, type BackoffOptions, retry } from "../retry.ts";
-import type { Socket } from "node:net";
+import { type BrokerAddress, brokerAddress, brokerTlsIdentity } from "./broker_address.ts";
+import { brokerHandshake } from "./broker_handshake.ts";
 import {
-  type BrokerAddress,
-  brokerAddress,
-  BrokerNameMismatchError,
-  brokerTlsIdentity,
-} from "./broker_address.ts";
-import {
-  diagnoseCertificate,
-  explainClientCertificateAlert,
-  presentedCertificate,
-} from "./broker_certificate.ts";
-import { type BrokerTrust, explainVerificationFailure, isBrokerVerificationError } from "./tls.ts";
+  type BrokerCandidate,
+  BrokerRotation,
+  describeCandidate,
+  type ResolveAddresses,
+} from "./broker_rotation.ts";
+import { explainConnectionFailure } from "./connection_failure.ts";
+import type { BrokerTrust } from "./tls.ts";
 
 /** A topic filter to subscribe on every connect. */
 export interface Subscription {
@@ -52,6 +50,15 @@ export interface MqttSessionOptions {
   host: string;
   /** Broker port (the enrollment gives it as a string). */
   port: number | string;
+  /** Brokers tried in order after that one (`mqtt.brokers`), with the same certificate; each verified by its name. */
+  moreBrokers?: BrokerAddress[];
+  /** Every address of a broker's name. @default resolveAll (the system resolver) */
+  resolve?: ResolveAddresses;
+  /**
+   * While connected to a broker other than the first, the first is tried about this often (a random 50–150 %, so
+   * a fleet does not move back in one second); the session moves back once it answers. @default 60000
+   */
+  failbackMs?: number;
   clientId: string;
   /** PEM client certificate and key. */
   certificate: string;
@@ -96,6 +103,11 @@ export class SubscriptionRefusedError extends Error {
   override name = "SubscriptionRefusedError";
 }
 
+/** The session left a broker on purpose, to move back to the first. */
+class MovingBack extends Error {
+  override name = "MovingBack";
+}
+
 /** A connection ended: why (when known) and whether it had been up. */
 class ConnectionEnded extends Error {
   override name = "ConnectionEnded";
@@ -113,6 +125,12 @@ export class MqttSession {
   readonly #failures: FailureLog;
   readonly #stopping = new AbortController();
   readonly #connectClient: ConnectClient;
+  /** Built at the first attempt, so that a bad broker address is a failed attempt, reported and retried. */
+  #rotation: BrokerRotation | undefined;
+  /** The target of the current (or last) attempt. */
+  #candidate: BrokerCandidate | undefined;
+  /** Why each attempt of the current round failed, for the one line logged when the whole round has failed. */
+  #roundFailures: string[] = [];
   #client: mqtt.MqttClient | undefined;
   #connectedSince: number | undefined;
   #pending = new Set<(error: Error) => void>();
@@ -147,8 +165,9 @@ export class MqttSession {
     return this.#clock.monotonic() - this.#lastActivity;
   }
 
-  /** `host:port` of the broker, as the enrollment gives it. */
+  /** `host:port` of the broker connected to or being tried (at first the enrollment's), as configured. */
   get broker(): string {
+    if (this.#candidate) return this.#candidate.broker.label;
     const { host, port } = this.#options;
     return host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
   }
@@ -175,14 +194,51 @@ export class MqttSession {
       clock: this.#clock,
       signal: this.#stopping.signal,
       backoff: this.#backoff,
-      // a connection that was up and dropped: the first reconnect waits a random spread, so that a fleet whose
-      // broker restarted does not come back in the same second
-      delayAfter: (error) =>
-        error instanceof ConnectionEnded && error.wasUp
-          ? random() * (this.#options.reconnectSpreadMs ?? 10_000)
-          : undefined,
-      onRetry: async (error, delay) => this.#failures.failed(await this.#reason(error), delay),
+      delayAfter: (error) => {
+        if (error instanceof ConnectionEnded && error.wasUp) {
+          this.#rotation?.restart(); // the first broker first again
+          if (error.reason instanceof MovingBack) return 0;
+          // the first reconnect waits a random spread, so that a fleet whose broker restarted does not come back
+          // in the same second
+          return random() * (this.#options.reconnectSpreadMs ?? 10_000);
+        }
+        return this.#rotation && !this.#rotation.roundOver ? 0 : undefined; // the next address at once
+      },
+      onRetry: (error, delay) => this.#failed(error, delay),
     }).catch(() => {}); // ends only when stopped
+  }
+
+  /**
+   * Logs a failed attempt: within a round that has more addresses to try, at debug; once the round is over, once
+   * per distinct cause, with every address's reason when there were several.
+   */
+  async #failed(error: unknown, delay: number): Promise<void> {
+    if (error instanceof ConnectionEnded && error.reason instanceof MovingBack) return; // on purpose
+    const reason = await this.#reason(error);
+    const candidate = this.#candidate;
+    const rotation = this.#rotation;
+    if (!candidate || !rotation || (error instanceof ConnectionEnded && error.wasUp)) {
+      this.#roundFailures = [];
+      return this.#failures.failed(reason, delay, `connecting to broker ${this.broker}`);
+    }
+    this.#roundFailures.push(`${describeCandidate(candidate)}: ${reason}`);
+    if (!rotation.roundOver) {
+      this.#options.log.debug(`connecting to broker ${describeCandidate(candidate)} failed: ${reason}`, {
+        next: "the next address",
+      });
+      return;
+    }
+    const several = this.#roundFailures.length > 1;
+    const failures = this.#roundFailures;
+    this.#roundFailures = [];
+    if (!several) {
+      return this.#failures.failed(reason, delay, `connecting to broker ${candidate.broker.label}`);
+    }
+    this.#failures.failed(
+      failures.join("; "),
+      delay,
+      `connecting to any of ${failures.length} broker addresses`,
+    );
   }
 
   /**
@@ -241,10 +297,11 @@ export class MqttSession {
   async #connection(): Promise<never> {
     const o = this.#options;
     this.#lastActivity = this.#clock.monotonic();
-    const address = brokerAddress(o.host, o.port);
+    this.#rotation ??= new BrokerRotation([brokerAddress(o.host, o.port), ...o.moreBrokers ?? []], o.resolve);
+    const candidate = this.#candidate = await this.#rotation.next();
     // through a proxy: TLS runs inside the proxy's CONNECT tunnel, with the broker's names verified as directly
-    const socket = await o.tunnel?.(address.host, address.port);
-    const client = this.#open(address, socket);
+    const socket = await o.tunnel?.(candidate.broker.host, candidate.broker.port);
+    const client = this.#open(candidate, socket);
     let lastError: Error | undefined;
     let wasConnected = false;
     let resolveClosed!: () => void;
@@ -277,8 +334,9 @@ export class MqttSession {
         resolveClosed();
         const cause = this.#closing ?? lastError;
         if (wasUp) {
-          if (this.#stopping.signal.aborted) o.log.info(`disconnected from broker ${this.broker}`);
-          else {
+          if (this.#stopping.signal.aborted || cause instanceof MovingBack) {
+            o.log.info(`disconnected from broker ${this.broker}`, { reason: cause?.message });
+          } else {
             o.log.warn(`disconnected from broker ${this.broker}`, {
               reason: cause?.message ?? "connection closed",
             });
@@ -291,8 +349,9 @@ export class MqttSession {
   }
 
   /** A new mqtt.js client for one connection attempt. @throws whatever building or starting it throws */
-  #open(address: BrokerAddress, socket: Socket | undefined): mqtt.MqttClient {
+  #open(candidate: BrokerCandidate, socket: Socket | undefined): mqtt.MqttClient {
     const o = this.#options;
+    const address = candidate.broker;
     const identity = brokerTlsIdentity(address);
     if (!o.trust.verify) {
       o.log.warn(
@@ -301,7 +360,7 @@ export class MqttSession {
     }
     const client = this.#connectClient({
       protocol: "mqtts",
-      host: address.host,
+      host: candidate.dial,
       port: address.port,
       servername: identity.servername,
       checkServerIdentity: identity.checkServerIdentity,
@@ -329,9 +388,18 @@ export class MqttSession {
 
   /** Why a connection attempt failed or a connection ended, in one line (once per distinct cause in the log). */
   #reason(error: unknown): Promise<string> {
-    if (!(error instanceof ConnectionEnded)) return this.#explain(error as Error);
+    const explain = (cause: Error | undefined) =>
+      cause
+        ? explainConnectionFailure(cause, {
+          broker: this.#candidate?.broker ?? brokerAddress(this.#options.host, this.#options.port),
+          certificate: this.#options.certificate,
+          trust: this.#options.trust,
+          now: this.#clock.now(),
+        })
+        : Promise.resolve("connection closed");
+    if (!(error instanceof ConnectionEnded)) return explain(error as Error);
     if (error.wasUp && !error.reason) return Promise.resolve("connection closed");
-    return this.#explain(error.reason);
+    return explain(error.reason);
   }
 
   /** After CONNACK: subscribe everything; only then is the session up. Returns whether it came up. */
@@ -349,10 +417,62 @@ export class MqttSession {
     this.#connectedSince = this.#clock.now();
     this.#downSince = undefined;
     this.#backoff.reset();
-    this.#failures.succeeded();
-    o.log.info(`connected to broker ${this.broker}`, { client_id: o.clientId });
+    const candidate = this.#candidate!;
+    this.#failures.succeeded(`connecting to broker ${candidate.broker.label}`);
+    this.#roundFailures = [];
+    const first = this.#rotation!.first;
+    if (candidate.rank === 0) {
+      o.log.info(`connected to broker ${describeCandidate(candidate)}`, { client_id: o.clientId });
+    } else {
+      o.log.info(`connected to broker ${describeCandidate(candidate)}`, {
+        client_id: o.clientId,
+        note: `broker ${first.label} did not answer; it is tried again about every ${
+          Math.round(this.#failbackMs / 1000)
+        } s`,
+      });
+      this.#moveBackWhenFirstAnswers(client, first);
+    }
     this.#notify("onConnect");
     return true;
+  }
+
+  get #failbackMs(): number {
+    return this.#options.failbackMs ?? 60_000;
+  }
+
+  /**
+   * While on another broker: tries the first about every `failbackMs` (a TLS handshake with this device's
+   * certificate, verified), and once it answers, leaves the current one cleanly to connect to it again.
+   */
+  async #moveBackWhenFirstAnswers(client: mqtt.MqttClient, first: BrokerAddress): Promise<void> {
+    const o = this.#options;
+    const random = o.backoff?.random ?? Math.random;
+    while (this.#client === client) {
+      try {
+        await this.#clock.sleep(this.#failbackMs * (0.5 + random()), this.#stopping.signal);
+      } catch {
+        return; // stopped
+      }
+      if (this.#client !== client || !this.connected) return;
+      const socket = await o.tunnel?.(first.host, first.port).catch(() => null);
+      if (socket === null) continue;
+      const error = await brokerHandshake({
+        broker: first,
+        certificate: o.certificate,
+        privateKey: o.privateKey,
+        trust: o.trust,
+        socket,
+      });
+      if (this.#client !== client) return;
+      if (error) {
+        o.log.debug(`broker ${first.label} does not answer yet: ${error.message}`);
+        continue;
+      }
+      o.log.info(`broker ${first.label} answers again: moving back to it`);
+      this.#closing = new MovingBack(`moving back to broker ${first.label}`);
+      client.end(false);
+      return;
+    }
   }
 
   /** Subscribes every topic. @throws {SubscriptionRefusedError} naming the topics the broker refused */
@@ -412,24 +532,6 @@ export class MqttSession {
     } catch (error) {
       this.#options.log.error(`${callback} failed: ${(error as Error).message}`);
     }
-  }
-
-  /** One line that says why a connection failed, looking at the broker's certificate when TLS refused it. */
-  async #explain(error: Error | undefined): Promise<string> {
-    if (!error) return "connection closed";
-    const o = this.#options;
-    const now = this.#clock.now();
-    const alert = explainClientCertificateAlert(error, o.certificate, now);
-    if (alert) return alert;
-    if (!isBrokerVerificationError(error)) return error.message;
-    if (!(error instanceof BrokerNameMismatchError)) {
-      try {
-        const certificate = await presentedCertificate(brokerAddress(o.host, o.port));
-        const diagnosis = certificate && diagnoseCertificate(certificate, this.broker, o.trust, now);
-        if (diagnosis) return diagnosis;
-      } catch { /* the generic explanation below */ }
-    }
-    return explainVerificationFailure(error, this.broker, o.trust);
   }
 }
 

@@ -5,6 +5,7 @@
 import type { Socket } from "node:net";
 import type { AgentConfig } from "../settings.ts";
 import type { SnapdClient } from "../snapd/client.ts";
+import { type ResolveAddresses, resolveAll } from "../mqtt/broker_rotation.ts";
 import { type Proxies, proxyFor, type ProxySource, resolveProxies, showProxy, tunnel } from "./proxy.ts";
 
 /** snapd's `system` settings under `proxy` (`http`, `https`, `no-proxy`); empty when snapd cannot tell. */
@@ -65,4 +66,12 @@ export function brokerTunnel(
     const proxy = proxyFor(proxies, { tls: true, host, port });
     return proxy ? tunnel(proxy, host, port, timeoutMs) : Promise.resolve(undefined);
   };
+}
+
+/** Every address of a broker's name, or the name alone when a proxy carries the connection (the proxy resolves it). */
+export function brokerResolver(proxies: Proxies): ResolveAddresses {
+  return (broker) =>
+    proxyFor(proxies, { tls: true, host: broker.host, port: broker.port })
+      ? Promise.resolve([broker.host])
+      : resolveAll(broker);
 }

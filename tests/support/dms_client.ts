@@ -6,6 +6,7 @@
 import mqtt from "mqtt";
 import type { TestCA } from "./pki.ts";
 import { DMS_USER } from "./mosquitto.ts";
+import { within } from "./wait.ts";
 
 /** A message the DMS received. */
 export interface DmsMessage {
@@ -37,24 +38,37 @@ export class DmsClient {
   }
 
   /** Connects and subscribes. */
-  static async connect(options: { port: number; ca: TestCA; topics?: string[] }): Promise<DmsClient> {
+  /**
+   * `qos`: of the subscriptions (the Device Twin's are QoS 1). `persistent`: a persistent session (clean off,
+   * one client id), so that replies published while it reconnects wait for it. @default 1, false
+   */
+  static async connect(
+    options: { port: number; ca: TestCA; topics?: string[]; qos?: 0 | 1; persistent?: boolean },
+  ): Promise<DmsClient> {
+    const qos = options.qos ?? 1;
     const identity = options.ca.issue(DMS_USER);
-    const client = await mqtt.connectAsync({
-      protocol: "mqtts",
-      host: "localhost",
-      port: options.port,
-      clientId: `devicetwin-${crypto.randomUUID().slice(0, 8)}`,
-      ca: [options.ca.certPem],
-      cert: identity.certPem,
-      key: identity.keyPem,
-      reconnectPeriod: 200,
-    });
+    // a broker that closes before CONNACK settles no promise of mqtt.js: the wait has its own limit
+    const client = await within(
+      mqtt.connectAsync({
+        protocol: "mqtts",
+        host: "localhost",
+        port: options.port,
+        clientId: `devicetwin-${crypto.randomUUID().slice(0, 8)}`,
+        clean: !options.persistent,
+        ca: [options.ca.certPem],
+        cert: identity.certPem,
+        key: identity.keyPem,
+        reconnectPeriod: 200,
+      }),
+      `the DMS's connection to port ${options.port}`,
+      30_000,
+    );
     const dms = new DmsClient(client);
     const topics = options.topics ?? ["devices/pub/+", "devices/health/+", "metrics/+"];
-    await client.subscribeAsync(topics, { qos: 1 });
+    await within(client.subscribeAsync(topics, { qos }), "the DMS's subscriptions", 15_000);
     let subscribed = () => {};
     client.on("close", () => (dms.#ready = new Promise((resolve) => (subscribed = resolve))));
-    client.on("connect", () => client.subscribeAsync(topics, { qos: 1 }).then(() => subscribed()));
+    client.on("connect", () => client.subscribeAsync(topics, { qos }).then(() => subscribed()));
     return dms;
   }
 
@@ -96,6 +110,14 @@ export class DmsClient {
       ...options,
       what: `health of ${deviceId}`,
     });
+  }
+
+  /** Drops the connection and connects again (a persistent session resumes); resolves once subscribed. */
+  async reconnect(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.client.once("close", () => resolve()));
+    this.client.stream?.destroy();
+    await within(closed, "the DMS's connection to close", 5000);
+    await within(this.#ready, "the DMS's reconnection", 30_000);
   }
 
   /** Resolves once connected and subscribed (after a broker restart, once reconnected). */

@@ -29,6 +29,8 @@ export interface IdentityStubOptions {
   mqttHost: string;
   mqttPort: number;
   organization?: { id: string; name: string };
+  /** The common name of the next device certificate. @default a fresh KSUID */
+  commonName?: () => string;
 }
 
 const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -54,7 +56,13 @@ export class IdentityStub {
   readonly issuedNames: string[] = [];
   /** Called after each successful enrollment (e.g. to grant the device its broker topics). */
   onEnrolled?: (
-    enrollment: { id: string; commonName: string; serial: string; organizationId: string },
+    enrollment: {
+      id: string;
+      commonName: string;
+      serial: string;
+      organizationId: string;
+      organizationName: string;
+    },
   ) => void;
   readonly #faults: StubFault[] = [];
   readonly #organization: { id: string; name: string; cert: string; key: string };
@@ -165,11 +173,17 @@ export class IdentityStub {
     if (registration.status === 3) return failure(`the device registration for \`${key}\` is disabled`);
     registration.status = 2;
     const id = ksuid();
-    const commonName = ksuid();
+    const commonName = this.options.commonName?.() ?? ksuid();
     const client = this.options.ca.issue(commonName, { organization: this.#organization.name });
     this.enrolledIds.push(id);
     this.issuedNames.push(commonName);
-    this.onEnrolled?.({ id, commonName, serial: registration.serial, organizationId: this.#organization.id });
+    this.onEnrolled?.({
+      id,
+      commonName,
+      serial: registration.serial,
+      organizationId: this.#organization.id,
+      organizationName: this.#organization.name,
+    });
     return answer(200, {
       code: "",
       message: "",

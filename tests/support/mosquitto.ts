@@ -46,6 +46,8 @@ export interface DeviceGrant {
   id: string;
   serial: string;
   organizationId: string;
+  /** The organisation's name, the O of the device certificate's subject (a broker that maps subjects to users). */
+  organizationName?: string;
 }
 
 /** The dynamic-security plugin as Debian installs it. */

@@ -44,6 +44,10 @@ export interface WorldOptions<B extends TestBroker = Mosquitto> {
   trustBroker?: boolean;
   /** The broker host the identity service hands out: a name, an IPv4 or an IPv6 literal. @default "localhost" */
   brokerHost?: string;
+  /** The DMS keeps a persistent session (see DmsClient.connect). @default false */
+  dmsPersistent?: boolean;
+  /** The common name of the device certificates the identity stub issues. @default a fresh KSUID each */
+  deviceCommonName?: string;
   /** The agent talks to this snapd socket (a real snapd) instead of the world's fake. */
   snapdSocket?: string;
 }
@@ -92,10 +96,11 @@ export async function startWorld<B extends TestBroker = Mosquitto>(
     ca,
     mqttHost: options.brokerHost ?? "localhost",
     mqttPort: broker.devicePort ?? broker.port,
+    ...(options.deviceCommonName ? { commonName: () => options.deviceCommonName! } : {}),
   });
   identity.onEnrolled = (device) => void broker.grantDevice(device);
   if (options.register ?? true) identity.register(FIXTURE_DEVICE);
-  const dms = await DmsClient.connect({ port: broker.port, ca });
+  const dms = await DmsClient.connect({ port: broker.port, ca, persistent: options.dmsPersistent });
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: "iot-agent-test-" });
   const dataDir = join(dir, "data");
   const commonDir = join(dir, "common");

@@ -1,0 +1,12 @@
+import { NatsCluster } from "./support/nats_cluster.ts";
+import { TestCA } from "./support/pki.ts";
+import { DmsClient } from "./support/dms_client.ts";
+const t = Date.now();
+console.log("begin");
+const ca = TestCA.create();
+const c = await NatsCluster.start(ca, ["CN=device-on-the-cluster,O=Test Org"]);
+console.log("ready in", Date.now() - t, c.mqttPorts);
+const dms = await DmsClient.connect({ port: c.port, ca });
+console.log("dms in", Date.now() - t);
+await dms.close();
+await c.dispose();
