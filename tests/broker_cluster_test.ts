@@ -6,7 +6,7 @@
  * whose acknowledgement died with the node may arrive twice, identical), and once its node is back the agent
  * moves back to it.
  */
-import { assertEquals, assertOk } from "./support/assert.ts";
+import { assertEquals } from "./support/assert.ts";
 import { NatsCluster } from "./support/nats_cluster.ts";
 import { until } from "./support/wait.ts";
 import { E2E, startWorld } from "./support/world.ts";

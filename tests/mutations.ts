@@ -150,7 +150,7 @@ export const MUTATIONS: Mutation[] = [
   {
     name: "suback-refusal-ignored",
     promise: "a refused subscription (SUBACK 0x80) is not 'connected' (README: the link never dies)",
-    edits: [edit("lib/mqtt/session.ts", "(codes[i] & 0x80) !== 0", "false")],
+    edits: [edit("lib/mqtt/subscriptions.ts", "(codes[i] & 0x80) !== 0", "false")],
     tests: ["tests/mqtt_session_test.ts"],
     filter: "refuses (ACL",
   },
@@ -615,7 +615,7 @@ export const MUTATIONS: Mutation[] = [
     name: "dead-address-warned",
     promise:
       "a dead address of a live broker is no warning, only a round that fails entirely (README: failover)",
-    edits: [edit("lib/mqtt/session.ts", "if (!rotation.roundOver) {", "if (false) {")],
+    edits: [edit("lib/mqtt/broker_failover.ts", "if (!this.#rotation.roundOver) {", "if (false) {")],
     tests: ["tests/broker_failover_test.ts"],
     filter: "the dead one is passed over",
   },
@@ -625,8 +625,8 @@ export const MUTATIONS: Mutation[] = [
     edits: [
       edit(
         "lib/mqtt/session.ts",
-        "brokerAddress(o.host, o.port), ...o.moreBrokers ?? []",
-        "brokerAddress(o.host, o.port)",
+        "brokerAddress(options.host, options.port), ...options.moreBrokers ?? []",
+        "brokerAddress(options.host, options.port)",
       ),
     ],
     tests: ["tests/broker_failover_test.ts"],
@@ -635,7 +635,11 @@ export const MUTATIONS: Mutation[] = [
   {
     name: "no-failback",
     promise: "the agent moves back to the first broker once it answers (README: failover)",
-    edits: [edit("lib/mqtt/session.ts", "      this.#moveBackWhenFirstAnswers(client, first);\n", "")],
+    edits: [edit(
+      "lib/mqtt/session.ts",
+      "if (this.#failover.connected(o.clientId)) this.#moveBackWhenFirstAnswers(client);",
+      "this.#failover.connected(o.clientId);",
+    )],
     tests: ["tests/broker_failover_test.ts"],
     filter: "mqtt.brokers",
   },
@@ -643,7 +647,7 @@ export const MUTATIONS: Mutation[] = [
     name: "failback-next-in-round",
     promise:
       "after a connection drops or moves back, the next attempt starts from the first broker (protocol §2)",
-    edits: [edit("lib/mqtt/session.ts", "this.#rotation?.restart(); // the first broker first again", "")],
+    edits: [edit("lib/mqtt/session.ts", "this.#failover.restart(); // the first broker first again", "")],
     tests: ["tests/broker_failover_test.ts"],
     filter: "mqtt.brokers",
   },

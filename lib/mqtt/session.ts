@@ -2,7 +2,7 @@
  * The device's MQTT session with the DMS broker: mutual TLS (RFC 6066 names, see broker_address.ts), a
  * persistent session (clean = false) so QoS 1 actions sent while the device was offline arrive on reconnect,
  * every subscription renewed on every connect (the Go agent lost them after a reconnect), and reconnects spaced
- * by capped full-jitter backoff.
+ * by capped full-jitter backoff; the broker chosen, and moved back to, by broker_failover.ts.
  *
  * Nothing that goes wrong here stops the session: a throw while connecting, a subscription the broker refuses,
  * a message handler that fails — each is logged once per distinct cause and followed by a reconnect after the
@@ -15,31 +15,23 @@
  * keeps it and publishes it again), never silently replayed by the library.
  */
 import type { Socket } from "node:net";
-import type { ConnectionOptions } from "node:tls";
 import mqtt from "mqtt";
 import { type Clock, systemClock } from "../clock.ts";
-import { FailureLog } from "../failure_log.ts";
 import type { Logger } from "../log.ts";
 import { Backoff, type BackoffOptions, retry } from "../retry.ts";
-import { type BrokerAddress, brokerAddress, brokerTlsIdentity } from "./broker_address.ts";
+import { type BrokerAddress, brokerAddress } from "./broker_address.ts";
+import { type ClientOptions, deviceClientOptions } from "./client_options.ts";
+import { ConnectionEnded, MovingBack, NotConnectedError } from "./connection_end.ts";
+import { BrokerFailover } from "./broker_failover.ts";
 import { brokerHandshake } from "./broker_handshake.ts";
-import {
-  type BrokerCandidate,
-  BrokerRotation,
-  describeCandidate,
-  type ResolveAddresses,
-} from "./broker_rotation.ts";
+import type { BrokerCandidate, ResolveAddresses } from "./broker_rotation.ts";
 import { explainConnectionFailure } from "./connection_failure.ts";
 import type { BrokerTrust } from "./tls.ts";
+import { subscribeAll, type Subscription } from "./subscriptions.ts";
 
-/** A topic filter to subscribe on every connect. */
-export interface Subscription {
-  topic: string;
-  qos: 0 | 1;
-}
-
-/** The client options: mqtt.js hands the TLS ones through to `tls.connect`. */
-export type ClientOptions = mqtt.IClientOptions & Pick<ConnectionOptions, "checkServerIdentity" | "socket">;
+export { type Subscription, SubscriptionRefusedError } from "./subscriptions.ts";
+export type { ClientOptions } from "./client_options.ts";
+export { NotConnectedError } from "./connection_end.ts";
 
 /** Creates an mqtt.js client (the port tests use to make a connection attempt throw). */
 export type ConnectClient = (options: ClientOptions) => mqtt.MqttClient;
@@ -93,44 +85,14 @@ export interface MqttSessionOptions {
   onDisconnect?(): void;
 }
 
-/** A publish that failed because the session is not connected or the connection dropped. */
-export class NotConnectedError extends Error {
-  override name = "NotConnectedError";
-}
-
-/** The broker refused one or more subscriptions (SUBACK 0x80). */
-export class SubscriptionRefusedError extends Error {
-  override name = "SubscriptionRefusedError";
-}
-
-/** The session left a broker on purpose, to move back to the first. */
-class MovingBack extends Error {
-  override name = "MovingBack";
-}
-
-/** A connection ended: why (when known) and whether it had been up. */
-class ConnectionEnded extends Error {
-  override name = "ConnectionEnded";
-
-  constructor(readonly reason: Error | undefined, readonly wasUp: boolean) {
-    super(reason?.message ?? "connection closed", { cause: reason });
-  }
-}
-
 /** The MQTT session; `start()` it once, `stop()` it once. */
 export class MqttSession {
   readonly #options: MqttSessionOptions;
   readonly #clock: Clock;
   readonly #backoff: Backoff;
-  readonly #failures: FailureLog;
+  readonly #failover: BrokerFailover;
   readonly #stopping = new AbortController();
   readonly #connectClient: ConnectClient;
-  /** Built at the first attempt, so that a bad broker address is a failed attempt, reported and retried. */
-  #rotation: BrokerRotation | undefined;
-  /** The target of the current (or last) attempt. */
-  #candidate: BrokerCandidate | undefined;
-  /** Why each attempt of the current round failed, for the one line logged when the whole round has failed. */
-  #roundFailures: string[] = [];
   #client: mqtt.MqttClient | undefined;
   #connectedSince: number | undefined;
   #pending = new Set<(error: Error) => void>();
@@ -147,7 +109,16 @@ export class MqttSession {
     this.#clock = options.clock ?? systemClock;
     this.#backoff = new Backoff(options.backoff);
     this.#connectClient = options.connect ?? mqtt.connect;
-    this.#failures = new FailureLog(options.log, `connecting to broker ${this.broker}`);
+    this.#failover = new BrokerFailover({
+      brokers: () => [brokerAddress(options.host, options.port), ...options.moreBrokers ?? []],
+      resolve: options.resolve,
+      log: options.log,
+      label: options.host.includes(":") && !options.host.startsWith("[")
+        ? `[${options.host}]:${options.port}`
+        : `${options.host}:${options.port}`,
+      failbackMs: options.failbackMs,
+      random: options.backoff?.random,
+    });
     this.#lastActivity = this.#clock.monotonic();
     this.#downSince = this.#lastActivity;
   }
@@ -167,9 +138,7 @@ export class MqttSession {
 
   /** `host:port` of the broker connected to or being tried (at first the enrollment's), as configured. */
   get broker(): string {
-    if (this.#candidate) return this.#candidate.broker.label;
-    const { host, port } = this.#options;
-    return host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
+    return this.#failover.current?.broker.label ?? this.#failover.label;
   }
 
   /** True while a connection is up and every subscription is granted. */
@@ -184,7 +153,7 @@ export class MqttSession {
 
   /** Why the last connection attempt failed, if it did. */
   get lastFailure(): string | undefined {
-    return this.#failures.lastCause;
+    return this.#failover.lastFailure;
   }
 
   /** Starts connecting; reconnects until `stop()`. */
@@ -196,49 +165,24 @@ export class MqttSession {
       backoff: this.#backoff,
       delayAfter: (error) => {
         if (error instanceof ConnectionEnded && error.wasUp) {
-          this.#rotation?.restart(); // the first broker first again
+          this.#failover.restart(); // the first broker first again
           if (error.reason instanceof MovingBack) return 0;
           // the first reconnect waits a random spread, so that a fleet whose broker restarted does not come back
           // in the same second
           return random() * (this.#options.reconnectSpreadMs ?? 10_000);
         }
-        return this.#rotation && !this.#rotation.roundOver ? 0 : undefined; // the next address at once
+        return this.#failover.delayAfterAttempt(); // the next address at once
       },
       onRetry: (error, delay) => this.#failed(error, delay),
     }).catch(() => {}); // ends only when stopped
   }
 
-  /**
-   * Logs a failed attempt: within a round that has more addresses to try, at debug; once the round is over, once
-   * per distinct cause, with every address's reason when there were several.
-   */
+  /** Logs a failed attempt or a lost connection (see BrokerFailover); leaving a broker on purpose is no failure. */
   async #failed(error: unknown, delay: number): Promise<void> {
-    if (error instanceof ConnectionEnded && error.reason instanceof MovingBack) return; // on purpose
+    if (error instanceof ConnectionEnded && error.reason instanceof MovingBack) return;
     const reason = await this.#reason(error);
-    const candidate = this.#candidate;
-    const rotation = this.#rotation;
-    if (!candidate || !rotation || (error instanceof ConnectionEnded && error.wasUp)) {
-      this.#roundFailures = [];
-      return this.#failures.failed(reason, delay, `connecting to broker ${this.broker}`);
-    }
-    this.#roundFailures.push(`${describeCandidate(candidate)}: ${reason}`);
-    if (!rotation.roundOver) {
-      this.#options.log.debug(`connecting to broker ${describeCandidate(candidate)} failed: ${reason}`, {
-        next: "the next address",
-      });
-      return;
-    }
-    const several = this.#roundFailures.length > 1;
-    const failures = this.#roundFailures;
-    this.#roundFailures = [];
-    if (!several) {
-      return this.#failures.failed(reason, delay, `connecting to broker ${candidate.broker.label}`);
-    }
-    this.#failures.failed(
-      failures.join("; "),
-      delay,
-      `connecting to any of ${failures.length} broker addresses`,
-    );
+    if (error instanceof ConnectionEnded && error.wasUp) this.#failover.connectionLost(reason, delay);
+    else this.#failover.attemptFailed(reason, delay);
   }
 
   /**
@@ -297,8 +241,7 @@ export class MqttSession {
   async #connection(): Promise<never> {
     const o = this.#options;
     this.#lastActivity = this.#clock.monotonic();
-    this.#rotation ??= new BrokerRotation([brokerAddress(o.host, o.port), ...o.moreBrokers ?? []], o.resolve);
-    const candidate = this.#candidate = await this.#rotation.next();
+    const candidate = await this.#failover.next();
     // through a proxy: TLS runs inside the proxy's CONNECT tunnel, with the broker's names verified as directly
     const socket = await o.tunnel?.(candidate.broker.host, candidate.broker.port);
     const client = this.#open(candidate, socket);
@@ -352,35 +295,12 @@ export class MqttSession {
   #open(candidate: BrokerCandidate, socket: Socket | undefined): mqtt.MqttClient {
     const o = this.#options;
     const address = candidate.broker;
-    const identity = brokerTlsIdentity(address);
     if (!o.trust.verify) {
       o.log.warn(
         `mqtt.verify=false: connecting to ${address.label} without verifying its certificate (insecure)`,
       );
     }
-    const client = this.#connectClient({
-      protocol: "mqtts",
-      host: candidate.dial,
-      port: address.port,
-      servername: identity.servername,
-      checkServerIdentity: identity.checkServerIdentity,
-      clientId: o.clientId,
-      clean: false,
-      protocolVersion: 4,
-      keepalive: Math.max(1, Math.round((o.keepaliveMs ?? 30_000) / 1000)),
-      reconnectPeriod: 0,
-      connectTimeout: 30_000,
-      resubscribe: false,
-      queueQoSZero: false,
-      // mqtt-packet's number cache is 65,536 two-byte Buffers (about 8 MB of heap) to save an allocation per
-      // packet id: not worth it at a device's message rate
-      writeCache: false,
-      cert: o.certificate,
-      key: o.privateKey,
-      ca: o.trust.ca,
-      rejectUnauthorized: o.trust.verify,
-      ...(socket ? { socket } : {}),
-    });
+    const client = this.#connectClient(deviceClientOptions(candidate, o, socket));
     // request/reply traffic: Nagle's algorithm meeting the broker's delayed ACK costs 40 ms per reply
     (client.stream as { setNoDelay?(noDelay: boolean): void } | undefined)?.setNoDelay?.(true);
     return client;
@@ -391,7 +311,7 @@ export class MqttSession {
     const explain = (cause: Error | undefined) =>
       cause
         ? explainConnectionFailure(cause, {
-          broker: this.#candidate?.broker ?? brokerAddress(this.#options.host, this.#options.port),
+          broker: this.#failover.current?.broker ?? brokerAddress(this.#options.host, this.#options.port),
           certificate: this.#options.certificate,
           trust: this.#options.trust,
           now: this.#clock.now(),
@@ -406,7 +326,7 @@ export class MqttSession {
   async #established(client: mqtt.MqttClient): Promise<boolean> {
     const o = this.#options;
     try {
-      await this.#subscribe(client);
+      await subscribeAll(client, o.subscriptions, o.clientId, o.log);
     } catch (error) {
       if (this.#client !== client) return false;
       this.#closing = error as Error;
@@ -417,88 +337,28 @@ export class MqttSession {
     this.#connectedSince = this.#clock.now();
     this.#downSince = undefined;
     this.#backoff.reset();
-    const candidate = this.#candidate!;
-    this.#failures.succeeded(`connecting to broker ${candidate.broker.label}`);
-    this.#roundFailures = [];
-    const first = this.#rotation!.first;
-    if (candidate.rank === 0) {
-      o.log.info(`connected to broker ${describeCandidate(candidate)}`, { client_id: o.clientId });
-    } else {
-      o.log.info(`connected to broker ${describeCandidate(candidate)}`, {
-        client_id: o.clientId,
-        note: `broker ${first.label} did not answer; it is tried again about every ${
-          Math.round(this.#failbackMs / 1000)
-        } s`,
-      });
-      this.#moveBackWhenFirstAnswers(client, first);
-    }
+    if (this.#failover.connected(o.clientId)) this.#moveBackWhenFirstAnswers(client);
     this.#notify("onConnect");
     return true;
   }
 
-  get #failbackMs(): number {
-    return this.#options.failbackMs ?? 60_000;
-  }
-
-  /**
-   * While on another broker: tries the first about every `failbackMs` (a TLS handshake with this device's
-   * certificate, verified), and once it answers, leaves the current one cleanly to connect to it again.
-   */
-  async #moveBackWhenFirstAnswers(client: mqtt.MqttClient, first: BrokerAddress): Promise<void> {
+  /** While on another broker: once the first answers a TLS handshake, leaves this one cleanly to go back to it. */
+  async #moveBackWhenFirstAnswers(client: mqtt.MqttClient): Promise<void> {
     const o = this.#options;
-    const random = o.backoff?.random ?? Math.random;
-    while (this.#client === client) {
-      try {
-        await this.#clock.sleep(this.#failbackMs * (0.5 + random()), this.#stopping.signal);
-      } catch {
-        return; // stopped
-      }
-      if (this.#client !== client || !this.connected) return;
-      const socket = await o.tunnel?.(first.host, first.port).catch(() => null);
-      if (socket === null) continue;
-      const error = await brokerHandshake({
-        broker: first,
-        certificate: o.certificate,
-        privateKey: o.privateKey,
-        trust: o.trust,
-        socket,
-      });
-      if (this.#client !== client) return;
-      if (error) {
-        o.log.debug(`broker ${first.label} does not answer yet: ${error.message}`);
-        continue;
-      }
-      o.log.info(`broker ${first.label} answers again: moving back to it`);
-      this.#closing = new MovingBack(`moving back to broker ${first.label}`);
-      client.end(false);
-      return;
-    }
-  }
-
-  /** Subscribes every topic. @throws {SubscriptionRefusedError} naming the topics the broker refused */
-  #subscribe(client: mqtt.MqttClient): Promise<void> {
-    const { subscriptions, log, clientId } = this.#options;
-    const request = Object.fromEntries(subscriptions.map(({ topic, qos }) => [topic, { qos }]));
-    return new Promise((resolve, reject) => {
-      client.subscribe(request, {}, (error, _granted, packet) => {
-        const codes = packet?.granted ?? [];
-        const refused = subscriptions.filter((_, i) =>
-          typeof codes[i] !== "number" || (codes[i] & 0x80) !== 0
-        );
-        if (!error && refused.length === 0) {
-          for (const { topic } of subscriptions) log.debug(`subscribed to ${topic}`);
-          return resolve();
-        }
-        const topics = (refused.length > 0 ? refused : subscriptions).map((s) => s.topic).join(", ");
-        reject(
-          new SubscriptionRefusedError(
-            packet
-              ? `the broker refused the subscription to ${topics} (SUBACK 0x80; check the broker's ACL for client id ${clientId}); reconnecting to subscribe again`
-              : `subscribing to ${topics} failed (${error?.message}); reconnecting to subscribe again`,
-          ),
-        );
-      });
+    const first = await this.#failover.watchFirst({
+      clock: this.#clock,
+      signal: this.#stopping.signal,
+      stillConnected: () => this.#client === client && this.connected,
+      probe: async (broker) => {
+        const socket = await o.tunnel?.(broker.host, broker.port).catch((error: Error) => error);
+        if (socket instanceof Error) return socket;
+        const { certificate, privateKey, trust } = o;
+        return await brokerHandshake({ broker, certificate, privateKey, trust, socket });
+      },
     });
+    if (!first || this.#client !== client) return;
+    this.#closing = new MovingBack(`moving back to broker ${first.label}`);
+    client.end(false);
   }
 
   /** Hands a message to `onMessage`; acknowledges it only on success. */
