@@ -8,7 +8,7 @@
  */
 import { createLogger, MemorySink } from "../lib/log.ts";
 import { parseBrokerEntry } from "../lib/mqtt/broker_address.ts";
-import { resolveAll } from "../lib/mqtt/broker_rotation.ts";
+import { BrokerRotation, resolveAll } from "../lib/mqtt/broker_rotation.ts";
 import { MqttSession, type MqttSessionOptions } from "../lib/mqtt/session.ts";
 import { assertEquals, assertMatch, assertOk } from "./support/assert.ts";
 import { DmsClient } from "./support/dms_client.ts";
@@ -201,4 +201,14 @@ Deno.test("mqtt.brokers: the next broker when the first is down, each verified b
     await dms.close();
     await Promise.all([impostor.dispose(), second.dispose(), third.dispose(), first?.dispose()]);
   }
+});
+
+Deno.test("a broker listed twice (mqtt.brokers naming every node) is tried once, in its first place", async () => {
+  const brokers = ["a.example:8883", "b.example:8883", "a.example:8883", "c.example:8883", "b.example:8883"]
+    .map(parseBrokerEntry);
+  const rotation = new BrokerRotation(brokers, (broker) => Promise.resolve([broker.host]));
+  assertEquals(rotation.brokers.map((b) => b.label), ["a.example:8883", "b.example:8883", "c.example:8883"]);
+  const tried = [];
+  do tried.push((await rotation.next()).broker.label); while (!rotation.roundOver);
+  assertEquals(tried, ["a.example:8883", "b.example:8883", "c.example:8883"]);
 });

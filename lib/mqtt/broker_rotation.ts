@@ -3,7 +3,7 @@
  * identity service names, then those of `mqtt.brokers`, in order. A broker named by host name is resolved when
  * its turn comes to every address it has (IPv6 and IPv4, in the resolver's order), and each is tried in turn; a
  * name that does not resolve is dialled as it is, so the attempt reports why. A round is one try of every
- * address of every broker: an attempt that fails moves to the next address at once, and only once a whole round
+ * address of every broker (a broker listed twice counts once): an attempt that fails moves to the next address at once, and only once a whole round
  * has failed does the session wait its backoff. {@link BrokerRotation.restart} makes the next attempt start again
  * from the first broker (after a connection that was up dropped, or to move back to it).
  */
@@ -44,7 +44,8 @@ export class BrokerRotation {
   /** @param brokers the identity service's broker first; at least one */
   constructor(brokers: BrokerAddress[], resolve: ResolveAddresses = resolveAll) {
     if (brokers.length === 0) throw new TypeError("no broker to connect to");
-    this.brokers = brokers;
+    // a broker listed twice (mqtt.brokers naming every node, the identity service's among them) is tried once
+    this.brokers = brokers.filter((broker, i) => brokers.findIndex((b) => b.label === broker.label) === i);
     this.#resolve = resolve;
   }
 

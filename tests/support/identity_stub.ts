@@ -28,6 +28,8 @@ export interface IdentityStubOptions {
   /** Broker host and port put into credentials. */
   mqttHost: string;
   mqttPort: number;
+  /** Hand out these ports in turn instead (a DMS spreading its devices over a cluster's nodes). */
+  mqttPorts?: number[];
   organization?: { id: string; name: string };
   /** The common name of the next device certificate. @default a fresh KSUID */
   commonName?: () => string;
@@ -73,6 +75,13 @@ export class IdentityStub {
     const organization = options.organization ?? { id: "org-test", name: "Test Org" };
     const issued = options.ca.issue(organization.name, { organization: organization.name, isCA: true });
     this.#organization = { ...organization, cert: issued.certPem, key: issued.keyPem };
+  }
+
+  #handedOut = 0;
+
+  #nextPort(): number {
+    const ports = this.options.mqttPorts;
+    return ports?.length ? ports[this.#handedOut++ % ports.length] : this.options.mqttPort;
   }
 
   /** Starts the stub on a free loopback port. */
@@ -200,7 +209,7 @@ export class IdentityStub {
           privateKey: base64(client.keyPem),
           certificate: base64(client.certPem),
           mqttUrl: this.options.mqttHost,
-          mqttPort: String(this.options.mqttPort),
+          mqttPort: String(this.#nextPort()),
         },
         organization: {
           id: this.#organization.id,
