@@ -25,8 +25,9 @@ import type { InstanceLock } from "./lib/instance_lock.ts";
 import type { ProcessIdentity } from "./lib/system/process.ts";
 import type { Notifier } from "./lib/system/sd_notify.ts";
 import type { Proxies, ProxySource } from "./lib/net/proxy.ts";
+import type { ConnectionOptions as NatsOptions } from "nats";
 import { addSecret, createLogger, type Logger } from "./lib/log.ts";
-import type { AgentStatus } from "./lib/nats/api.ts";
+import type { AgentStatus } from "./lib/agent_status.ts";
 import { type AgentPaths, processPaths } from "./lib/paths.ts";
 import type { SnapdClient } from "./lib/snapd/client.ts";
 import { VERSION } from "./lib/version.ts";
@@ -219,7 +220,11 @@ export async function runAgentDaemon(
       import("./lib/clock.ts"),
     ]);
   const snapd = await snapdClient(config, log);
-  const proxying = await import("./lib/net/proxy.ts");
+  const [proxying, { watchRemoval }, { requestEnrollment }] = await Promise.all([
+    import("./lib/net/proxy.ts"),
+    import("./lib/adapters/file_watch.ts"),
+    import("./lib/adapters/identity_http.ts"),
+  ]);
   const proxies = await dialProxies(config, snapd, log.child("proxy"));
   const db = await openAgentDb(join(paths.dataDir, "agent.db"), log.child("store"));
   try {
@@ -238,11 +243,13 @@ export async function runAgentDaemon(
         readMetrics: (deviceId, onError) => metrics.readMetrics(deviceId, onError),
         clock: clock.systemClock,
         startLocalApi: config["nats.enabled"]
-          ? await localApi(config, paths, snapd, log.child("nats"))
+          ? await localApi(config, paths, snapd, log.child("nats"), proxies)
           : undefined,
         notifier,
         snapHealth: paths.inSnap ? await snapHealth(log.child("health")) : undefined,
-        httpClientFor: (url) => proxying.httpClientFor(proxies, url),
+        requestEnrollment: (url, body, options) =>
+          requestEnrollment(url, body, { ...options, client: proxying.httpClientFor(proxies, new URL(url)) }),
+        watchRemoval,
       },
     });
     onFault((reason) => agent.recover(reason));
@@ -264,12 +271,16 @@ async function snapHealth(log: Logger) {
 
 /** The snapd REST client of a daemon. */
 async function snapdClient(config: AgentConfig, log: Logger): Promise<SnapdClient> {
-  const { SnapdClient } = await import("./lib/snapd/client.ts");
+  const [{ SnapdClient }, { systemClock }] = await Promise.all([
+    import("./lib/snapd/client.ts"),
+    import("./lib/clock.ts"),
+  ]);
   return new SnapdClient({
     socketPath: config["snapd.socket"],
     timeoutMs: config["snapd.timeout"],
     maxRequests: config["snapd.max-requests"],
     log: log.child("snapd"),
+    clock: systemClock,
   });
 }
 
@@ -334,12 +345,16 @@ async function localApi(
   paths: AgentPaths,
   snapd: SnapdClient,
   log: Logger,
+  proxies: Proxies,
 ): Promise<(status: () => AgentStatus) => LocalApi> {
-  const [{ NatsService }, { systemClock }, { operatorHints }] = await Promise.all([
-    import("./lib/nats/service.ts"),
-    import("./lib/clock.ts"),
-    import("./lib/operator_hints.ts"),
-  ]);
+  const [{ NatsService }, { systemClock }, { operatorHints }, { natsTunnel }, { connectNats }] = await Promise
+    .all([
+      import("./lib/nats/service.ts"),
+      import("./lib/clock.ts"),
+      import("./lib/operator_hints.ts"),
+      import("./lib/net/agent_proxies.ts"),
+      import("./lib/adapters/nats_connect.ts"),
+    ]);
   const password = config["nats.snapd.password"];
   if (password === DEFAULT_NATS_PASSWORD) {
     log.warn(
@@ -353,6 +368,7 @@ async function localApi(
       servers: config["nats.url"],
       password,
       ca,
+      connect: (options) => connectNats(options, natsTunnel(proxies)),
       ports: { snapd, status },
       log,
       clock: systemClock,
@@ -370,12 +386,14 @@ export async function runWatchdog(
 ): Promise<void> {
   const [
     { ChangeStore },
-    { changeDatabasePath, runWatchdogDaemon },
+    { changeDatabasePath },
+    { runWatchdogDaemon },
     { systemdPower },
     { systemClock },
     { readBoot },
   ] = await Promise.all([
     import("./lib/changes/store.ts"),
+    import("./lib/changes/location.ts"),
     import("./lib/watchdog_daemon.ts"),
     import("./lib/system/power.ts"),
     import("./lib/clock.ts"),
@@ -447,30 +465,38 @@ async function checkRevision(configFile: string | undefined, flags: Record<strin
 
 async function doctor(configFile: string | undefined, flags: Record<string, string>): Promise<number> {
   const { config, paths } = await settings(configFile, flags);
-  const [{ formatDoctor, runDoctor }, { agentProxies, snapdProxySettings }, { SnapdClient }] = await Promise
-    .all([
-      import("./lib/doctor/doctor.ts"),
-      import("./lib/net/agent_proxies.ts"),
-      import("./lib/snapd/client.ts"),
-    ]);
+  const [
+    { formatDoctor, runDoctor },
+    { agentProxies, natsTunnel, snapdProxySettings },
+    { SnapdClient },
+    { systemClock },
+    { connectNats },
+  ] = await Promise.all([
+    import("./lib/doctor/doctor.ts"),
+    import("./lib/net/agent_proxies.ts"),
+    import("./lib/snapd/client.ts"),
+    import("./lib/clock.ts"),
+    import("./lib/adapters/nats_connect.ts"),
+  ]);
   const log = createLogger("doctor", { level: "off" });
-  const snapd = new SnapdClient({ socketPath: config["snapd.socket"], timeoutMs: 5000 });
-  let proxies;
+  // a short time limit, and no retries beyond it: the doctor reports, it does not wait
+  const snapd = new SnapdClient({ socketPath: config["snapd.socket"], timeoutMs: 5000, clock: systemClock });
   try {
-    proxies = await agentProxies(
-      config,
-      proxyEnvironment,
-      snapdProxySettings(snapd),
-    );
-  } catch (error) {
-    fail((error as Error).message, EXIT_CONFIG);
+    let proxies: Proxies;
+    try {
+      proxies = await agentProxies(config, proxyEnvironment, snapdProxySettings(snapd));
+    } catch (error) {
+      fail((error as Error).message, EXIT_CONFIG);
+    }
+    const env = Deno.env.toObject();
+    const natsConnect = (options: NatsOptions) => connectNats(options, natsTunnel(proxies, 5000));
+    const report = await runDoctor({ config, paths, env, log, proxies, snapd, natsConnect });
+    const { text, failed } = formatDoctor(report);
+    console.log(text);
+    return failed ? 1 : 0;
   } finally {
     snapd.close();
   }
-  const env = Deno.env.toObject();
-  const { text, failed } = formatDoctor(await runDoctor({ config, paths, env, log, proxies }));
-  console.log(text);
-  return failed ? 1 : 0;
 }
 
 async function configure(url: string | undefined): Promise<void> {

@@ -14,7 +14,7 @@ import { Enroller } from "./identity/enroller.ts";
 import type { Enrollment } from "./identity/enrollment.ts";
 import type { ParamsFile } from "./identity/params.ts";
 import type { Logger } from "./log.ts";
-import type { AgentStatus } from "./nats/api.ts";
+import type { AgentStatus } from "./agent_status.ts";
 import { type AgentPaths, agentStatusPath } from "./paths.ts";
 import { operatorHints } from "./operator_hints.ts";
 import { Liveness } from "./liveness.ts";
@@ -30,6 +30,8 @@ import type { SnapdPort } from "./snapd/port.ts";
 import { processMemory } from "./system/memory.ts";
 import { forgetEnrollment } from "./store/agent_db.ts";
 import { VERSION } from "./version.ts";
+import type { WatchRemoval } from "./adapters/file_watch.ts";
+import type { RequestEnrollment } from "./adapters/identity_http.ts";
 
 /** The local API as the agent sees it. */
 export interface LocalApi {
@@ -55,8 +57,10 @@ export interface AgentPorts {
   notifier?: Notifier;
   /** The snap's health in snapd (`snapctl set-health`), inside a snap. */
   snapHealth?: SnapHealth;
-  /** The HTTP client for a URL through its proxy, or undefined to go direct. */
-  httpClientFor?: (url: URL) => Deno.HttpClient | undefined;
+  /** Sends the enroll request to the identity service. */
+  requestEnrollment: RequestEnrollment;
+  /** Calls back once a file is removed (`unregister` outside a snap removes `.secret` under a running agent). */
+  watchRemoval: WatchRemoval;
 }
 
 /** What the agent is built from. */
@@ -77,6 +81,8 @@ export class Agent {
   #link: DmsLink | undefined;
   #enrollment: Enrollment | undefined;
   #enroller: Enroller | undefined;
+  /** Between an unregister and the old enrollment's work forgotten. */
+  #leaving = false;
   #localApi: LocalApi | undefined;
   readonly #statusFile: StatusFile<AgentStatusFile>;
 
@@ -136,6 +142,7 @@ export class Agent {
     const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
     return {
       version: VERSION,
+      phase: this.#leaving ? "leaving" : enrollment ? "serving" : this.#enroller?.phase ?? "starting",
       enrolled: enrollment !== undefined,
       deviceId: enrollment?.id,
       organizationId: enrollment?.organization.id,
@@ -187,7 +194,7 @@ export class Agent {
         backoff,
         paramsPollMs: this.#options.paramsPollMs,
         setUrlHint: operatorHints(this.#options.paths).setUrl,
-        httpClientFor: ports.httpClientFor,
+        request: ports.requestEnrollment,
       });
       this.#enroller = enroller;
       while (!signal.aborted) {
@@ -216,6 +223,7 @@ export class Agent {
       if (unregistered.signal.aborted) return;
       log.info(message);
       this.#enrollment = undefined;
+      this.#leaving = true;
       unregistered.abort();
     };
     const link = new DmsLink({
@@ -245,7 +253,7 @@ export class Agent {
     await link.start();
     // `unregister` outside a snap removes the files under a running agent: notice it (inotify, no polling) and
     // start over
-    const watcher = watchRemoval(
+    const watcher = ports.watchRemoval(
       paths.credentials,
       () => leave(`${paths.credentials} was removed (unregister): leaving the DMS and waiting for a new URL`),
     );
@@ -256,6 +264,7 @@ export class Agent {
     if (unregistered.signal.aborted) {
       log.info("forgot the old enrollment's pending work", forgetEnrollment(ports.db));
     }
+    this.#leaving = false;
   }
 
   /**
@@ -299,36 +308,6 @@ const STALL_SLACK_MS = 10_000;
 
 /** How often the status is looked at (the file is written only when it changed, or once a minute), in ms. */
 const STATUS_PERIOD_MS = 5000;
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.stat(path).then(() => true, () => false);
-}
-
-/** Calls `onRemoved` once `path` no longer exists; watches the file itself, so nothing wakes up while idle. */
-function watchRemoval(path: string, onRemoved: () => void): { close(): void } {
-  let watcher: Deno.FsWatcher;
-  try {
-    watcher = Deno.watchFs(path, { recursive: false });
-  } catch {
-    onRemoved(); // gone already
-    return { close() {} };
-  }
-  (async () => {
-    for await (const _event of watcher) {
-      if (!(await exists(path))) {
-        onRemoved();
-        return;
-      }
-    }
-  })().catch(() => {});
-  return {
-    close() {
-      try {
-        watcher.close();
-      } catch { /* closed already */ }
-    },
-  };
-}
 
 function untilAborted(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -12,7 +12,7 @@ import type { Logger } from "./log.ts";
 import type { AgentPaths } from "./paths.ts";
 import { ChangeStore } from "./changes/store.ts";
 import { openAgentDb } from "./store/agent_db.ts";
-import { changeDatabasePath } from "./watchdog_daemon.ts";
+import { changeDatabasePath } from "./changes/location.ts";
 import type { AgentConfig } from "./settings.ts";
 
 /** One item of the check. */

@@ -7,11 +7,11 @@
  */
 import { readTextIfExists } from "./files.ts";
 import { decodeEnrollment } from "./identity/enrollment.ts";
-import type { AgentStatus } from "./nats/api.ts";
+import type { AgentStatus } from "./agent_status.ts";
 import { type AgentPaths, agentStatusPath, watchdogStatusPath } from "./paths.ts";
 import type { AgentConfig } from "./settings.ts";
 import { isRunning, type ProcessIdentity } from "./system/process.ts";
-import { changeDatabasePath } from "./watchdog_daemon.ts";
+import { changeDatabasePath } from "./changes/location.ts";
 
 /** A status file not rewritten for this long, while its process runs, means the daemon may be wedged. */
 export const STALE_AFTER_MS = 180_000;
@@ -194,6 +194,7 @@ export function formatStatus(report: StatusReport, now: number): string {
   const running = agent.state === "running";
   const rows: [string, string][] = [["Agent daemon", daemonLine(agent, now)]];
   if (agent.version) rows.push(["Version", agent.version]);
+  if (running && agent.phase) rows.push(["Phase", agent.phase]);
   rows.push(["Enrollment", enrollmentLine(report.enrollment)]);
   if (running) {
     if (agent.broker) {

@@ -9,7 +9,7 @@ import type { ChangeStore } from "./changes/store.ts";
 import type { Clock } from "./clock.ts";
 import type { AgentConfig } from "./settings.ts";
 import type { Logger } from "./log.ts";
-import { type AgentPaths, expandVariables, watchdogStatusPath } from "./paths.ts";
+import { type AgentPaths, watchdogStatusPath } from "./paths.ts";
 import { Liveness } from "./liveness.ts";
 import { Periodic } from "./periodic.ts";
 import { StatusFile } from "./status_file.ts";
@@ -36,18 +36,6 @@ export interface WatchdogDaemonOptions {
   identity: ProcessIdentity;
   /** systemd's notification socket, when systemd started the daemon. */
   notifier?: Notifier;
-}
-
-/** Where the change database is: `snaplogger.database.location` with variables expanded. */
-export function changeDatabasePath(
-  config: AgentConfig,
-  paths: AgentPaths,
-  env: Record<string, string | undefined>,
-): string {
-  return expandVariables(config["snaplogger.database.location"], {
-    ...env,
-    SNAP_DATA: env.SNAP_DATA || paths.dataDir,
-  });
 }
 
 /** Runs until `signal` aborts. */

@@ -1,6 +1,6 @@
 /** Every DMS action against the fake snapd: success, snapd errors passed through, missing and invalid input. */
 import { assertEquals, assertMatch, assertOk } from "./support/assert.ts";
-import type { ActionRequest, ActionResponse } from "../lib/dms/messages.ts";
+import type { ActionRequest, ActionResponse } from "../lib/dms_protocol/messages.ts";
 import { type ActionEnv, run, withActionEnv } from "./support/action_env.ts";
 import { makeSnap } from "./support/fake_snapd.ts";
 import { UploadServer } from "./support/upload_server.ts";

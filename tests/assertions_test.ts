@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "./support/assert.ts";
 import { parseAssertions } from "../lib/snapd/assertions.ts";
-import { enrollBody, EnrollmentError } from "../lib/identity/identity_client.ts";
+import { enrollBody, EnrollmentError } from "../lib/adapters/identity_http.ts";
 import { assertionFixture, snapdFixture } from "./support/fixtures.ts";
 
 Deno.test("parses the signed serial assertion, multi-line device-key joined with newlines", () => {

@@ -18,7 +18,7 @@ import { systemClock } from "../lib/clock.ts";
 import { ActionJournal } from "../lib/dms/journal.ts";
 import { Outbox } from "../lib/dms/outbox.ts";
 import { createLogger, MemorySink } from "../lib/log.ts";
-import { connectNats } from "../lib/nats/transport.ts";
+import { connectNats } from "../lib/adapters/nats_connect.ts";
 import { DEFAULT_NATS_PASSWORD } from "../lib/settings.ts";
 import type { SnapdChange, SnapdSnap } from "../lib/snapd/types.ts";
 import { openAgentDb } from "../lib/store/agent_db.ts";
@@ -318,7 +318,7 @@ async function v8FlagRows(world: World, ourId: string, runtime: string): Promise
 
 /** snapd's own answer to the read `list` starts with, no agent in between: the floor under `list`. */
 async function snapdFloor(socketPath: string): Promise<void> {
-  const snapd = new SnapdClient({ socketPath, timeoutMs: 30_000 });
+  const snapd = new SnapdClient({ clock: systemClock, socketPath, timeoutMs: 30_000 });
   try {
     await snapd.snaps();
     const times: number[] = [];

@@ -6,6 +6,7 @@
  * The names under test (`broker.test`) have no DNS: a resolver hands the session the addresses the system resolver
  * would give a name with an AAAA and an A record. The brokers, TLS and the connection attempts are all real.
  */
+import { systemClock } from "../lib/clock.ts";
 import { createLogger, MemorySink } from "../lib/log.ts";
 import { parseBrokerEntry } from "../lib/mqtt/broker_address.ts";
 import { BrokerRotation, resolveAll } from "../lib/mqtt/broker_rotation.ts";
@@ -36,6 +37,7 @@ async function withSessions(
     await fn(
       (options) => {
         const session = new MqttSession({
+          clock: systemClock,
           host: NAME,
           port: 1,
           clientId: DEVICE_ID,

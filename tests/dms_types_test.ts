@@ -5,7 +5,7 @@
  */
 import { assertEquals, assertOk } from "./support/assert.ts";
 import { runAction } from "../lib/actions/dispatcher.ts";
-import { decodeActionRequest, encodeActionResponse } from "../lib/dms/messages.ts";
+import { decodeActionRequest, encodeActionResponse } from "../lib/dms_protocol/messages.ts";
 import { canonicalJson } from "../lib/canonical_json.ts";
 import { withActionEnv } from "./support/action_env.ts";
 import { makeSnap } from "./support/fake_snapd.ts";

@@ -1,6 +1,8 @@
+import { systemClock } from "../lib/clock.ts";
 import { X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import { assertEquals, assertIncludes, assertMatch, assertOk } from "./support/assert.ts";
+import { requestEnrollment } from "../lib/adapters/identity_http.ts";
 import { Enroller } from "../lib/identity/enroller.ts";
 import { CredentialsStore } from "../lib/identity/credentials.ts";
 import { ParamsFile } from "../lib/identity/params.ts";
@@ -40,7 +42,7 @@ async function withEnv(fn: (env: Env) => Promise<void>, options: { configure?: b
   const paths = resolvePaths({ SNAP_DATA: dataDir, SNAP_COMMON: commonDir }, false);
   const stub = IdentityStub.start({ ca, mqttHost: "localhost", mqttPort: 8883 });
   const snapd = FakeSnapd.start();
-  const client = new SnapdClient({ socketPath: snapd.socketPath, timeoutMs: 2000 });
+  const client = new SnapdClient({ clock: systemClock, socketPath: snapd.socketPath, timeoutMs: 2000 });
   const logs = new MemorySink();
   const log = createLogger("test", { level: "debug", sink: logs });
   const stop = new AbortController();
@@ -48,6 +50,7 @@ async function withEnv(fn: (env: Env) => Promise<void>, options: { configure?: b
     await Deno.writeTextFile(paths.params, goParams(stub.url, paths.credentials));
   }
   const enroller = new Enroller({
+    clock: systemClock,
     snapd: client,
     params: new ParamsFile(paths, log),
     credentials: new CredentialsStore(paths, log),
@@ -55,6 +58,7 @@ async function withEnv(fn: (env: Env) => Promise<void>, options: { configure?: b
     backoff: { initialMs: 5, maxMs: 20 },
     paramsPollMs: 10,
     setUrlHint: "agent configure --url URL",
+    request: requestEnrollment,
   });
   const env: Env = {
     stub,

@@ -4,7 +4,7 @@ import {
   encodeActionResponse,
   encodeHealth,
   MAX_REQUEST_BYTES,
-} from "../lib/dms/messages.ts";
+} from "../lib/dms_protocol/messages.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 

@@ -4,6 +4,7 @@
  * fails, an owner callback that throws — the session logs each once, recovers, and receives afterwards. The
  * server name the session puts on the wire is read from its ClientHello.
  */
+import { systemClock } from "../lib/clock.ts";
 import mqtt from "mqtt";
 import { createLogger, MemorySink } from "../lib/log.ts";
 import { type ConnectClient, MqttSession, type MqttSessionOptions } from "../lib/mqtt/session.ts";
@@ -47,6 +48,7 @@ async function withBroker(
       logs,
       session(options = {}) {
         const session = new MqttSession({
+          clock: systemClock,
           host: "localhost",
           port: broker.port,
           clientId: DEVICE_ID,
@@ -186,6 +188,7 @@ for (
     const ca = TestCA.create();
     const device = ca.issue("device");
     const session = new MqttSession({
+      clock: systemClock,
       host,
       port: catcher.port,
       clientId: DEVICE_ID,

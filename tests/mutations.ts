@@ -244,7 +244,7 @@ export const MUTATIONS: Mutation[] = [
     promise: "a POST that failed after it was sent is never retried (protocol §6)",
     edits: [
       edit(
-        "lib/snapd/client.ts",
+        "lib/adapters/snapd_http.ts",
         'shouldRetry: (error) => method === "GET" || nothingSent(error),',
         "shouldRetry: () => true,",
       ),
@@ -257,7 +257,7 @@ export const MUTATIONS: Mutation[] = [
     promise: "a GET is retried whatever failed (protocol §6)",
     edits: [
       edit(
-        "lib/snapd/client.ts",
+        "lib/adapters/snapd_http.ts",
         'shouldRetry: (error) => method === "GET" || nothingSent(error),',
         "shouldRetry: (error) => nothingSent(error),",
       ),
@@ -650,5 +650,53 @@ export const MUTATIONS: Mutation[] = [
     edits: [edit("lib/mqtt/session.ts", "this.#failover.restart(); // the first broker first again", "")],
     tests: ["tests/broker_failover_test.ts"],
     filter: "mqtt.brokers",
+  },
+  {
+    name: "local-nats-proxied",
+    promise:
+      "the device's own NATS server is never proxied; a remote one goes through the proxy (README: proxy)",
+    edits: [
+      edit(
+        "lib/net/agent_proxies.ts",
+        "LOCAL_NAMES.has(host.toLowerCase())",
+        "false",
+      ),
+    ],
+    tests: ["tests/proxy_test.ts"],
+    filter: "remote NATS",
+  },
+  {
+    name: "remote-nats-direct",
+    promise: "a remote NATS server is reached through the https proxy (README: proxy)",
+    edits: [
+      edit(
+        "lib/adapters/nats_connect.ts",
+        "internals.dial = async (hp) => (await dialer(hp.hostname, hp.port)) ?? await direct(hp);",
+        "internals.dial = direct;",
+      ),
+    ],
+    tests: ["tests/proxy_test.ts"],
+    filter: "remote NATS",
+  },
+  {
+    name: "recovery-runs-unknown",
+    promise:
+      "a started action whose outcome cannot be known is answered with an error, never run (protocol §3)",
+    edits: [
+      edit(
+        "lib/dms/action_life.ts",
+        'if (effect === "unknown") {',
+        'if (effect === "unknown") return { step: "run" };\n  if (false) {',
+      ),
+    ],
+    tests: ["tests/action_life_test.ts"],
+  },
+  {
+    name: "phase-never-waiting",
+    promise:
+      "status and v1.iot.agent.status name the agent's phase: waiting for a URL until params has one (README: status)",
+    edits: [edit("lib/identity/enroller.ts", 'this.#phase = "waiting for a URL";', "")],
+    tests: ["tests/nats_api_test.ts"],
+    filter: "before enrollment the status subjects say so",
   },
 ];

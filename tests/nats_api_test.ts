@@ -7,7 +7,7 @@ import addFormats from "ajv-formats";
 import { parse } from "yaml";
 import type { NatsConnection } from "nats";
 import { assertEquals, assertMatch, assertOk } from "./support/assert.ts";
-import { connectNats } from "../lib/nats/transport.ts";
+import { connectNats } from "../lib/adapters/nats_connect.ts";
 import { SUBJECTS } from "../lib/nats/api.ts";
 import { DEFAULT_NATS_PASSWORD } from "../lib/settings.ts";
 import { NatsServer } from "./support/nats_server.ts";
@@ -199,6 +199,7 @@ Deno.test({
 
       assertEquals(await request(client, "iot.agent.mqtt.connection.status", {}), { connected: true });
       const status = await request(client, "v1.iot.agent.status", {});
+      assertEquals(status.phase, "serving");
       assertEquals([status.enrolled, status.deviceId, status.organizationId, status.outboxDepth], [
         true,
         deviceId,
@@ -388,6 +389,7 @@ Deno.test({
         assertMatch((status.errorInfo as { message: string }).message, /not enrolled yet/);
         const agentStatus = await request(client, "v1.iot.agent.status", {});
         assertEquals([agentStatus.enrolled, agentStatus.outboxDepth], [false, 0]);
+        assertEquals(agentStatus.phase, "waiting for a URL", "no params: the agent waits for the URL");
       } finally {
         await client.close();
         await server.stop();

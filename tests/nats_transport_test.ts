@@ -1,11 +1,11 @@
 /**
- * lib/nats/transport.ts is the only place that uses nats.js internals (there is no supported way): these tests
+ * lib/adapters/nats_connect.ts is the only place that uses nats.js internals (there is no supported way): these tests
  * fail when a nats.js update changes what it relies on — the internal modules and exports, NodeTransport's
  * private `_closed` and `socket` — and show the hardening is applied to a real connection.
  */
 import { NodeTransport } from "nats/lib/src/node_transport.js";
 import { NatsConnectionImpl, setTransportFactory } from "nats/lib/nats-base-client/internal_mod.js";
-import { connectNats, hasTransportInternals } from "../lib/nats/transport.ts";
+import { connectNats, hasTransportInternals } from "../lib/adapters/nats_connect.ts";
 import { assertEquals, assertOk } from "./support/assert.ts";
 import { NatsServer } from "./support/nats_server.ts";
 

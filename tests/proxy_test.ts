@@ -8,6 +8,9 @@ import { bypasses, environmentSource, proxyFor, resolveProxies, showProxy } from
 import { assertEquals, assertMatch, assertOk } from "./support/assert.ts";
 import { runAgent } from "./support/agent_process.ts";
 import { uploadStream } from "../lib/uploads.ts";
+import { connectNats } from "../lib/adapters/nats_connect.ts";
+import { DEFAULT_NATS_PASSWORD } from "../lib/settings.ts";
+import { NatsServer } from "./support/nats_server.ts";
 import { freePort } from "./support/ports.ts";
 import { HttpProxy } from "./support/http_proxy.ts";
 import { until } from "./support/wait.ts";
@@ -224,4 +227,48 @@ Deno.test("an upload to an http URL goes through the http proxy, with its creden
     await server.shutdown();
     await proxy.stop();
   }
+});
+
+Deno.test({
+  name: "a remote NATS server is reached through the https proxy; the device's own (localhost) never is",
+  ...E2E,
+  async fn() {
+    const proxy = await HttpProxy.start();
+    const users = [
+      { user: "snapd", password: DEFAULT_NATS_PASSWORD },
+      { user: "reader", password: "reader-pass" },
+    ];
+    const remote = await NatsServer.start({ users, host: "127.0.0.2" });
+    const local = await NatsServer.start({ users });
+    try {
+      for (const [server, tunnelled] of [[remote, true], [local, false]] as const) {
+        await withWorld(async (world) => {
+          const agent = world.agent([], {
+            IOTAGENT_NATS_ENABLED: "true",
+            IOTAGENT_NATS_URL: server.url.replace("127.0.0.1", "localhost"),
+            IOTAGENT_PROXY_HTTPS: proxy.url(),
+          });
+          await world.online({ timeoutMs: 30_000 });
+          await agent.waitForLine(/connected to NATS .*; serving/, { timeoutMs: 30_000 });
+          const client = await connectNats({ servers: server.url, user: "reader", pass: "reader-pass" });
+          try {
+            const reply = await client.request("v1.iot.agent.status", new TextEncoder().encode("{}"), {
+              timeout: 5000,
+            });
+            assertOk(reply.data.length > 0, "the local API answers");
+          } finally {
+            await client.close();
+          }
+          const requests = await proxy.requests();
+          assertEquals(
+            requests.some((r) => r.startsWith("CONNECT") && r.endsWith(`:${server.port}`)),
+            tunnelled,
+            `${server.url}: ${requests.join(", ")}`,
+          );
+        });
+      }
+    } finally {
+      await Promise.all([remote.stop(), local.stop(), proxy.stop()]);
+    }
+  },
 });

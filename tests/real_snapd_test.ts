@@ -10,7 +10,7 @@
  */
 import { join } from "node:path";
 import { DEFAULT_NATS_PASSWORD } from "../lib/settings.ts";
-import { connectNats } from "../lib/nats/transport.ts";
+import { connectNats } from "../lib/adapters/nats_connect.ts";
 import { assertEquals, assertIncludes, assertMatch, assertOk } from "./support/assert.ts";
 import { startAgent } from "./support/agent_process.ts";
 import type { Child } from "./support/child.ts";

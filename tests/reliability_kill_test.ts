@@ -151,7 +151,7 @@ Deno.test({
   ...E2E,
   async fn() {
     const { NatsServer } = await import("./support/nats_server.ts");
-    const { connectNats } = await import("../lib/nats/transport.ts");
+    const { connectNats } = await import("../lib/adapters/nats_connect.ts");
     const { DEFAULT_NATS_PASSWORD } = await import("../lib/settings.ts");
     const fault = {
       area: "outage",

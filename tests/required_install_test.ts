@@ -1,5 +1,5 @@
 import { assertEquals, assertMatch, assertThrows } from "./support/assert.ts";
-import { parseRequiredInstall, requiredChannel, RequiredInstaller } from "../lib/required_install.ts";
+import { parseRequiredInstall, requiredChannel, RequiredInstaller } from "../lib/dms/required_install.ts";
 import { KeyedQueue } from "../lib/keyed_queue.ts";
 import { openAgentDb } from "../lib/store/agent_db.ts";
 import { createLogger, MemorySink } from "../lib/log.ts";
@@ -49,7 +49,7 @@ async function withInstaller(
 ) {
   const dir = await Deno.makeTempDir();
   const snapd = FakeSnapd.start();
-  const client = new SnapdClient({ socketPath: snapd.socketPath, timeoutMs: 2000 });
+  const client = new SnapdClient({ clock: systemClock, socketPath: snapd.socketPath, timeoutMs: 2000 });
   const logs = new MemorySink();
   const log = createLogger("test", { level: "debug", sink: logs });
   const dbs = [await openAgentDb(`${dir}/agent.db`, log)];

@@ -1,3 +1,4 @@
+import { systemClock } from "../lib/clock.ts";
 import { assertEquals, assertOk, assertRejects } from "./support/assert.ts";
 import { nothingSent, SnapdClient } from "../lib/snapd/client.ts";
 import { createLogger, MemorySink } from "../lib/log.ts";
@@ -11,7 +12,7 @@ import { FakeClock } from "./support/fake_clock.ts";
 async function withReplay(routes: [string, string, string][], fn: (client: SnapdClient) => Promise<void>) {
   const server = ReplaySnapd.start();
   for (const [method, path, file] of routes) server.route(method, path, file);
-  const client = new SnapdClient({ socketPath: server.socketPath, timeoutMs: 5000 });
+  const client = new SnapdClient({ clock: systemClock, socketPath: server.socketPath, timeoutMs: 5000 });
   try {
     await fn(client);
   } finally {
@@ -23,7 +24,7 @@ async function withReplay(routes: [string, string, string][], fn: (client: Snapd
 /** Runs `fn` with a fake snapd and a client with time limit `timeoutMs`. */
 async function withFake(timeoutMs: number, fn: (fake: FakeSnapd, client: SnapdClient) => Promise<void>) {
   const fake = FakeSnapd.start();
-  const client = new SnapdClient({ socketPath: fake.socketPath, timeoutMs });
+  const client = new SnapdClient({ clock: systemClock, socketPath: fake.socketPath, timeoutMs });
   try {
     await fn(fake, client);
   } finally {
@@ -162,6 +163,7 @@ Deno.test("a request that cannot connect (snapd restarting) is retried for any m
   const fake = FakeSnapd.start();
   const logs = new MemorySink();
   const client = new SnapdClient({
+    clock: systemClock,
     socketPath: fake.socketPath,
     timeoutMs: 10_000,
     log: createLogger("test", { level: "debug", sink: logs }),
@@ -219,7 +221,7 @@ Deno.test("a POST that failed after it was sent is never retried (snapd may have
 
 Deno.test("a burst of 30 requests keeps at most snapd.max-requests in flight; every one is answered", async () => {
   await withFake(10_000, async (fake) => {
-    const client = new SnapdClient({ socketPath: fake.socketPath, maxRequests: 8 });
+    const client = new SnapdClient({ clock: systemClock, socketPath: fake.socketPath, maxRequests: 8 });
     try {
       fake.delayNext({ path: "/v2/snaps" }, 100, 30);
       const answers = await Promise.all(Array.from({ length: 30 }, () => client.snaps()));

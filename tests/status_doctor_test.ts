@@ -11,6 +11,8 @@ import { E2E, withWorld, type World } from "./support/world.ts";
 import { formatDoctor, runDoctor } from "../lib/doctor/doctor.ts";
 import { buildConfig } from "../lib/config.ts";
 import { resolvePaths } from "../lib/paths.ts";
+import { SnapdClient } from "../lib/snapd/client.ts";
+import { systemClock } from "../lib/clock.ts";
 import { createLogger, MemorySink } from "../lib/log.ts";
 
 const serverConfig = await Deno.readTextFile(new URL("../snap/nats-server.conf", import.meta.url));
@@ -60,6 +62,7 @@ Deno.test({
       assertEquals(code, 0, output);
       assertMatch(line(output, "Agent daemon"), /running \(pid \d+\)/);
       assertMatch(line(output, "Enrollment"), new RegExp(`enrolled as ${id} \\(organisation org-test\\)`));
+      assertMatch(line(output, "Phase"), /^Phase +serving$/);
       assertMatch(line(output, "Broker"), /localhost:\d+ — connected since 20\d\d-.* ago\)/);
       assertMatch(line(output, "Last health"), /20\d\d-.*Z \(\d+ s ago\)/);
       assertMatch(line(output, "Outbox"), /0 response\(s\) waiting/);
@@ -215,15 +218,30 @@ Deno.test("agent doctor: little free disk warns, almost none fails", async () =>
     });
     const paths = resolvePaths({ SNAP_DATA: dir, SNAP_COMMON: dir }, false);
     const log = createLogger("test", { sink: new MemorySink() });
+    const snapd = new SnapdClient({
+      socketPath: config["snapd.socket"],
+      timeoutMs: 1000,
+      clock: systemClock,
+    });
+    const natsConnect = () => Promise.reject(new Error("no NATS in this test"));
     const disk = async (free: number) =>
-      (await runDoctor({ config, paths, env: {}, log, freeBytes: () => Promise.resolve(free) })).find((r) =>
-        r.name === "disk"
-      )!;
+      (await runDoctor({
+        config,
+        paths,
+        env: {},
+        log,
+        snapd,
+        natsConnect,
+        freeBytes: () => Promise.resolve(free),
+      })).find((
+        r,
+      ) => r.name === "disk")!;
     assertEquals((await disk(50 * 1024 * 1024)).status, "warn");
     const full = await disk(5 * 1024 * 1024);
     assertEquals(full.status, "fail");
     assertMatch(formatDoctor([full]).text, /^\[FAIL\] disk: 5 MiB free in .*\n {7}hint: free some space/);
     assertEquals(formatDoctor([full]).failed, true);
+    snapd.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -1,4 +1,5 @@
 /** The change store, the change logger and the watchdog, with the fake snapd and an injected clock. */
+import { systemClock } from "../lib/clock.ts";
 import { assertEquals, assertMatch, assertOk } from "./support/assert.ts";
 import { ChangeStore } from "../lib/changes/store.ts";
 import { ChangeLogger } from "../lib/changes/logger.ts";
@@ -49,7 +50,7 @@ interface Env {
 async function withEnv(fn: (env: Env) => Promise<void>) {
   const dir = await Deno.makeTempDir();
   const snapd = FakeSnapd.start();
-  const client = new SnapdClient({ socketPath: snapd.socketPath, timeoutMs: 5000 });
+  const client = new SnapdClient({ clock: systemClock, socketPath: snapd.socketPath, timeoutMs: 5000 });
   const logs = new MemorySink();
   const log = createLogger("test", { level: "debug", sink: logs });
   const reboots: string[] = [];

@@ -1,19 +1,9 @@
 /** What every action handler receives and returns. Handlers know nothing of MQTT. */
 import type { Clock } from "../clock.ts";
-import type { ActionRequest } from "../dms/messages.ts";
+import type { ActionRequest } from "../dms_protocol/messages.ts";
+import type { DeviceIdentity, DmsProtocol } from "../dms_protocol/identity.ts";
 import type { Logger } from "../log.ts";
 import type { SnapdPort } from "../snapd/port.ts";
-
-/** The DMS protocol generation: `2` (list v2, health hashes) or `legacy` (2021 formats). */
-export type DmsProtocol = "2" | "legacy";
-
-/** The enrolled device, as the DMS knows it. */
-export interface DeviceIdentity {
-  /** Enrollment id. */
-  id: string;
-  /** Organisation id. */
-  organizationId: string;
-}
 
 /** Uploads a stream of known length with HTTP PUT; rejects unless the answer is 2xx. */
 export type Upload = (url: URL, body: ReadableStream<Uint8Array>, length: number) => Promise<void>;

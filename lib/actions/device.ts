@@ -4,7 +4,7 @@
  */
 import { parseAssertions } from "../snapd/assertions.ts";
 import type { ActionContext, ActionOutcome } from "./context.ts";
-import { ZERO_TIME } from "../dms/device_snap.ts";
+import { ZERO_TIME } from "../dms_protocol/device_snap.ts";
 import { describeVersion, type DeviceVersion } from "./server.ts";
 
 /** The `Device` the DMS decodes (keys alphabetical). */

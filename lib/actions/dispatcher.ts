@@ -2,7 +2,7 @@
  * Routes a request to its handler and turns the outcome into exactly one response: an unknown action gets
  * `success:false` with `unhandled action: X`; a handler's error becomes `success:false` with its message.
  */
-import type { ActionRequest, ActionResponse } from "../dms/messages.ts";
+import type { ActionRequest, ActionResponse } from "../dms_protocol/messages.ts";
 import { ackAction } from "./ack.ts";
 import type { ActionContext, ActionHandler, ActionOutcome } from "./context.ts";
 import { deviceAction } from "./device.ts";

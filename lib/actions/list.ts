@@ -4,8 +4,8 @@
  * 2021 array, and `no snaps installed` for an empty list as upstream.
  */
 import { canonicalJson } from "../canonical_json.ts";
-import { toDeviceSnap } from "../dms/device_snap.ts";
-import { snapHashes } from "../dms/snap_hashes.ts";
+import { toDeviceSnap } from "../dms_protocol/device_snap.ts";
+import { snapHashes } from "../dms_protocol/snap_hashes.ts";
 import type { ActionContext, ActionOutcome } from "./context.ts";
 
 /** The `list` action. */

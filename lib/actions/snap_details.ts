@@ -3,7 +3,7 @@
  * returned nothing and its `info` put the snap's store id in `deviceId`; the DMS needs the snap and the device id).
  */
 import { canonicalJson } from "../canonical_json.ts";
-import { toDeviceSnap } from "../dms/device_snap.ts";
+import { toDeviceSnap } from "../dms_protocol/device_snap.ts";
 import type { ActionContext, ActionHandler } from "./context.ts";
 import { requireSnap } from "./validation.ts";
 

@@ -14,10 +14,8 @@
  *   that snap waits until the change is ready: snapd checks a request against the snap's state *before* the
  *   running change has applied (a `disable` then an `enable` at once leaves the snap disabled, the enable
  *   answered "already enabled").
- * - An action that starts a snapd change is marked "started" (with snapd's newest change id for the snap)
- *   before its request; after a restart such an action is answered with the change it started, or run if its
- *   request never reached snapd — and when snapd cannot tell us which, it is answered with an error rather than
- *   risk doing it twice.
+ * - An action that starts a snapd change is marked "started" before its request; after a restart what happens
+ *   next is decided by action_life.ts from that mark and what snapd reports — never a second run.
  * - The response is stored with its outbox entry in one transaction and published in order; it leaves the
  *   outbox only once the broker acknowledged it. A storage failure is retried with backoff, never dropped.
  */
@@ -36,10 +34,14 @@ import {
   type ActionResponse,
   decodeActionRequest,
   encodeActionResponse,
-} from "./messages.ts";
+} from "../dms_protocol/messages.ts";
 import { Outbox } from "./outbox.ts";
+import { answerWithoutRecord } from "./unrecorded.ts";
+import { announceResponse, logAction } from "./action_log.ts";
+import { isStorageFull } from "../store/storage_errors.ts";
 import { failpoint } from "../failpoints.ts";
 import { type Baseline, baselineOf, effectVisible, findStartedChange } from "./recovery.ts";
+import { type ChangeLookup, type EffectLookup, firstStep, FORGOTTEN, recover } from "./action_life.ts";
 
 /** What the delivery unit works through. */
 export interface DeliveryPorts {
@@ -159,7 +161,7 @@ export class Delivery {
         }
         if (!accepted.fresh) return this.#redelivered(accepted.entry, redelivered);
         failpoint("journalled");
-        this.#logAction(request.action, `action ${request.action} requested`, {
+        logAction(this.#log, request.action, `action ${request.action} requested`, {
           id: request.id,
           snap: request.snap || undefined,
         });
@@ -194,38 +196,16 @@ export class Delivery {
     this.#outbox.stop();
   }
 
-  /**
-   * The journal cannot record `request` (the storage is full): a read-only action is answered anyway — it changes
-   * nothing, so a second answer after a redelivery does no harm — and any other is refused, not run.
-   */
+  /** The journal cannot record `request` (the storage is full): see unrecorded.ts. */
   #unrecorded(request: ActionRequest, error: Error, early?: Promise<ActionReply>): void {
     this.#storage.failed(`recording actions: ${error.message}`);
-    const publish = (response: ActionResponse) => {
-      this.#log.info(
-        `action ${response.action} ${response.success ? "answered" : "refused"} without a record`,
-        {
-          id: response.id,
-          message: response.success ? undefined : response.message,
-        },
-      );
-      return this.#options.publish(this.#options.responseTopic, encodeActionResponse(response)).catch((
-        cause,
-      ) => this.#log.warn(`the reply to ${response.id} was not sent: ${(cause as Error).message}`));
-    };
-    if (READ_ONLY_ACTIONS.has(request.action)) {
-      void this.#options.queue.run(
-        request.snap,
-        async () => publish((await (early ?? this.#options.run(request))).response),
-      );
-      return;
-    }
-    void publish({
-      action: request.action,
-      id: request.id,
-      success: false,
-      message:
-        `the device's storage is full (${error.message}): the action was not recorded, so it was not run; ` +
-        `send it again once space is freed`,
+    const { queue, run, publish, responseTopic } = this.#options;
+    answerWithoutRecord(request, error, {
+      queue,
+      run,
+      early,
+      log: this.#log,
+      publish: (response) => publish(responseTopic, encodeActionResponse(response)),
     });
   }
 
@@ -273,8 +253,10 @@ export class Delivery {
     early?: Promise<ActionReply>,
   ): Promise<void> {
     const kind = changeKindOf(request.action);
-    if (kind && resumed?.state === "started" && await this.#recovered(request, kind, resumed)) return;
-    if (kind && !(await this.#markStarted(request))) return;
+    const first = firstStep(request, kind !== undefined, resumed);
+    if (first.step === "answer") return void await this.#complete(first.response);
+    if (first.step === "recover" && await this.#recovered(request, kind!, resumed!)) return;
+    if (first.step === "mark, then run" && !(await this.#markStarted(request))) return;
     const reply = await (early ?? this.#options.run(request));
     failpoint("answered by snapd");
     const seq = await this.#complete(reply.response);
@@ -287,70 +269,42 @@ export class Delivery {
   }
 
   /**
-   * Answers a started action from what snapd did before the restart; returns false when its request never
-   * reached snapd (it must run now).
+   * A started action after a restart: asks snapd what it did (see action_life.ts for the decision) and answers
+   * it; returns false when its request never reached snapd (it must run now).
    */
   async #recovered(request: ActionRequest, kind: string, entry: JournalEntry): Promise<boolean> {
-    const { id, action, snap } = request;
-    const fail = (reason: string) =>
-      this.#complete({
-        action,
-        id,
-        success: false,
-        message: `cannot tell whether ${action} reached snapd before the agent restarted (${reason}); ` +
-          `it was not run again, so that it cannot happen twice: check the changes of ${snap} and send it again if needed`,
-      }).then(() => true);
-    if (entry.baselineChange === undefined) {
-      return await fail("it was started by an agent without change marks");
-    }
+    const { id, snap, action } = request;
     const mark = {
       snap,
       kind,
-      baseline: entry.baselineChange,
+      baseline: entry.baselineChange!,
       baselineReady: entry.baselineReady,
       markedAt: entry.startedAt ?? entry.receivedAt,
     };
-    let outcome;
-    try {
-      outcome = await this.#lookup(
-        `looking up what ${id} started`,
-        () => findStartedChange(this.#options.snapd, mark, this.#options.clock.now()),
-      );
-    } catch (error) {
-      return await fail(`snapd's changes cannot be read: ${(error as Error).message}`);
+    const change: ChangeLookup = await this.#lookup(
+      `looking up what ${id} started`,
+      () => findStartedChange(this.#options.snapd, mark, this.#options.clock.now()),
+    ).catch((error) => ({ error: (error as Error).message }));
+    let next = recover(request, change);
+    if (!next) {
+      const effect: EffectLookup = await this.#lookup(
+        `reading the state of ${snap}`,
+        () => effectVisible(this.#options.snapd, action, snap),
+      ).catch((error) => ({ error: (error as Error).message }));
+      next = recover(request, change, effect)!;
     }
-    if (outcome.started === false) {
+    if (next.step === "run") {
       this.#log.info(`action ${id} had not reached snapd before the restart: running it now`);
       return false;
     }
-    if (outcome.started === true) {
+    if ("started" in change && change.started === true) {
       this.#log.info(
-        `action ${id} had started change ${outcome.changeId} before the restart: answering with it`,
+        `action ${id} had started change ${change.changeId} before the restart: answering with it`,
       );
-      await this.#complete({ action, id, success: true, result: outcome.changeId });
-      return true;
+    } else if (next.response.success) {
+      this.#log.info(`action ${id}: ${FORGOTTEN}; the snap's state shows it done: answering so`);
     }
-    const forgotten =
-      "snapd no longer lists the changes of that time (it forgets finished changes after a day)";
-    let verdict;
-    try {
-      verdict = await this.#lookup(
-        `reading the state of ${snap}`,
-        () => effectVisible(this.#options.snapd, action, snap),
-      );
-    } catch (error) {
-      return await fail(`${forgotten}, and the snap's state cannot be read: ${(error as Error).message}`);
-    }
-    if (verdict === "unknown") {
-      return await fail(`${forgotten}, and the snap's state does not show it: outcome unknown`);
-    }
-    this.#log.info(`action ${id}: ${forgotten}; the snap's state shows it done: answering so`);
-    await this.#complete({
-      action,
-      id,
-      success: true,
-      message: `${action} of ${snap} is done (snapd no longer lists its change)`,
-    });
+    await this.#complete(next.response);
     return true;
   }
 
@@ -409,21 +363,8 @@ export class Delivery {
     return seq;
   }
 
-  /**
-   * A line about an action: at `info` for those that change the device, at `debug` for read-only ones — a DMS that
-   * asks for `list` every minute must not fill the journal (and the hot path writes nothing it need not).
-   */
-  #logAction(action: string, message: string, fields: Record<string, unknown>): void {
-    if (READ_ONLY_ACTIONS.has(action)) this.#log.debug(message, fields);
-    else this.#log.info(message, fields);
-  }
-
   #announce(response: ActionResponse): void {
-    const message = `action ${response.action} ${response.success ? "succeeded" : "failed"}`;
-    const fields = { id: response.id, message: response.success ? undefined : response.message };
-    // a failure is worth a line whatever the action
-    if (response.success) this.#logAction(response.action, message, fields);
-    else this.#log.info(message, fields);
+    announceResponse(this.#log, response);
     void this.flush();
   }
 
@@ -456,11 +397,4 @@ export class Delivery {
     this.#storage.succeeded();
     return result;
   }
-}
-
-/** True when sqlite or the file system says there is no space left. */
-export function isStorageFull(error: unknown): boolean {
-  return /database or disk is full|no space left on device|ENOSPC|SQLITE_FULL/i.test(
-    (error as Error)?.message ?? "",
-  );
 }

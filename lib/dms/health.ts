@@ -1,9 +1,9 @@
 /** Builds the health message: who we are, when, and (version-2 DMS) the snap hashes. */
-import type { DmsProtocol } from "../actions/context.ts";
+import type { DmsProtocol } from "../dms_protocol/identity.ts";
 import type { Logger } from "../log.ts";
 import type { SnapdPort } from "../snapd/port.ts";
-import type { Health } from "./messages.ts";
-import { snapHashes } from "./snap_hashes.ts";
+import type { Health } from "../dms_protocol/messages.ts";
+import { snapHashes } from "../dms_protocol/snap_hashes.ts";
 
 /** Reads what health needs; without snapd the hashes are left out (the DMS then treats it as legacy health). */
 export async function buildHealth(

@@ -11,7 +11,7 @@
  *   done     — the response, stored in one transaction with its outbox entry.
  */
 import type { DatabaseSync } from "node:sqlite";
-import type { ActionRequest } from "./messages.ts";
+import type { ActionRequest } from "../dms_protocol/messages.ts";
 import type { Baseline } from "./recovery.ts";
 import { statement } from "../store/statements.ts";
 

@@ -3,13 +3,13 @@
  * `metrics.interval`, both stopped while disconnected. Publishing goes through a port, so the schedule is
  * tested with a fake clock and a fake publisher.
  */
-import type { DeviceIdentity, DmsProtocol } from "../actions/context.ts";
+import type { DeviceIdentity, DmsProtocol } from "../dms_protocol/identity.ts";
 import type { Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import { Periodic } from "../periodic.ts";
 import type { SnapdPort } from "../snapd/port.ts";
 import { buildHealth } from "./health.ts";
-import { encodeHealth } from "./messages.ts";
+import { encodeHealth } from "../dms_protocol/messages.ts";
 
 /** Reads the metric lines of a device (Influx line protocol); a source that fails is reported and skipped. */
 export type ReadMetrics = (deviceId: string, onError: (error: Error) => void) => Promise<string[]>;

@@ -11,8 +11,9 @@ import { operatorHints } from "../operator_hints.ts";
 import type { Logger } from "../log.ts";
 import type { AgentPaths } from "../paths.ts";
 import type { Proxies } from "../net/proxy.ts";
-import { SnapdClient } from "../snapd/client.ts";
-import { changeDatabasePath } from "../watchdog_daemon.ts";
+import type { ConnectionOptions, NatsConnection } from "nats";
+import type { SnapdClient } from "../snapd/client.ts";
+import { changeDatabasePath } from "../changes/location.ts";
 import { runSnapctl } from "../system/snapctl.ts";
 import type { CheckResult } from "./check_result.ts";
 import {
@@ -33,6 +34,8 @@ export interface DoctorOptions {
   paths: AgentPaths;
   env: Record<string, string | undefined>;
   log: Logger;
+  /** snapd, with a short time limit (the caller closes it). */
+  snapd: SnapdClient;
   /** @default Date.now() */
   now?: number;
   /** Free bytes for unprivileged users in a directory. @default statfs */
@@ -41,6 +44,8 @@ export interface DoctorOptions {
   snapctl?: Snapctl;
   /** The proxies the agent dials through (see lib/net/agent_proxies.ts). @default none */
   proxies?: Proxies;
+  /** Connects to NATS as the agent would (through its proxy when one applies). */
+  natsConnect: (options: ConnectionOptions) => Promise<NatsConnection>;
 }
 
 async function defaultFreeBytes(dir: string): Promise<number> {
@@ -54,13 +59,9 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> 
   const now = options.now ?? Date.now();
   const hints = operatorHints(paths);
   const results: CheckResult[] = [];
-  const snapd = new SnapdClient({ socketPath: config["snapd.socket"], timeoutMs: 5000 });
-  try {
-    results.push(await checkSnapd(snapd, paths.inSnap, options.snapctl ?? runSnapctl, hints));
-    results.push(await checkAssertions(snapd));
-  } finally {
-    snapd.close();
-  }
+  const { snapd } = options;
+  results.push(await checkSnapd(snapd, paths.inSnap, options.snapctl ?? runSnapctl, hints));
+  results.push(await checkAssertions(snapd));
   const params = await new ParamsFile(paths, log).inspect();
   const enrollment = await readEnrollment(paths.credentials);
   const enrolled = enrollment !== undefined && !(enrollment instanceof Error);
@@ -68,7 +69,7 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> 
   results.push(await checkIdentity(params, enrolled, hints, options.proxies));
   results.push(...checkCredentials(enrollment, now, await enrollmentFailure(paths), params, hints));
   if (enrolled) results.push(await checkBroker(enrollment, config, options.proxies));
-  if (config["nats.enabled"]) results.push(await checkNats(config, hints));
+  if (config["nats.enabled"]) results.push(await checkNats(config, hints, options.natsConnect));
   results.push(checkChangeDatabase(changeDatabasePath(config, paths, options.env)));
   results.push(await checkDisk(paths.dataDir, options.freeBytes ?? defaultFreeBytes));
   return results;

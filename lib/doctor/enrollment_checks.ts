@@ -3,7 +3,7 @@ import { X509Certificate } from "node:crypto";
 import { type CheckResult, fail, ok, warn } from "./check_result.ts";
 import { readTextIfExists } from "../files.ts";
 import { decodeEnrollment, type Enrollment } from "../identity/enrollment.ts";
-import { EnrollmentError, enrollUrl, requestEnrollment } from "../identity/identity_client.ts";
+import { EnrollmentError, enrollUrl, requestEnrollment } from "../adapters/identity_http.ts";
 import type { ParamsState } from "../identity/params.ts";
 import type { OperatorHints } from "../operator_hints.ts";
 import { httpClientFor, type Proxies } from "../net/proxy.ts";

@@ -7,8 +7,8 @@ import type { OperatorHints } from "../operator_hints.ts";
 import { brokerAddress } from "../mqtt/broker_address.ts";
 import { brokerHandshake, HandshakeTimeoutError } from "../mqtt/broker_handshake.ts";
 import { brokerTrust, explainVerificationFailure, isBrokerVerificationError } from "../mqtt/tls.ts";
-import { connectNats } from "../nats/transport.ts";
 import { NATS_USER } from "../nats/service.ts";
+import type { ConnectionOptions, NatsConnection } from "nats";
 import { type Proxies, proxyFor, showProxy, tunnel } from "../net/proxy.ts";
 
 /**
@@ -100,12 +100,16 @@ export async function checkBroker(
     : fail(name, `cannot reach ${broker}: ${error.message}`, "check the network and the broker");
 }
 
-export async function checkNats(config: AgentConfig, hints: OperatorHints): Promise<CheckResult> {
+export async function checkNats(
+  config: AgentConfig,
+  hints: OperatorHints,
+  connect: (options: ConnectionOptions) => Promise<NatsConnection>,
+): Promise<CheckResult> {
   const name = "NATS";
   const servers = config["nats.url"];
   const caFile = config["nats.ca"];
   try {
-    const connection = await connectNats({
+    const connection = await connect({
       servers,
       user: NATS_USER,
       pass: config["nats.snapd.password"],

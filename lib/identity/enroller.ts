@@ -3,14 +3,14 @@
  * waits for the identity URL in `params`, then reads the model and serial assertions from snapd and enrolls,
  * retrying every failure with capped full-jitter backoff and logging each distinct cause once.
  */
-import { type Clock, systemClock } from "../clock.ts";
+import type { Clock } from "../clock.ts";
 import { FailureLog } from "../failure_log.ts";
 import type { Logger } from "../log.ts";
 import { type BackoffOptions, retry } from "../retry.ts";
 import type { SnapdPort } from "../snapd/port.ts";
 import type { CredentialsStore } from "./credentials.ts";
 import type { Enrollment } from "./enrollment.ts";
-import { enrollBody, EnrollmentError, requestEnrollment } from "./identity_client.ts";
+import { enrollBody, EnrollmentError, type RequestEnrollment } from "../adapters/identity_http.ts";
 import type { ParamsFile } from "./params.ts";
 
 /** What the enroller needs. */
@@ -19,15 +19,15 @@ export interface EnrollerDeps {
   params: ParamsFile;
   credentials: CredentialsStore;
   log: Logger;
-  /** @default systemClock */
-  clock?: Clock;
+  /** Time: waits, timeouts and how long things took (the real one is wired in main.ts). */
+  clock: Clock;
   backoff?: BackoffOptions;
   /** How often `params` is checked while waiting for a URL, in ms. @default 2000 */
   paramsPollMs?: number;
   /** What an operator types to set the URL here (see operator_hints.ts). */
   setUrlHint: string;
-  /** The HTTP client for the identity service at a URL (a proxy's), or undefined to go direct. */
-  httpClientFor?: (url: URL) => Deno.HttpClient | undefined;
+  /** Sends the enroll request to the identity service (through its proxy, when one applies). */
+  request: RequestEnrollment;
 }
 
 /** The enrollment state machine of the agent. */
@@ -38,8 +38,15 @@ export class Enroller {
 
   constructor(deps: EnrollerDeps) {
     this.#deps = deps;
-    this.#clock = deps.clock ?? systemClock;
+    this.#clock = deps.clock;
     this.#failures = new FailureLog(deps.log, "enrollment");
+  }
+
+  #phase: "waiting for a URL" | "enrolling" | undefined;
+
+  /** What the enroller is doing: waiting for the identity service URL, or enrolling; undefined before it starts. */
+  get phase(): "waiting for a URL" | "enrolling" | undefined {
+    return this.#phase;
   }
 
   /** The cause of the last failed attempt, if the last attempt failed. */
@@ -50,6 +57,7 @@ export class Enroller {
   /** Resolves with the enrollment once there is one; rejects only when `signal` aborts. */
   async ensureEnrolled(signal: AbortSignal): Promise<Enrollment> {
     const { credentials, log } = this.#deps;
+    this.#phase = "enrolling";
     const { enrollment, fresh } = await retry(async () => {
       const stored = await credentials.load();
       if (stored) return { enrollment: stored, fresh: false };
@@ -83,7 +91,11 @@ export class Enroller {
     let waitingLogged = false;
     for (;;) {
       const settings = await params.read();
-      if (settings) return settings.url;
+      if (settings) {
+        this.#phase = "enrolling";
+        return settings.url;
+      }
+      this.#phase = "waiting for a URL";
       if (!waitingLogged) {
         log.info(`not configured: waiting for the identity service URL (${this.#deps.setUrlHint})`, {
           params: params.path,
@@ -109,7 +121,7 @@ export class Enroller {
         },
       );
     }
-    return await requestEnrollment(url, body, { signal, client: this.#deps.httpClientFor?.(new URL(url)) });
+    return await this.#deps.request(url, body, { signal });
   }
 
   /**

@@ -16,7 +16,7 @@
  */
 import type { Socket } from "node:net";
 import mqtt from "mqtt";
-import { type Clock, systemClock } from "../clock.ts";
+import type { Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import { Backoff, type BackoffOptions, retry } from "../retry.ts";
 import { type BrokerAddress, brokerAddress } from "./broker_address.ts";
@@ -66,8 +66,8 @@ export interface MqttSessionOptions {
    */
   reconnectSpreadMs?: number;
   log: Logger;
-  /** @default systemClock */
-  clock?: Clock;
+  /** Time: waits, timeouts and how long things took (the real one is wired in main.ts). */
+  clock: Clock;
   /** @default mqtt.connect */
   connect?: ConnectClient;
   /** Opens a tunnel to the broker through a proxy (HTTP CONNECT) when one applies (undefined: go direct). */
@@ -106,7 +106,7 @@ export class MqttSession {
 
   constructor(options: MqttSessionOptions) {
     this.#options = options;
-    this.#clock = options.clock ?? systemClock;
+    this.#clock = options.clock;
     this.#backoff = new Backoff(options.backoff);
     this.#connectClient = options.connect ?? mqtt.connect;
     this.#failover = new BrokerFailover({

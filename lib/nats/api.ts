@@ -5,40 +5,13 @@
  * (agent subjects). The contract, with JSON Schemas, is `asyncapi.yaml`.
  */
 import { isSnapName, requireChannel } from "../actions/validation.ts";
-import { ZERO_TIME } from "../dms/device_snap.ts";
+import { ZERO_TIME } from "../dms_protocol/device_snap.ts";
 import { parseAssertions } from "../snapd/assertions.ts";
 import type { SnapdPort } from "../snapd/port.ts";
-import type { ProcessMemory } from "../system/memory.ts";
+import type { AgentStatus } from "../agent_status.ts";
 import type { ChangeSelection, SnapdSnap } from "../snapd/types.ts";
 
 /** What `v1.iot.agent.status` reports. */
-export interface AgentStatus {
-  /** Agent version. */
-  version: string;
-  enrolled: boolean;
-  deviceId?: string;
-  organizationId?: string;
-  /** Why the last enrollment attempt failed, while not enrolled. */
-  enrollmentError?: string;
-  broker?: {
-    host: string;
-    port: number;
-    connected: boolean;
-    /** RFC 3339, while connected. */
-    connectedSince?: string;
-    /** Why the last connection attempt failed. */
-    lastError?: string;
-  };
-  /** RFC 3339 time of the last acknowledged health message. */
-  lastHealthAt?: string;
-  /** Responses waiting for the broker. */
-  outboxDepth: number;
-  /** The local API's own connection. */
-  nats?: { enabled: boolean; connected: boolean; lastError?: string };
-  /** The agent process's memory, in bytes. */
-  memory?: ProcessMemory;
-}
-
 /** The ports of the API. */
 export interface NatsApiPorts {
   snapd: SnapdPort;

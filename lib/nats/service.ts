@@ -5,13 +5,12 @@
  * a connection is lost for good (or refused, e.g. a wrong password) tries again forever with capped full-jitter
  * backoff, logging each distinct cause once.
  */
-import type { Msg, NatsConnection } from "nats";
+import type { ConnectionOptions, Msg, NatsConnection } from "nats";
 import type { Clock } from "../clock.ts";
 import { FailureLog } from "../failure_log.ts";
 import type { Logger } from "../log.ts";
 import { type BackoffOptions, retry } from "../retry.ts";
 import { answer, type NatsApiPorts, type Subject, SUBJECTS } from "./api.ts";
-import { connectNats } from "./transport.ts";
 
 /** Options of {@link NatsService}. */
 export interface NatsServiceOptions {
@@ -20,6 +19,8 @@ export interface NatsServiceOptions {
   password: string;
   /** PEM CA bundle for TLS to the server (`nats.ca`); plain TCP without it. */
   ca?: string;
+  /** Connects to the NATS servers (main.ts wires nats.js, through a proxy when one applies). */
+  connect(options: ConnectionOptions): Promise<NatsConnection>;
   ports: NatsApiPorts;
   log: Logger;
   clock: Clock;
@@ -73,7 +74,7 @@ export class NatsService {
       let connection: NatsConnection;
       try {
         connection = await retry(() =>
-          connectNats({
+          this.#options.connect({
             servers,
             user: NATS_USER,
             pass: password,

@@ -75,3 +75,19 @@ export function brokerResolver(proxies: Proxies): ResolveAddresses {
       ? Promise.resolve([broker.host])
       : resolveAll(broker);
 }
+
+/** The device's own NATS server, never proxied whatever the settings say: `localhost`, `127.0.0.1`, `::1`. */
+const LOCAL_NAMES = new Set(["localhost", "127.0.0.1", "::1", "[::1]"]);
+
+/**
+ * Opens the local API's connection to a remote NATS server through the https proxy (a CONNECT tunnel, TLS inside
+ * it when the server asks for it); the device's own server, and hosts in `no-proxy`, are dialled directly.
+ */
+export function natsTunnel(
+  proxies: Proxies,
+  timeoutMs?: number,
+): (host: string, port: number) => Promise<Socket | undefined> {
+  const throughProxy = brokerTunnel(proxies, timeoutMs);
+  return (host, port) =>
+    LOCAL_NAMES.has(host.toLowerCase()) ? Promise.resolve(undefined) : throughProxy(host, port);
+}

@@ -1,22 +1,16 @@
 /**
- * snapd REST API client: HTTP/1.1 over the unix socket (Deno's unix-socket proxy, which sends the request target
- * in absolute form — `GET http://localhost/v2/snaps` — as Go's HTTP server, and so snapd, accepts), snapd's
- * sync / async / error envelope, and a time limit per request.
- *
- * snapd restarts on its own refreshes (and on many devices at boot), so a request that cannot reach it is
- * retried with capped full-jitter backoff within the time limit: any method when the connection itself failed
- * (socket missing, refused, `EAGAIN` — nothing was sent), GETs for any transport failure. A POST or PUT that
- * failed after it was sent is never retried: snapd may have started a change. At most `maxRequests` requests are
- * in flight at once; the others wait their turn.
+ * snapd REST API client: a typed method per endpoint the agent uses, over {@link SnapdTransport} (the socket,
+ * snapd's envelopes, the time limit, the retries and the turn-taking).
  */
-import { parseJsonKeepingNumbers } from "../canonical_json.ts";
-import { type Clock, systemClock } from "../clock.ts";
-import { FailureLog } from "../failure_log.ts";
-import { ConcurrencyLimit } from "../limiter.ts";
-import type { Logger } from "../log.ts";
-import { retry, RetryError } from "../retry.ts";
-import { setLongTimeout } from "../timer.ts";
 import { parseAssertions } from "./assertions.ts";
+import {
+  type Envelope,
+  type RequestOptions,
+  type SnapdClientOptions,
+  SnapdTransport,
+} from "../adapters/snapd_http.ts";
+
+export { nothingSent, type SnapdClientOptions } from "../adapters/snapd_http.ts";
 import { SnapdError } from "./error.ts";
 import type { AssertionBundle, SnapdPort, SnapshotExport } from "./port.ts";
 import type {
@@ -34,59 +28,27 @@ import type {
   UserResult,
 } from "./types.ts";
 
-/** Options of {@link SnapdClient}. */
-export interface SnapdClientOptions {
-  /** @default "/run/snapd.socket" */
-  socketPath?: string;
-  /** Time limit of one request, retries included, in ms. @default 120000 */
-  timeoutMs?: number;
-  /** @default systemClock */
-  clock?: Clock;
-  /** Requests in flight at once. @default 8 */
-  maxRequests?: number;
-  /** Where "cannot reach snapd" is logged (once per cause, and the recovery). @default not logged */
-  log?: Logger;
-}
-
-interface Envelope {
-  type: string;
-  result?: unknown;
-  change?: string;
-}
-
-interface RequestOptions {
-  query?: Record<string, string | undefined>;
-  body?: string;
-  /** Sent as JSON with `Content-Type: application/json`. */
-  json?: unknown;
-}
-
 /** A typed client of every snapd endpoint the agent uses. */
 export class SnapdClient implements SnapdPort {
-  readonly socketPath: string;
-  readonly #http: Deno.HttpClient;
-  readonly #timeoutMs: number;
-  readonly #clock: Clock;
-  readonly #limit: ConcurrencyLimit;
-  readonly #unreachable: FailureLog | undefined;
+  readonly #transport: SnapdTransport;
 
-  constructor(options: SnapdClientOptions = {}) {
-    this.socketPath = options.socketPath ?? "/run/snapd.socket";
-    this.#http = Deno.createHttpClient({ proxy: { transport: "unix", path: this.socketPath } });
-    this.#timeoutMs = options.timeoutMs ?? 120_000;
-    this.#clock = options.clock ?? systemClock;
-    this.#limit = new ConcurrencyLimit(options.maxRequests ?? 8);
-    this.#unreachable = options.log && new FailureLog(options.log, `reaching snapd at ${this.socketPath}`);
+  constructor(options: SnapdClientOptions) {
+    this.#transport = new SnapdTransport(options);
+  }
+
+  /** The socket it talks to. */
+  get socketPath(): string {
+    return this.#transport.socketPath;
   }
 
   /** Requests in flight and waiting for a turn. */
   get load(): { running: number; waiting: number } {
-    return { running: this.#limit.running, waiting: this.#limit.waiting };
+    return this.#transport.load;
   }
 
   /** Releases the connection pool. */
   close(): void {
-    this.#http.close();
+    this.#transport.close();
   }
 
   /** `GET /v2/system-info`. */
@@ -96,16 +58,21 @@ export class SnapdClient implements SnapdPort {
 
   /** `GET /v2/assertions/<type>`: the assertion stream and its count (0 when the device has none yet). */
   async assertions(type: string): Promise<AssertionBundle> {
-    return await this.#exchange("GET", `/v2/assertions/${encodeURIComponent(type)}`, {}, async (response) => {
-      if (response.status !== 200) return await this.#fail(response);
-      const header = response.headers.get("X-Ubuntu-Assertions-Count");
-      const text = await response.text();
-      const count = Number(header);
-      if (header === null || !Number.isInteger(count) || count < 0 || countAssertions(text) !== count) {
-        throw new SnapdError("response did not have the expected number of assertions", response.status);
-      }
-      return { count, text };
-    });
+    return await this.#transport.exchange(
+      "GET",
+      `/v2/assertions/${encodeURIComponent(type)}`,
+      {},
+      async (response) => {
+        if (response.status !== 200) return await this.#transport.fail(response);
+        const header = response.headers.get("X-Ubuntu-Assertions-Count");
+        const text = await response.text();
+        const count = Number(header);
+        if (header === null || !Number.isInteger(count) || count < 0 || countAssertions(text) !== count) {
+          throw new SnapdError("response did not have the expected number of assertions", response.status);
+        }
+        return { count, text };
+      },
+    );
   }
 
   /** `POST /v2/assertions`: adds an assertion (text format) to the device's database. */
@@ -129,11 +96,11 @@ export class SnapdClient implements SnapdPort {
    */
   async snapConfig(name: string, keys: string[] = []): Promise<Record<string, unknown>> {
     const path = `/v2/snaps/${encodeURIComponent(name)}/conf`;
-    const envelope = await this.#exchange(
+    const envelope = await this.#transport.exchange(
       "GET",
       path,
       { query: { keys: keys.join(",") } },
-      (r) => this.#envelope(r, true),
+      (r) => this.#transport.envelope(r, true),
     );
     return this.#expectSync<Record<string, unknown>>(envelope);
   }
@@ -167,8 +134,8 @@ export class SnapdClient implements SnapdPort {
 
   /** `GET /v2/snapshots/<id>/export`: the snapshot set as a tar stream (no time limit on the body). */
   async exportSnapshot(setId: number): Promise<SnapshotExport> {
-    const response = await this.#request("GET", `/v2/snapshots/${setId}/export`);
-    if (response.status !== 200) return await this.#fail(response);
+    const response = await this.#transport.request("GET", `/v2/snapshots/${setId}/export`);
+    if (response.status !== 200) return await this.#transport.fail(response);
     const type = response.headers.get("Content-Type") ?? "";
     if (type !== "application/x.snapd.snapshot") {
       await response.body?.cancel();
@@ -198,10 +165,10 @@ export class SnapdClient implements SnapdPort {
    * Records that are not well-formed are skipped.
    */
   async *logs(options: { n: number; names?: string[] }): AsyncGenerator<SnapdLogEntry> {
-    const response = await this.#request("GET", "/v2/logs", {
+    const response = await this.#transport.request("GET", "/v2/logs", {
       query: { n: String(options.n), names: options.names?.join(",") },
     });
-    if (response.status !== 200) return await this.#fail(response);
+    if (response.status !== 200) return await this.#transport.fail(response);
     const decoder = new TextDecoder();
     let pending = "";
     for await (const chunk of response.body ?? []) {
@@ -241,7 +208,9 @@ export class SnapdClient implements SnapdPort {
   }
 
   async #sync<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
-    return this.#expectSync<T>(await this.#exchange(method, path, options, (r) => this.#envelope(r, false)));
+    return this.#expectSync<T>(
+      await this.#transport.exchange(method, path, options, (r) => this.#transport.envelope(r, false)),
+    );
   }
 
   #expectSync<T>(envelope: Envelope): T {
@@ -254,11 +223,11 @@ export class SnapdClient implements SnapdPort {
     path: string,
     options: RequestOptions,
   ): Promise<{ changeId: string; result: unknown }> {
-    const [status, envelope] = await this.#exchange(
+    const [status, envelope] = await this.#transport.exchange(
       method,
       path,
       options,
-      async (response) => [response.status, await this.#envelope(response, false)] as const,
+      async (response) => [response.status, await this.#transport.envelope(response, false)] as const,
     );
     if (envelope.type !== "async") {
       throw new SnapdError(
@@ -270,113 +239,6 @@ export class SnapdClient implements SnapdPort {
     if (!envelope.change) throw new SnapdError("async response without change reference", status);
     return { changeId: envelope.change, result: envelope.result };
   }
-
-  /** Reads and checks the JSON envelope; throws the SnapdError an error envelope describes. */
-  async #envelope(response: Response, keepNumbers: boolean): Promise<Envelope> {
-    const text = await response.text();
-    let envelope: Envelope;
-    try {
-      envelope = (keepNumbers ? parseJsonKeepingNumbers(text) : JSON.parse(text)) as Envelope;
-    } catch (error) {
-      if (!(response.headers.get("Content-Type") ?? "").startsWith("application/json")) {
-        throw new SnapdError(`server error: "${response.status} ${response.statusText}"`, response.status);
-      }
-      throw new SnapdError(
-        `cannot decode "${text.slice(0, 200)}": ${(error as Error).message}`,
-        response.status,
-      );
-    }
-    if (typeof envelope !== "object" || envelope === null) {
-      throw new SnapdError(`cannot decode "${text.slice(0, 200)}": not an object`, response.status);
-    }
-    if (envelope.type === "error") throw errorFromEnvelope(envelope, response);
-    return envelope;
-  }
-
-  /** A non-200 answer of a non-JSON endpoint: snapd's error envelope, or the status line. */
-  async #fail(response: Response): Promise<never> {
-    await this.#envelope(response, false);
-    throw new SnapdError(`server error: "${response.status} ${response.statusText}"`, response.status);
-  }
-
-  /** Sends the request and hands the response to `consume`, all within the time limit, in its turn. */
-  #exchange<T>(
-    method: string,
-    path: string,
-    options: RequestOptions,
-    consume: (response: Response) => Promise<T>,
-  ): Promise<T> {
-    return this.#limit.run(() => this.#timedExchange(method, path, options, consume));
-  }
-
-  async #timedExchange<T>(
-    method: string,
-    path: string,
-    options: RequestOptions,
-    consume: (response: Response) => Promise<T>,
-  ): Promise<T> {
-    const controller = new AbortController();
-    const cancelTimer = setLongTimeout(() => controller.abort(), this.#timeoutMs);
-    try {
-      const response = await this.#send(method, path, options, controller.signal);
-      return await consume(response);
-    } catch (error) {
-      if (controller.signal.aborted) {
-        throw new SnapdError(
-          "cannot communicate with server: timeout exceeded while waiting for response",
-          0,
-          "",
-          undefined,
-          {
-            cause: error,
-          },
-        );
-      }
-      if (error instanceof SnapdError) throw error;
-      throw transportError(error instanceof RetryError ? error.cause : error);
-    } finally {
-      cancelTimer();
-    }
-  }
-
-  /** A request whose body is streamed: the time limit covers the response headers only. */
-  async #request(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
-    return await this.#exchange(method, path, options, (response) => Promise.resolve(response));
-  }
-
-  /**
-   * Sends the request; one that cannot reach snapd is retried within the time limit: any method when nothing was
-   * sent, a GET whatever failed.
-   */
-  async #send(method: string, path: string, options: RequestOptions, signal: AbortSignal): Promise<Response> {
-    const url = new URL(`http://localhost${path}`);
-    for (const [key, value] of Object.entries(options.query ?? {})) {
-      if (value !== undefined) url.searchParams.set(key, value);
-    }
-    const headers = new Headers();
-    let body = options.body;
-    if (options.json !== undefined) {
-      body = JSON.stringify(options.json);
-      headers.set("Content-Type", "application/json");
-    }
-    const response = await retry(() => fetch(url, { method, headers, body, client: this.#http, signal }), {
-      initialMs: 250,
-      maxMs: 2000,
-      clock: this.#clock,
-      signal,
-      budgetMs: this.#timeoutMs,
-      shouldRetry: (error) => method === "GET" || nothingSent(error),
-      onRetry: (error, delay) => this.#unreachable?.failed(transportError(error).message, delay),
-    });
-    this.#unreachable?.succeeded();
-    return response;
-  }
-}
-
-/** True when the connection itself failed (socket missing, refused, busy): the request was never sent. */
-export function nothingSent(error: unknown): boolean {
-  const cause = (error as { cause?: { message?: string } })?.cause?.message ?? "";
-  return /client error \(Connect\)/.test(`${(error as Error)?.message ?? ""} ${cause}`);
 }
 
 function countAssertions(text: string): number {
@@ -385,26 +247,6 @@ function countAssertions(text: string): number {
   } catch {
     return -1;
   }
-}
-
-function transportError(error: unknown): SnapdError {
-  const cause = (error as { cause?: { message?: string } })?.cause?.message;
-  const message = error instanceof Error ? error.message : String(error);
-  const reason = cause && !message.includes(cause) ? `${message}: ${cause}` : message;
-  return new SnapdError(`cannot communicate with server: ${reason}`, 0, "", undefined, { cause: error });
-}
-
-function errorFromEnvelope(envelope: Envelope, response: Response): SnapdError {
-  const result = (envelope.result ?? {}) as { message?: unknown; kind?: unknown; value?: unknown };
-  const message = typeof result.message === "string" && result.message !== ""
-    ? result.message
-    : `server error: "${response.status} ${response.statusText}"`;
-  return new SnapdError(
-    message,
-    response.status,
-    typeof result.kind === "string" ? result.kind : "",
-    result.value,
-  );
 }
 
 function* decodeLogRecord(record: string): Generator<SnapdLogEntry> {

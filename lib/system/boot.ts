@@ -4,7 +4,7 @@
  * process within one boot — and start afresh after a reboot.
  */
 
-import { runCommand } from "./command.ts";
+import { runCommand } from "../adapters/command.ts";
 
 /** The current boot. */
 export interface Boot {

@@ -6,7 +6,7 @@
  * - `cpu,device=<id> user=<s>,system=<s>,total=<s>` from the aggregate line of `/proc/stat`, seconds since boot
  *   (total = user+nice+system+idle+iowait+irq+softirq+steal; guest time is already inside user).
  */
-import { readProcFile } from "./command.ts";
+import { readProcFile } from "../adapters/command.ts";
 
 /** Ticks per second of `/proc/stat` (USER_HZ, 100 on Linux). */
 const CLOCK_TICKS = 100;

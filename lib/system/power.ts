@@ -1,6 +1,6 @@
 /** Rebooting the device, as a port (tests hand in a fake). In the snap: the `shutdown` interface. */
 
-import { runCommand } from "./command.ts";
+import { runCommand } from "../adapters/command.ts";
 
 /** Something that can reboot the device. */
 export interface Power {

@@ -3,7 +3,7 @@
  * alone may have been given to another process since; the pair names one process for the lifetime of the boot.
  * `/proc` is read through `cat` (Deno reads it only with all permissions).
  */
-import { runCommand } from "./command.ts";
+import { runCommand } from "../adapters/command.ts";
 
 /** One process. */
 export interface ProcessIdentity {

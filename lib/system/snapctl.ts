@@ -1,5 +1,5 @@
 /** Runs `snapctl`, the snap's own command for its configuration and services (found on PATH inside a snap). */
-import { type CommandResult, runCommand } from "./command.ts";
+import { type CommandResult, runCommand } from "../adapters/command.ts";
 
 /** What a `snapctl` run printed (trimmed) and whether it succeeded. */
 export type SnapctlResult = CommandResult;

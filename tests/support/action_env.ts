@@ -1,7 +1,8 @@
 /** An action context on a fake snapd, for handler tests. */
-import type { ActionContext, DmsProtocol } from "../../lib/actions/context.ts";
+import type { ActionContext } from "../../lib/actions/context.ts";
+import type { DmsProtocol } from "../../lib/dms_protocol/identity.ts";
 import { runAction } from "../../lib/actions/dispatcher.ts";
-import type { ActionRequest, ActionResponse } from "../../lib/dms/messages.ts";
+import type { ActionRequest, ActionResponse } from "../../lib/dms_protocol/messages.ts";
 import { type Clock, systemClock } from "../../lib/clock.ts";
 import { uploadStream } from "../../lib/uploads.ts";
 import { createLogger, MemorySink } from "../../lib/log.ts";
@@ -27,7 +28,11 @@ export async function withActionEnv(
   } = {},
 ): Promise<void> {
   const snapd = FakeSnapd.start();
-  const client = new SnapdClient({ socketPath: snapd.socketPath, timeoutMs: options.snapdTimeoutMs ?? 5000 });
+  const client = new SnapdClient({
+    clock: systemClock,
+    socketPath: snapd.socketPath,
+    timeoutMs: options.snapdTimeoutMs ?? 5000,
+  });
   const logs = new MemorySink();
   const context: ActionContext = {
     snapd: client,

@@ -6,7 +6,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import type { ActionReply } from "../../lib/actions/dispatcher.ts";
 import { Delivery } from "../../lib/dms/delivery.ts";
-import type { ActionRequest } from "../../lib/dms/messages.ts";
+import type { ActionRequest } from "../../lib/dms_protocol/messages.ts";
 import { KeyedQueue } from "../../lib/keyed_queue.ts";
 import { createLogger, MemorySink } from "../../lib/log.ts";
 import { SnapdError } from "../../lib/snapd/error.ts";

@@ -5,7 +5,7 @@
  * the oracle is the contract, not the agent's code. Garbage bytes, truncated JSON, wrong types, huge and deeply
  * nested values, odd action names, unicode and control characters, ids of every type.
  */
-import { connectNats } from "../../lib/nats/transport.ts";
+import { connectNats } from "../../lib/adapters/nats_connect.ts";
 import { SUBJECTS } from "../../lib/nats/api.ts";
 import { DEFAULT_NATS_PASSWORD } from "../../lib/settings.ts";
 import { memoryOf } from "./proc_stats.ts";

@@ -16,6 +16,8 @@ export interface NatsUser {
 export interface NatsServerOptions {
   users: NatsUser[];
   port?: number;
+  /** The loopback address to listen on. @default 127.0.0.1 */
+  host?: string;
   /** Extra configuration appended verbatim. */
   extra?: string;
 }
@@ -24,19 +26,24 @@ export interface NatsServerOptions {
 export class NatsServer {
   #child: Child | undefined;
 
-  private constructor(readonly port: number, private readonly configPath: string) {}
+  private constructor(
+    readonly port: number,
+    private readonly configPath: string,
+    readonly host = "127.0.0.1",
+  ) {}
 
   /** Starts nats-server; resolves once it accepts connections. */
   static async start(options: NatsServerOptions): Promise<NatsServer> {
     const dir = await Deno.makeTempDir({ prefix: "nats-" });
-    const port = options.port ?? freePort();
+    const host = options.host ?? "127.0.0.1";
+    const port = options.port ?? freePort(host);
     for (const user of options.users) recordSecret(user.password);
     const users = options.users.map((u) => {
       const permissions = u.permissions ? `, permissions: ${JSON.stringify(u.permissions)}` : "";
       return `    { user: ${JSON.stringify(u.user)}, password: ${JSON.stringify(u.password)}${permissions} }`;
     });
     const config = [
-      `listen: 127.0.0.1:${port}`,
+      `listen: ${host}:${port}`,
       "authorization {",
       "  users = [",
       users.join(",\n"),
@@ -47,7 +54,7 @@ export class NatsServer {
     ].join("\n");
     const configPath = join(dir, "nats.conf");
     await Deno.writeTextFile(configPath, config);
-    const server = new NatsServer(port, configPath);
+    const server = new NatsServer(port, configPath, host);
     await server.restart();
     return server;
   }
@@ -63,9 +70,9 @@ export class NatsServer {
     return server;
   }
 
-  /** `nats://127.0.0.1:<port>`. */
+  /** `nats://<host>:<port>`. */
   get url(): string {
-    return `nats://127.0.0.1:${this.port}`;
+    return `nats://${this.host}:${this.port}`;
   }
 
   /** Output of the current process. */
@@ -77,7 +84,7 @@ export class NatsServer {
   async restart(): Promise<void> {
     if (this.#child) await this.stop();
     this.#child = Child.spawn("nats-server", ["-c", this.configPath]);
-    await waitForPort(this.port);
+    await waitForPort(this.port, this.host);
   }
 
   async stop(): Promise<void> {

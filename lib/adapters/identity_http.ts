@@ -5,7 +5,7 @@
  */
 import type { AssertionBundle } from "../snapd/port.ts";
 import { parseAssertions } from "../snapd/assertions.ts";
-import { decodeEnrollment, type Enrollment } from "./enrollment.ts";
+import { decodeEnrollment, type Enrollment } from "../identity/enrollment.ts";
 
 /** Why an enrollment attempt failed; every reason is retried. */
 export type EnrollmentFailure = "no-assertions" | "unreachable" | "rejected" | "invalid-response";
@@ -62,6 +62,13 @@ const MAX_RESPONSE_BYTES = 1 << 20;
  * Posts the assertions and returns the validated enrollment.
  * @throws {EnrollmentError} with the service's `(code) message`, or why the answer was unusable.
  */
+/** The enroll request as a port: the enroller is handed it (main.ts wires the proxy's HTTP client in). */
+export type RequestEnrollment = (
+  url: string,
+  body: string,
+  options: { signal?: AbortSignal },
+) => Promise<Enrollment>;
+
 export async function requestEnrollment(
   baseUrl: string,
   body: string,

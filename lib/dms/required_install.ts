@@ -7,15 +7,15 @@
  * logged. The DMS learns the outcome from the health hashes and `list`.
  */
 import type { DatabaseSync } from "node:sqlite";
-import { isChannel, isRisk, isSnapName } from "./actions/validation.ts";
-import type { Clock } from "./clock.ts";
-import type { KeyedQueue } from "./keyed_queue.ts";
-import type { Logger } from "./log.ts";
-import { type BackoffOptions, retry } from "./retry.ts";
-import { waitForChange } from "./snapd/change_wait.ts";
-import type { SnapdPort } from "./snapd/port.ts";
-import { SnapdError } from "./snapd/error.ts";
-import { statement } from "./store/statements.ts";
+import { isChannel, isRisk, isSnapName } from "../actions/validation.ts";
+import type { Clock } from "../clock.ts";
+import type { KeyedQueue } from "../keyed_queue.ts";
+import type { Logger } from "../log.ts";
+import { type BackoffOptions, retry } from "../retry.ts";
+import { waitForChange } from "../snapd/change_wait.ts";
+import type { SnapdPort } from "../snapd/port.ts";
+import { SnapdError } from "../snapd/error.ts";
+import { statement } from "../store/statements.ts";
 
 /** A snap to install and its channel. */
 export interface RequiredSnap {
