@@ -9,7 +9,7 @@
  * listener is put back once the transport has closed (the socket is a private field, `_closed` a private
  * method). Behind a proxy, the TCP connection comes from the agent's dialer instead (`dial`, a private method).
  *
- * `tests/nats_transport_test.ts` checks every internal used here, so a nats.js update that changes them fails
+ * `tests/e2e/nats_transport_test.ts` checks every internal used here, so a nats.js update that changes them fails
  * that test instead of the agent; at run time a missing internal only costs the hardening (the last-resort guard
  * logs a stray socket error) and is logged once.
  */

@@ -1,6 +1,6 @@
 /**
  * The reliability suite's bookkeeping: each fault test records what it tried and what came of it, and
- * `deno task reliability` (tests/reliability_report.ts) turns the records into docs/reliability.md. Under
+ * `deno task reliability` (tests/reliability/reliability_report.ts) turns the records into docs/reliability.md. Under
  * `deno task test` the same tests run with small counts and record nothing.
  */
 

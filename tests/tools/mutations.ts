@@ -1,0 +1,702 @@
+/**
+ * The mutation gate's list (`deno task mutants`, tests/tools/mutants.ts): each entry breaks one promise the README or
+ * docs/protocol.md makes, with a small change to the code, and names the tests that must then fail. A mutation
+ * that no test catches (or that only makes them hang) is a guarantee nothing proves. Every new promise comes with
+ * its mutation here.
+ */
+
+/** One change to one file: `find` must occur exactly once. */
+export interface Edit {
+  file: string;
+  find: string;
+  replace: string;
+}
+
+/** A named mutation. */
+export interface Mutation {
+  name: string;
+  /** The promise it breaks, and where it is written. */
+  promise: string;
+  edits: Edit[];
+  /** Test files, and a `--filter` to run only the tests that should catch it. */
+  tests: string[];
+  filter?: string;
+}
+
+const edit = (file: string, find: string, replace: string): Edit => ({ file, find, replace });
+
+export const MUTATIONS: Mutation[] = [
+  // delivery: every state transition (README "How the link survives"; docs/protocol.md §3)
+  {
+    name: "dup-dropped",
+    promise: "a broker redelivery (DUP) is told apart from the DMS asking again (protocol §3)",
+    edits: [edit("lib/mqtt/session.ts", "packet.dup === true", "false")],
+    tests: ["tests/e2e/mqtt_session_test.ts"],
+    filter: "marked DUP",
+  },
+  {
+    name: "journal-no-started-mark",
+    promise: "an action is marked started before its snapd request (README: no double effect)",
+    edits: [
+      edit("lib/dms/journal.ts", "SET state = 'started', started_at", "SET state = 'accepted', started_at"),
+    ],
+    tests: ["tests/unit/delivery_test.ts"],
+    filter: "killed after the request reached snapd",
+  },
+  {
+    name: "journal-commit-trusted",
+    promise:
+      "a commit that fails after its data landed counts as recorded (README: a full disk loses nothing)",
+    edits: [edit("lib/dms/journal.ts", "if (!this.#recorded(request.id)) throw error;", "throw error;")],
+    tests: ["tests/unit/outbox_test.ts"],
+    filter: "commit that fails",
+  },
+  {
+    name: "prune-failure-fatal",
+    promise: "a failed prune never changes the answer (README: a full disk loses nothing)",
+    edits: [edit("lib/dms/journal.ts", "      this.onPruneFailed(error as Error);", "      throw error;")],
+    tests: ["tests/unit/delivery_storage_test.ts"],
+    filter: "prune",
+  },
+  {
+    name: "outbox-newest-first",
+    promise: "responses are published in order (protocol §3)",
+    edits: [
+      edit("lib/dms/outbox.ts", "FROM outbox ORDER BY seq LIMIT 1", "FROM outbox ORDER BY seq DESC LIMIT 1"),
+    ],
+    tests: ["tests/unit/outbox_test.ts", "tests/unit/delivery_test.ts"],
+    filter: "order",
+  },
+  {
+    name: "outbox-republishes-acknowledged",
+    promise: "an acknowledged reply whose removal failed is not published again (README: a full disk)",
+    edits: [edit("lib/dms/outbox.ts", "if (!this.#acknowledged.has(entry.seq)) {", "if (true) {")],
+    tests: ["tests/unit/delivery_storage_test.ts"],
+    filter: "outbox removal",
+  },
+  {
+    name: "outbox-stalls",
+    promise: "the outbox resumes by itself once storage works again (README: a full disk)",
+    edits: [
+      edit(
+        "lib/dms/outbox.ts",
+        "      onRetry: (error, delay) => this.#storage.failed((error as Error).message, delay),",
+        "      shouldRetry: () => false,",
+      ),
+    ],
+    tests: ["tests/unit/delivery_storage_test.ts"],
+    filter: "outbox removal",
+  },
+  {
+    name: "recovery-takes-previous-change",
+    promise: "recovery takes only a change after the baseline, never the previous action's (README: exactly)",
+    edits: [
+      edit(
+        "lib/dms/recovery.ts",
+        "changeNumber(change.id) > mark.baseline",
+        "changeNumber(change.id) >= mark.baseline",
+      ),
+    ],
+    tests: ["tests/unit/delivery_test.ts"],
+    filter: "previous action's change",
+  },
+  {
+    name: "recovery-trusts-snapd-memory",
+    promise: "a change snapd may have forgotten is never taken for 'not started' (README: exactly)",
+    edits: [
+      edit(
+        "lib/dms/recovery.ts",
+        'return await remembersSinceMark(snapd, mark, changes, now) ? { started: false } : { started: "unknown" };',
+        "return { started: false };",
+      ),
+    ],
+    tests: ["tests/unit/delivery_test.ts"],
+    filter: "pruned",
+  },
+  {
+    name: "read-only-not-overlapped",
+    promise: "a read-only action on an idle snap starts before the journal's commit (docs/performance.md)",
+    edits: [
+      edit(
+        "lib/dms/delivery.ts",
+        "&& this.#options.queue.isIdle(request.snap)\n          ? this.#options.run(request)",
+        "&& false\n          ? this.#options.run(request)",
+      ),
+    ],
+    tests: ["tests/unit/delivery_test.ts"],
+    filter: "before the journal's commit",
+  },
+  {
+    name: "durable-commits-off",
+    promise: "agent.db commits with synchronous=FULL (README: durable across a power cut)",
+    edits: [edit("lib/store/agent_db.ts", 'synchronous: "FULL"', 'synchronous: "NORMAL"')],
+    tests: ["tests/unit/outbox_test.ts"],
+    filter: "durably",
+  },
+  // the link never dies (README "The link never dies")
+  {
+    name: "guard-not-installed",
+    promise: "the daemon installs the last-resort guard (README: the link never dies)",
+    edits: [
+      edit(
+        "main.ts",
+        "const removeGuard = installLastResortGuard({",
+        "const removeGuard = ((_: unknown) => () => {})({",
+      ),
+    ],
+    tests: ["tests/e2e/link_resilience_e2e_test.ts"],
+    filter: "as shipped",
+  },
+  {
+    name: "suback-refusal-ignored",
+    promise: "a refused subscription (SUBACK 0x80) is not 'connected' (README: the link never dies)",
+    edits: [edit("lib/mqtt/subscriptions.ts", "(codes[i] & 0x80) !== 0", "false")],
+    tests: ["tests/e2e/mqtt_session_test.ts"],
+    filter: "refuses (ACL",
+  },
+  {
+    name: "monotonic-is-wall-clock",
+    promise: "how long is measured on the monotonic clock (README: watchdog, retries)",
+    edits: [edit("lib/clock.ts", "monotonic: () => performance.now(),", "monotonic: () => Date.now(),")],
+    tests: ["tests/unit/timer_test.ts"],
+  },
+  {
+    name: "retry-budget-wall-clock",
+    promise: "retry budgets run on the monotonic clock (README: every retry)",
+    edits: [
+      edit("lib/retry.ts", "const started = clock.monotonic();", "const started = clock.now();"),
+      edit(
+        "lib/retry.ts",
+        "if (clock.monotonic() - started + delay > budget)",
+        "if (clock.now() - started + delay > budget)",
+      ),
+    ],
+    tests: ["tests/unit/retry_test.ts"],
+  },
+  {
+    name: "timers-not-chained",
+    promise: "timers longer than 2^31-1 ms wait (README: configuration rules)",
+    edits: [edit("lib/timer.ts", "  arm();\n", "  timer = setTimeout(callback, ms);\n")],
+    tests: ["tests/unit/timer_test.ts"],
+  },
+  {
+    name: "tcp-nodelay-off",
+    promise: "the broker socket sets TCP_NODELAY (design: no 40 ms delayed-ACK stalls)",
+    edits: [edit("lib/mqtt/session.ts", "?.setNoDelay?.(true);", "?.setNoDelay?.(false);")],
+    tests: ["tests/e2e/latency_e2e_test.ts"],
+  },
+  // TLS names (README "Broker addresses")
+  {
+    name: "sni-for-addresses",
+    promise: "an IP address is never sent as SNI (RFC 6066; README: broker addresses)",
+    edits: [
+      edit(
+        "lib/mqtt/broker_address.ts",
+        'servername: address.kind === "name" ? address.host : undefined,',
+        "servername: address.host,",
+      ),
+    ],
+    tests: ["tests/e2e/mqtt_session_test.ts"],
+    filter: "RFC 6066",
+  },
+  {
+    name: "san-not-checked",
+    promise: "a certificate that names another host or address is refused (README: broker addresses)",
+    edits: [
+      edit(
+        "lib/mqtt/broker_address.ts",
+        "const error = checkServerIdentity(address.host, certificate);",
+        "const error = undefined;",
+      ),
+    ],
+    tests: ["tests/e2e/broker_address_e2e_test.ts"],
+  },
+  // NATS (README "Local API")
+  {
+    name: "nats-two-replies",
+    promise: "every NATS request gets exactly one reply (README: local API)",
+    edits: [
+      edit(
+        "lib/nats/service.ts",
+        "for (const subject of SUBJECTS) this.#serve(connection, subject);",
+        "for (const subject of [...SUBJECTS, ...SUBJECTS]) this.#serve(connection, subject);",
+      ),
+    ],
+    tests: ["tests/e2e/nats_api_test.ts"],
+    filter: "empty, malformed",
+  },
+  {
+    name: "nats-conf-inbox-open",
+    promise: "the shipped NATS configuration keeps replies from guests (README: local API)",
+    edits: [
+      edit(
+        "snap/nats-server.conf",
+        'subscribe: { deny: ["snapd.>", "v1.snapd.>", "v1.iot.agent.>", "iot.agent.>", "_INBOX.>"] }',
+        'subscribe: { deny: ["snapd.>", "v1.snapd.>", "v1.iot.agent.>", "iot.agent.>"] }',
+      ),
+    ],
+    tests: ["tests/e2e/nats_api_test.ts"],
+    filter: "attacked",
+  },
+  // snapd (docs/protocol.md §6)
+  {
+    name: "post-retried-after-sent",
+    promise: "a POST that failed after it was sent is never retried (protocol §6)",
+    edits: [
+      edit(
+        "lib/adapters/snapd_http.ts",
+        'shouldRetry: (error) => method === "GET" || nothingSent(error),',
+        "shouldRetry: () => true,",
+      ),
+    ],
+    tests: ["tests/unit/snapd_client_test.ts"],
+    filter: "POST that failed",
+  },
+  {
+    name: "get-not-retried",
+    promise: "a GET is retried whatever failed (protocol §6)",
+    edits: [
+      edit(
+        "lib/adapters/snapd_http.ts",
+        'shouldRetry: (error) => method === "GET" || nothingSent(error),',
+        "shouldRetry: (error) => nothingSent(error),",
+      ),
+    ],
+    tests: ["tests/unit/snapd_client_test.ts"],
+    filter: "GET that failed",
+  },
+  {
+    name: "fake-snapd-kinder-content-type",
+    promise: "the fake snapd refuses what snapd refuses: a POST without a media type [101]",
+    edits: [
+      edit(
+        "tests/support/fake_snapd.ts",
+        'if (!type) return error(400, "cannot parse content type: mime: no media type");',
+        "",
+      ),
+    ],
+    tests: ["tests/unit/fake_snapd_test.ts"],
+    filter: "captured snapd",
+  },
+  {
+    name: "fake-snapd-kinder-apps",
+    promise: "the fake snapd answers the apps of a missing snap as snapd does [123]",
+    edits: [
+      edit(
+        "tests/support/fake_snapd.ts",
+        'error(404, `snap "${snap}" not found`, "snap-not-found", snap); // [123]',
+        "sync([]);",
+      ),
+    ],
+    tests: ["tests/unit/fake_snapd_test.ts"],
+    filter: "captured snapd",
+  },
+  // logs (README: secrets never reach a line; design: values escaped)
+  {
+    name: "log-control-unescaped",
+    promise: "a log record is one line: control characters escaped (design conventions)",
+    edits: [
+      edit(
+        "lib/log.ts",
+        "const CONTROL = /[\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]/g;",
+        "const CONTROL = /[\\u007f-\\u009f]/g;",
+      ),
+    ],
+    tests: ["tests/unit/log_test.ts"],
+  },
+  {
+    name: "secret-escaped-not-masked",
+    promise: "a secret holding a quote or a backslash is masked too (README: secrets)",
+    edits: [
+      edit(
+        "lib/log.ts",
+        "for (const form of [value, json, escapeControl(value), escapeControl(json)]) {",
+        "for (const form of [value]) {",
+      ),
+    ],
+    tests: ["tests/unit/log_test.ts"],
+  },
+  // watchdog (README "Change logger and watchdog")
+  {
+    name: "watchdog-reboot-false-aborts",
+    promise: "watchdog.reboot=false reports a hung change once and never aborts it",
+    edits: [
+      edit(
+        "lib/watchdog.ts",
+        "if (!store.wasReported(change.id)) return await this.#report(change, changes);",
+        "if (!store.wasReported(change.id)) return await this.#report(change, changes);\n      return await this.#abort(change);",
+      ),
+    ],
+    tests: ["tests/unit/watchdog_test.ts"],
+    filter: "reboot=false",
+  },
+  {
+    name: "watchdog-breaker-on-asked",
+    promise: "only a reboot that happened (an earlier boot) counts for the breaker",
+    edits: [
+      edit(
+        "lib/watchdog.ts",
+        'if (store.reboot(change.id, boot.id) === "happened") {',
+        'if (store.reboot(change.id, boot.id) !== "none") {',
+      ),
+    ],
+    tests: ["tests/unit/watchdog_test.ts"],
+    filter: "did not happen",
+  },
+  {
+    name: "watchdog-count-restarts",
+    promise: "a restart of the watchdog keeps the hang count within a boot",
+    edits: [
+      edit(
+        "lib/watchdog.ts",
+        "this.#running = options.store.watched(options.boot.id);",
+        "this.#running = new Map();",
+      ),
+    ],
+    tests: ["tests/unit/watchdog_test.ts"],
+    filter: "keeps the count",
+  },
+  {
+    name: "watchdog-wall-clock",
+    promise: "a clock jump never makes a change hung (README: watchdog)",
+    edits: [
+      edit(
+        "lib/watchdog.ts",
+        "this.options.boot.uptimeMs() - since >= this.options.timeoutMs",
+        "this.options.clock.now() - since >= this.options.timeoutMs",
+      ),
+    ],
+    tests: ["tests/unit/watchdog_test.ts"],
+    filter: "clock",
+  },
+  // configuration (README "Configuration")
+  {
+    name: "config-backoff-order",
+    promise: "backoff.initial may not exceed backoff.max",
+    edits: [edit("lib/config.ts", 'config["backoff.initial"] > config["backoff.max"]', "false")],
+    tests: ["tests/unit/config_test.ts"],
+    filter: "cross-field",
+  },
+  {
+    name: "config-loose-counts",
+    promise: "counts are plain whole numbers",
+    edits: [edit("lib/settings.ts", "/^\\d+$/.test(text(raw).trim())", "true")],
+    tests: ["tests/unit/config_test.ts"],
+    filter: "plain whole",
+  },
+  {
+    name: "config-duration-unbounded",
+    promise: "durations are refused beyond Go's limit and keep-alive beyond 16 bits",
+    edits: [edit("lib/settings.ts", "if (!(ms >= minMs && ms <= maxMs)) throw", "if (!(ms >= minMs)) throw")],
+    tests: ["tests/unit/config_test.ts"],
+    filter: "extremes",
+  },
+  {
+    name: "configure-url-control-characters",
+    promise: "configure --url refuses control characters (README: how enrollment works)",
+    edits: [edit("lib/identity/params.ts", 'return "it contains a control character";', "return undefined;")],
+    tests: ["tests/e2e/agent_e2e_test.ts"],
+    filter: "configure --url refuses",
+  },
+  // files, status, doctor, the snap (README "On a device", "Files")
+  {
+    name: "database-not-private",
+    promise: "every file the agent creates is 0600, the databases included (README: files)",
+    edits: [edit("lib/store/database.ts", "  await makePrivate(path);\n  try {", "  try {")],
+    tests: ["tests/e2e/agent_e2e_test.ts"],
+    filter: "every file",
+  },
+  {
+    name: "status-trusts-the-file",
+    promise: "status checks that a daemon's process is alive (README: status)",
+    edits: [
+      edit(
+        "lib/status_report.ts",
+        '  if (!(await isRunning(file))) return { ...file, state: "failed" };\n',
+        "",
+      ),
+    ],
+    tests: ["tests/e2e/status_doctor_test.ts"],
+    filter: "killed is reported",
+  },
+  {
+    name: "status-always-zero",
+    promise: "status exits 3 unless both daemons run (README: exit codes)",
+    edits: [edit("lib/status_report.ts", '=== "running" ? 0 : 3;', '=== "running" ? 0 : 0;')],
+    tests: ["tests/e2e/status_doctor_test.ts"],
+    filter: "killed is reported",
+  },
+  {
+    name: "doctor-moves-files",
+    promise: "doctor changes nothing: a corrupt params is reported, not moved (README: doctor)",
+    edits: [
+      edit(
+        "lib/doctor/doctor.ts",
+        "const params = await new ParamsFile(paths, log).inspect();",
+        "await new ParamsFile(paths, log).read();\n  const params = await new ParamsFile(paths, log).inspect();",
+      ),
+    ],
+    tests: ["tests/e2e/status_doctor_test.ts"],
+    filter: "read-only",
+  },
+  {
+    name: "second-daemon-allowed",
+    promise: "a second daemon on the data directory says who holds it and exits 75 (README: exit codes)",
+    edits: [
+      edit(
+        "main.ts",
+        "return await lockInstance(join(paths.dataDir, `${name}.lock`));",
+        "return { release() {} };",
+      ),
+    ],
+    tests: ["tests/e2e/agent_e2e_test.ts"],
+    filter: "one line, no stack",
+  },
+  {
+    name: "sighup-kills",
+    promise: "SIGHUP stops a daemon cleanly (README: exit codes)",
+    edits: [
+      edit(
+        "main.ts",
+        'for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {',
+        'for (const signal of ["SIGTERM", "SIGINT"] as const) {',
+      ),
+    ],
+    tests: ["tests/e2e/agent_e2e_test.ts"],
+    filter: "SIGHUP stops",
+  },
+  {
+    name: "snap-daemon-command-takes-arguments",
+    promise: "every snap command the README documents works as snapd composes it (README: on a device)",
+    edits: [
+      edit(
+        "snap/snapcraft.yaml",
+        "  iot-agent:\n    command: bin/agent\n",
+        "  iot-agent:\n    command: bin/agent run\n",
+      ),
+    ],
+    tests: ["tests/e2e/snap_test.ts"],
+    filter: "documents works",
+  },
+  // in the field (README: systemd's watchdog, a refresh that checks itself)
+  {
+    name: "watchdog-pings-regardless",
+    promise: "WATCHDOG=1 only while every liveness check passes (README: systemd's watchdog)",
+    edits: [
+      edit(
+        "lib/liveness.ts",
+        "    if (problem) {\n      this.#failures.failed(",
+        "    if (false) {\n      this.#failures.failed(",
+      ),
+    ],
+    tests: ["tests/unit/liveness_test.ts"],
+  },
+  {
+    name: "agent-never-ready",
+    promise: "the daemon says READY=1 once serving and pings (README: systemd's watchdog)",
+    edits: [edit("lib/agent.ts", "    await liveness?.ready();", "")],
+    tests: ["tests/e2e/systemd_notify_test.ts"],
+    filter: "the agent daemon",
+  },
+  {
+    name: "health-never-error",
+    promise: "the snap's health says error when no broker for health.unreachable-error (README: refresh)",
+    edits: [
+      edit(
+        "lib/agent.ts",
+        'if (link && down > this.#options.config["health.unreachable-error"]) {',
+        "if (false) {",
+      ),
+    ],
+    tests: ["tests/e2e/snap_health_test.ts"],
+    filter: "okay with a broker",
+  },
+  {
+    name: "check-ignores-enrollment",
+    promise: "agent check fails a revision that cannot read the enrollment (post-refresh reverts)",
+    edits: [
+      edit(
+        "lib/self_check.ts",
+        "return `.secret is readable: device ${decodeEnrollment(JSON.parse(text)).id}`;",
+        'return ".secret is there";',
+      ),
+    ],
+    tests: ["tests/e2e/snap_test.ts"],
+    filter: "post-refresh",
+  },
+  // proxies (README "Behind a proxy")
+  {
+    name: "broker-not-tunnelled",
+    promise: "the MQTT link goes through the https proxy, in a CONNECT tunnel (README: proxy)",
+    edits: [
+      edit(
+        "lib/net/agent_proxies.ts",
+        "return proxy ? tunnel(proxy, host, port, timeoutMs) : Promise.resolve(undefined);",
+        "return Promise.resolve(proxy && undefined);",
+      ),
+    ],
+    tests: ["tests/e2e/proxy_test.ts"],
+    filter: "through a real proxy with credentials",
+  },
+  {
+    name: "no-proxy-ignored",
+    promise: "hosts in NO_PROXY / proxy.no-proxy are dialled directly (README: proxy)",
+    edits: [edit("lib/net/proxy.ts", 'if (entry === "*") return true;', "return false;")],
+    tests: ["tests/e2e/proxy_test.ts"],
+    filter: "NO_PROXY",
+  },
+  {
+    name: "proxy-environment-left",
+    promise: "the agent applies the proxy variables itself: NO_PROXY=localhost does not break snapd's socket",
+    edits: [edit("lib/net/proxy.ts", "for (const name of PROXY_VARIABLES) Deno.env.delete(name);", "")],
+    tests: ["tests/e2e/proxy_test.ts"],
+    filter: "NO_PROXY",
+  },
+  {
+    name: "snapd-proxy-ignored",
+    promise: "snapd's own proxy settings are used when nothing else names a proxy (README: proxy)",
+    edits: [edit("lib/net/agent_proxies.ts", "https: text(system.https),", "")],
+    tests: ["tests/e2e/proxy_test.ts"],
+    filter: "NO_PROXY",
+  },
+  {
+    name: "proxy-password-shown",
+    promise: "a proxy's password never appears in a log line or a report (README: proxy)",
+    edits: [
+      edit(
+        "lib/net/proxy.ts",
+        "if (!proxy.username && !proxy.password) return proxy.origin;",
+        "return proxy.href;",
+      ),
+    ],
+    tests: ["tests/e2e/proxy_test.ts"],
+  },
+  {
+    name: "upload-direct",
+    promise: "uploads go through the proxy that applies to their URL (README: proxy)",
+    edits: [
+      edit(
+        "lib/uploads.ts",
+        "const proxy = options.proxies && proxyFor(",
+        "const proxy = undefined && options.proxies && proxyFor(",
+      ),
+    ],
+    tests: ["tests/e2e/proxy_test.ts"],
+    filter: "upload",
+  },
+  {
+    name: "doctor-broker-direct",
+    promise: "agent doctor reaches the broker the way the agent does, through its proxy (README: doctor)",
+    edits: [
+      edit(
+        "lib/doctor/network_checks.ts",
+        "const proxy = proxies && proxyFor(",
+        "const proxy = undefined && proxies && proxyFor(",
+      ),
+    ],
+    tests: ["tests/e2e/proxy_test.ts"],
+    filter: "doctor",
+  },
+  // broker failover (README "Broker clusters and failover")
+  {
+    name: "first-address-only",
+    promise: "every address of the broker's name is tried, IPv6 and IPv4 (README: failover)",
+    edits: [
+      edit(
+        "lib/mqtt/broker_rotation.ts",
+        "const dial = addresses.length > 0 ? addresses : [broker.host];",
+        "const dial = [addresses[0] ?? broker.host];",
+      ),
+    ],
+    tests: ["tests/e2e/broker_failover_test.ts"],
+    filter: "the dead one is passed over",
+  },
+  {
+    name: "dead-address-warned",
+    promise:
+      "a dead address of a live broker is no warning, only a round that fails entirely (README: failover)",
+    edits: [edit("lib/mqtt/broker_failover.ts", "if (!this.#rotation.roundOver) {", "if (false) {")],
+    tests: ["tests/e2e/broker_failover_test.ts"],
+    filter: "the dead one is passed over",
+  },
+  {
+    name: "more-brokers-ignored",
+    promise: "the brokers of mqtt.brokers are tried after the identity service's (README: failover)",
+    edits: [
+      edit(
+        "lib/mqtt/session.ts",
+        "brokerAddress(options.host, options.port), ...options.moreBrokers ?? []",
+        "brokerAddress(options.host, options.port)",
+      ),
+    ],
+    tests: ["tests/e2e/broker_failover_test.ts"],
+    filter: "mqtt.brokers",
+  },
+  {
+    name: "no-failback",
+    promise: "the agent moves back to the first broker once it answers (README: failover)",
+    edits: [edit(
+      "lib/mqtt/session.ts",
+      "if (this.#failover.connected(o.clientId)) this.#moveBackWhenFirstAnswers(client);",
+      "this.#failover.connected(o.clientId);",
+    )],
+    tests: ["tests/e2e/broker_failover_test.ts"],
+    filter: "mqtt.brokers",
+  },
+  {
+    name: "failback-next-in-round",
+    promise:
+      "after a connection drops or moves back, the next attempt starts from the first broker (protocol §2)",
+    edits: [edit("lib/mqtt/session.ts", "this.#failover.restart(); // the first broker first again", "")],
+    tests: ["tests/e2e/broker_failover_test.ts"],
+    filter: "mqtt.brokers",
+  },
+  {
+    name: "local-nats-proxied",
+    promise:
+      "the device's own NATS server is never proxied; a remote one goes through the proxy (README: proxy)",
+    edits: [
+      edit(
+        "lib/net/agent_proxies.ts",
+        "LOCAL_NAMES.has(host.toLowerCase())",
+        "false",
+      ),
+    ],
+    tests: ["tests/e2e/proxy_test.ts"],
+    filter: "remote NATS",
+  },
+  {
+    name: "remote-nats-direct",
+    promise: "a remote NATS server is reached through the https proxy (README: proxy)",
+    edits: [
+      edit(
+        "lib/adapters/nats_connect.ts",
+        "internals.dial = async (hp) => (await dialer(hp.hostname, hp.port)) ?? await direct(hp);",
+        "internals.dial = direct;",
+      ),
+    ],
+    tests: ["tests/e2e/proxy_test.ts"],
+    filter: "remote NATS",
+  },
+  {
+    name: "recovery-runs-unknown",
+    promise:
+      "a started action whose outcome cannot be known is answered with an error, never run (protocol §3)",
+    edits: [
+      edit(
+        "lib/dms/action_life.ts",
+        'if (effect === "unknown") {',
+        'if (effect === "unknown") return { step: "run" };\n  if (false) {',
+      ),
+    ],
+    tests: ["tests/unit/action_life_test.ts"],
+  },
+  {
+    name: "phase-never-waiting",
+    promise:
+      "status and v1.iot.agent.status name the agent's phase: waiting for a URL until params has one (README: status)",
+    edits: [edit("lib/identity/enroller.ts", 'this.#phase = "waiting for a URL";', "")],
+    tests: ["tests/e2e/nats_api_test.ts"],
+    filter: "before enrollment the status subjects say so",
+  },
+];

@@ -1,0 +1,60 @@
+/** Log lines: one per record, no raw control character from any value, secrets masked. */
+import { addSecret, createLogger, escapeControl, MemorySink } from "../../lib/log.ts";
+import { assertEquals, assertOk } from "../support/assert.ts";
+
+Deno.test("a value from a payload cannot forge a line or put control characters in the journal", () => {
+  const sink = new MemorySink();
+  const log = createLogger("agent.dms", { sink, timestamps: false });
+  const action = "install\u0000\nINFO  agent.dms: action remove succeeded id=forged\u001b[2J\u2028";
+  log.info(`action ${action} requested`, { id: "a\tb", snap: "x\ry" });
+  assertEquals(sink.lines.length, 1);
+  const [line] = sink.lines;
+  // deno-lint-ignore no-control-regex -- looking for control characters is the point
+  assertOk(!/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(line), line);
+  assertEquals(
+    line,
+    'INFO  agent.dms: action install\\u0000\\u000aINFO  agent.dms: action remove succeeded id=forged\\u001b[2J\\u2028 requested id="a\\tb" snap="x\\ry"',
+  );
+});
+
+Deno.test("escapeControl leaves printable text, including non-ASCII, alone", () => {
+  assertEquals(escapeControl("snap «peer-svc» — 雪 ok"), "snap «peer-svc» — 雪 ok");
+  assertEquals(escapeControl("\u0085\u007f"), "\\u0085\\u007f");
+});
+
+Deno.test("registered secrets never reach a line, wherever they appear", () => {
+  const sink = new MemorySink();
+  const log = createLogger("agent", { sink, timestamps: false });
+  addSecret("correct horse battery staple");
+  log.warn("NATS refused password correct horse battery staple", { pass: "correct horse battery staple" });
+  assertEquals(sink.lines, ['WARN  agent: NATS refused password *** pass="***"']);
+});
+
+Deno.test("a secret is masked before it is escaped: passwords holding a quote, a backslash, a newline, non-ASCII", () => {
+  const sink = new MemorySink();
+  const log = createLogger("agent", { sink, timestamps: false });
+  const passwords = ['pa"ss-wörd-1', "back\\slash-2", "two\nlines-3", "ünïcødé 雪-4", 'all"of\\them\n雪-5'];
+  for (const password of passwords) addSecret(password);
+  for (const password of passwords) {
+    log.warn(`refused ${password} by the server`, {
+      pass: password,
+      error: new Error(`bad password ${password}`),
+      nested: { list: [password] },
+    });
+  }
+  const text = sink.lines.join("\n");
+  for (const password of passwords) {
+    const json = JSON.stringify(password).slice(1, -1);
+    for (const form of [password, json, escapeControl(password), escapeControl(json)]) {
+      assertEquals(text.includes(form), false, `${JSON.stringify(form)} in ${text}`);
+    }
+  }
+  for (const fragment of ["wörd", "slash-2", "lines-3", "ünïcødé", "them"]) {
+    assertEquals(text.includes(fragment), false, `${fragment} in ${text}`);
+  }
+  assertEquals(sink.lines.length, passwords.length, "one line each");
+  assertEquals(
+    sink.lines[0],
+    'WARN  agent: refused *** by the server pass="***" error="bad password ***" nested={"list":["***"]}',
+  );
+});
