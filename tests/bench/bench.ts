@@ -34,10 +34,10 @@ import { mb, memoryOf, percentile } from "../support/proc_stats.ts";
 import { startAssertionFront } from "../support/assertion_front.ts";
 import { RealSnapd } from "../support/real_snapd.ts";
 import { cdf, lineChart } from "../support/svg_chart.ts";
-import { SnapdClient } from "../../lib/snapd/client.ts";
 import { fillerNames } from "../support/test_snaps.ts";
 import { sleep } from "../support/wait.ts";
 import { startWorld, type World } from "../support/world.ts";
+import { openSnapd } from "../../lib/adapters/snapd_http.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -143,11 +143,13 @@ async function thisAgent(
 ): Promise<AgentUnderTest> {
   const denoFlags = [
     ...(HEAP ? [`--inspect=127.0.0.1:${INSPECT_PORT}`] : []),
-    ...(v8Flags ? [`--v8-flags=${v8Flags.join(",") || "--"}`] : []),
+    // replaces the start task's flags (an empty list runs without any)
+    ...(v8Flags ? [`--v8-flags=${v8Flags.join(",")}`] : []),
   ];
+  const after = world.dms.mark(); // this agent's own health, not an earlier one's
   let process = world.agent([], { XDG_RUNTIME_DIR: runtime }, undefined, denoFlags);
   const id = ourId || await world.online({ timeoutMs: 30_000 });
-  if (ourId) await world.dms.health(ourId, { timeoutMs: 30_000 });
+  if (ourId) await world.dms.health(ourId, { after, timeoutMs: 30_000 });
   return {
     name: "this agent",
     id,
@@ -272,13 +274,22 @@ async function v8FlagRows(world: World, ourId: string, runtime: string): Promise
     .concat(["info", "info", "list"]);
   const measure = async (flagsUsed: string[]) => {
     const agent = await thisAgent(world, ourId, runtime, flagsUsed);
-    await roundTrips(world, agent.id, "device", 20);
     const device: number[] = [];
-    for (let done = 0; done < N.flagActions; done += mix.length) {
-      for (const action of mix) {
-        const times = await roundTrips(world, agent.id, action, 1, action === "info" ? "peer-svc" : "");
-        if (action === "device") device.push(...times);
+    try {
+      await roundTrips(world, agent.id, "device", 20);
+      for (let done = 0; done < N.flagActions; done += mix.length) {
+        for (const action of mix) {
+          const times = await roundTrips(world, agent.id, action, 1, action === "info" ? "peer-svc" : "");
+          if (action === "device") device.push(...times);
+        }
       }
+    } catch (error) {
+      console.error(
+        `bench: the agent (V8 flags: ${flagsUsed.join(",") || "none"}) said last:\n${
+          agent.process().tail(60)
+        }`,
+      );
+      throw error;
     }
     await sleep(1000);
     const rss = memoryOf(agent.process().pid).rss;
@@ -318,7 +329,7 @@ async function v8FlagRows(world: World, ourId: string, runtime: string): Promise
 
 /** snapd's own answer to the read `list` starts with, no agent in between: the floor under `list`. */
 async function snapdFloor(socketPath: string): Promise<void> {
-  const snapd = new SnapdClient({ clock: systemClock, socketPath, timeoutMs: 30_000 });
+  const snapd = openSnapd({ clock: systemClock, socketPath, timeoutMs: 30_000 });
   try {
     await snapd.snaps();
     const times: number[] = [];

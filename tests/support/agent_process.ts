@@ -31,10 +31,16 @@ export function startAgent(
   return Child.spawn(command, rest, { cwd: PROJECT_ROOT, env: { NO_COLOR: "1", ...env }, echo });
 }
 
-/** The whole command line of the agent with `args` (the executable first), as `deno task start` runs it. */
+/**
+ * The whole command line of the agent with `args` (the executable first), as `deno task start` runs it. A
+ * `--v8-flags=…` among `denoFlags` replaces the start task's (deno would add the two lists together); an empty
+ * `--v8-flags=` runs the agent without any.
+ */
 export function agentArgv(args: string[], denoFlags: string[] = []): string[] {
   const [run, ...flags] = startCommand();
-  return [Deno.execPath(), run, ...denoFlags, ...flags, ...args];
+  const ownV8 = denoFlags.some((flag) => flag.startsWith("--v8-flags="));
+  const kept = ownV8 ? flags.filter((flag) => !flag.startsWith("--v8-flags=")) : flags;
+  return [Deno.execPath(), run, ...denoFlags.filter((flag) => flag !== "--v8-flags="), ...kept, ...args];
 }
 
 /** Runs the agent with `args` to completion; returns its exit code and output. */
