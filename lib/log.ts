@@ -11,9 +11,20 @@ export type LogLevel = typeof LOG_LEVELS[number];
 /** Structured extras printed after the message as `key=value`. */
 export type LogFields = Record<string, unknown>;
 
-/** Where formatted lines go. */
+/**
+ * One record as the logger made it, before it became a line: level, category, message and fields apart, with
+ * every registered secret already masked. Tests ask about records rather than match the formatted text.
+ */
+export interface LogRecord {
+  level: Exclude<LogLevel, "off">;
+  category: string;
+  message: string;
+  fields: LogFields;
+}
+
+/** Where records go: the formatted line, and the record it was made from. */
 export interface LogSink {
-  write(line: string): void;
+  write(line: string, record: LogRecord): void;
 }
 
 /** A logger for one category. */
@@ -69,16 +80,46 @@ export const stderrSink: LogSink = {
   },
 };
 
-/** Keeps lines in memory; for tests. */
+/** What {@link MemorySink.records} selects: every given part must hold. */
+export interface RecordQuery {
+  level?: LogRecord["level"];
+  /** The logger's category, or one of its parents' (`agent` selects `agent.mqtt` too). */
+  category?: string;
+  /** The message: equal to a string, or matching a pattern. */
+  message?: string | RegExp;
+  /** Fields that must be present with these values. */
+  fields?: LogFields;
+}
+
+/** Keeps lines and records in memory; for tests. */
 export class MemorySink implements LogSink {
   readonly lines: string[] = [];
-  write(line: string): void {
+  readonly #records: LogRecord[] = [];
+  write(line: string, record: LogRecord): void {
     this.lines.push(line);
+    this.#records.push(record);
   }
   /** Lines that match `pattern`. */
   matching(pattern: RegExp): string[] {
     return this.lines.filter((line) => pattern.test(line));
   }
+  /** The records that fit `query`, in the order they were written. */
+  records(query: RecordQuery = {}): LogRecord[] {
+    return this.#records.filter((record) => fits(record, query));
+  }
+}
+
+function fits(record: LogRecord, query: RecordQuery): boolean {
+  const { level, category, message, fields } = query;
+  if (level !== undefined && record.level !== level) return false;
+  if (category !== undefined && record.category !== category && !record.category.startsWith(category + ".")) {
+    return false;
+  }
+  if (typeof message === "string" && record.message !== message) return false;
+  if (message instanceof RegExp && !message.test(record.message)) return false;
+  return Object.entries(fields ?? {}).every(([key, value]) =>
+    JSON.stringify(record.fields[key]) === JSON.stringify(value)
+  );
 }
 
 /** Options of {@link createLogger}. */
@@ -138,16 +179,22 @@ class LineLogger implements Logger {
     return new LineLogger(`${this.category}.${category}`, level ?? this.level, this.sink, this.timestamps);
   }
 
-  private emit(level: LogLevel, message: string, fields?: LogFields) {
+  private emit(level: LogRecord["level"], message: string, fields?: LogFields) {
     if (!this.enabled(level)) return;
     const parts: string[] = [];
     if (this.timestamps) parts.push(new Date().toISOString());
     // secrets go before anything is escaped: an escaped secret no longer looks like itself
-    parts.push(level.toUpperCase().padEnd(5), `${this.category}:`, redact(message));
+    const clear = redact(message);
+    parts.push(level.toUpperCase().padEnd(5), `${this.category}:`, clear);
     for (const [key, value] of Object.entries(fields ?? {})) {
       if (value !== undefined) parts.push(`${key}=${formatValue(value)}`);
     }
-    this.sink.write(redact(escapeControl(parts.join(" "))));
+    this.sink.write(redact(escapeControl(parts.join(" "))), {
+      level,
+      category: this.category,
+      message: clear,
+      fields: redactFields(fields ?? {}),
+    });
   }
 }
 
@@ -162,6 +209,20 @@ export function escapeControl(text: string): string {
 
 // deno-lint-ignore no-control-regex -- matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/** The fields with every string, and every error's message, masked (the formatted line masks the rest). */
+function redactFields(fields: LogFields): LogFields {
+  const out: LogFields = {};
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    out[key] = typeof value === "string"
+      ? redact(value)
+      : value instanceof Error
+      ? redact(value.message)
+      : value;
+  }
+  return out;
+}
 
 function formatValue(value: unknown): string {
   if (value instanceof Error) return JSON.stringify(redact(value.message));

@@ -58,3 +58,27 @@ Deno.test("a secret is masked before it is escaped: passwords holding a quote, a
     'WARN  agent: refused *** by the server pass="***" error="bad password ***" nested={"list":["***"]}',
   );
 });
+
+Deno.test("each line comes with its record: level, category, message and fields apart, secrets masked there too", () => {
+  const sink = new MemorySink();
+  const log = createLogger("agent", { sink, timestamps: false, level: "debug" });
+  addSecret("records-hide-this-too");
+  log.child("dms").warn("reply not sent", { id: "a1", attempt: 2, note: undefined });
+  log.child("mqtt").debug("password records-hide-this-too refused", {
+    cause: new Error("records-hide-this-too"),
+  });
+  log.child("dms").info("reply sent", { id: "a1" });
+  assertEquals(sink.records({ category: "agent.dms" }).map((r) => r.message), [
+    "reply not sent",
+    "reply sent",
+  ]);
+  assertEquals(sink.records({ level: "warn" }), [
+    { level: "warn", category: "agent.dms", message: "reply not sent", fields: { id: "a1", attempt: 2 } },
+  ]);
+  assertEquals(sink.records({ category: "agent" }).length, 3, "a parent category selects its children");
+  assertEquals(sink.records({ category: "agen" }), [], "but not a category that only starts the same");
+  assertEquals(sink.records({ fields: { id: "a1" }, message: /sent$/ }).length, 2);
+  assertEquals(sink.records({ message: "reply" }), [], "a string is the whole message");
+  const [masked] = sink.records({ category: "agent.mqtt" });
+  assertEquals([masked.message, masked.fields.cause], ["password *** refused", "***"]);
+});
