@@ -31,6 +31,8 @@ import type { AgentStatus } from "./lib/agent_status.ts";
 import { type AgentPaths, processPaths } from "./lib/paths.ts";
 import type { SnapdClient } from "./lib/snapd/client.ts";
 import { VERSION } from "./lib/version.ts";
+import { errorMessage } from "./lib/errors.ts";
+import { runSnapctl } from "./lib/adapters/snapctl.ts";
 
 // Each command loads only what it uses (`await import`): the agent daemon does not carry the watchdog, the
 // doctor or — unless the local API is enabled — NATS; the watchdog daemon does not carry MQTT. Memory on a small
@@ -113,7 +115,7 @@ function parseCommandLine(args: string[]) {
       flags: flags as Record<string, string>,
     };
   } catch (error) {
-    fail(`${(error as Error).message} (see agent --help)`, EXIT_USAGE);
+    fail(`${errorMessage(error)} (see agent --help)`, EXIT_USAGE);
   }
 }
 
@@ -262,20 +264,17 @@ export async function runAgentDaemon(
 
 /** The snap's health in snapd, told through `snapctl set-health`. */
 async function snapHealth(log: Logger) {
-  const [{ SnapHealth }, { runSnapctl }] = await Promise.all([
-    import("./lib/snap_health.ts"),
-    import("./lib/system/snapctl.ts"),
-  ]);
+  const { SnapHealth } = await import("./lib/snap_health.ts");
   return new SnapHealth(runSnapctl, log);
 }
 
 /** The snapd REST client of a daemon. */
 async function snapdClient(config: AgentConfig, log: Logger): Promise<SnapdClient> {
-  const [{ SnapdClient }, { systemClock }] = await Promise.all([
-    import("./lib/snapd/client.ts"),
+  const [{ openSnapd }, { systemClock }] = await Promise.all([
+    import("./lib/adapters/snapd_http.ts"),
     import("./lib/clock.ts"),
   ]);
-  return new SnapdClient({
+  return openSnapd({
     socketPath: config["snapd.socket"],
     timeoutMs: config["snapd.timeout"],
     maxRequests: config["snapd.max-requests"],
@@ -422,7 +421,13 @@ async function settings(configFile: string | undefined, flags: Record<string, st
   try {
     return {
       paths,
-      ...(await loadConfig({ flags, configFile, env: Deno.env.toObject(), inSnap: paths.inSnap })),
+      ...(await loadConfig({
+        flags,
+        configFile,
+        env: Deno.env.toObject(),
+        inSnap: paths.inSnap,
+        snapctl: runSnapctl,
+      })),
     };
   } catch (error) {
     if (error instanceof ConfigError) fail(error.message, EXIT_CONFIG);
@@ -468,29 +473,42 @@ async function doctor(configFile: string | undefined, flags: Record<string, stri
   const [
     { formatDoctor, runDoctor },
     { agentProxies, natsTunnel, snapdProxySettings },
-    { SnapdClient },
+    { openSnapd },
     { systemClock },
     { connectNats },
+    { freeBytes },
   ] = await Promise.all([
     import("./lib/doctor/doctor.ts"),
     import("./lib/net/agent_proxies.ts"),
-    import("./lib/snapd/client.ts"),
+    import("./lib/adapters/snapd_http.ts"),
     import("./lib/clock.ts"),
     import("./lib/adapters/nats_connect.ts"),
+    import("./lib/adapters/free_space.ts"),
   ]);
   const log = createLogger("doctor", { level: "off" });
   // a short time limit, and no retries beyond it: the doctor reports, it does not wait
-  const snapd = new SnapdClient({ socketPath: config["snapd.socket"], timeoutMs: 5000, clock: systemClock });
+  const snapd = openSnapd({ socketPath: config["snapd.socket"], timeoutMs: 5000, clock: systemClock });
   try {
     let proxies: Proxies;
     try {
       proxies = await agentProxies(config, proxyEnvironment, snapdProxySettings(snapd));
     } catch (error) {
-      fail((error as Error).message, EXIT_CONFIG);
+      fail(errorMessage(error), EXIT_CONFIG);
     }
     const env = Deno.env.toObject();
     const natsConnect = (options: NatsOptions) => connectNats(options, natsTunnel(proxies, 5000));
-    const report = await runDoctor({ config, paths, env, log, proxies, snapd, natsConnect });
+    const report = await runDoctor({
+      config,
+      paths,
+      env,
+      log,
+      proxies,
+      snapd,
+      natsConnect,
+      snapctl: runSnapctl,
+      freeBytes,
+      now: systemClock.now(),
+    });
     const { text, failed } = formatDoctor(report);
     console.log(text);
     return failed ? 1 : 0;
@@ -505,7 +523,7 @@ async function configure(url: string | undefined): Promise<void> {
   try {
     validateIdentityUrl(url);
   } catch (error) {
-    fail((error as Error).message, EXIT_CONFIG);
+    fail(errorMessage(error), EXIT_CONFIG);
   }
   const paths = processPaths();
   const log = createLogger("configure", { timestamps: false });

@@ -14,7 +14,8 @@ import { parseArgs } from "node:util";
 import { removeIfExists } from "./lib/files.ts";
 import { operatorHints } from "./lib/operator_hints.ts";
 import { processPaths } from "./lib/paths.ts";
-import { runSnapctl } from "./lib/system/snapctl.ts";
+import { runSnapctl } from "./lib/adapters/snapctl.ts";
+import { errorMessage } from "./lib/errors.ts";
 
 const USAGE = `Usage: unregister [--help]
 
@@ -44,7 +45,7 @@ async function main(args: string[]): Promise<number> {
       parseArgs({ args, options: { help: { type: "boolean", short: "h" } }, strict: true }).values.help,
     );
   } catch (error) {
-    console.error(`unregister: ${(error as Error).message} (see unregister --help)`);
+    console.error(`unregister: ${errorMessage(error)} (see unregister --help)`);
     return 2;
   }
   if (help) {
@@ -73,7 +74,7 @@ async function main(args: string[]): Promise<number> {
         : `nothing to remove: no .secret or params in ${paths.dataDir} (not enrolled)`,
     );
   } catch (error) {
-    console.error(`unregister: ${(error as Error).message}`);
+    console.error(`unregister: ${errorMessage(error)}`);
     code = 1;
   }
   if (stopped) {
@@ -84,7 +85,7 @@ async function main(args: string[]): Promise<number> {
         `started ${service}; it waits for a new identity service URL (${operatorHints(paths).setUrl})`,
       );
     } catch (error) {
-      console.error(`unregister: ${(error as Error).message}`);
+      console.error(`unregister: ${errorMessage(error)}`);
       code = 1;
     }
   }

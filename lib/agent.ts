@@ -31,7 +31,7 @@ import { processMemory } from "./system/memory.ts";
 import { forgetEnrollment } from "./store/agent_db.ts";
 import { VERSION } from "./version.ts";
 import type { WatchRemoval } from "./adapters/file_watch.ts";
-import type { RequestEnrollment } from "./adapters/identity_http.ts";
+import type { RequestEnrollment } from "./identity/enroll_request.ts";
 
 /** The local API as the agent sees it. */
 export interface LocalApi {

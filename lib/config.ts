@@ -15,7 +15,8 @@ import {
   SETTINGS,
 } from "./settings.ts";
 import { showValue } from "./shown.ts";
-import { runSnapctl } from "./system/snapctl.ts";
+import type { Snapctl } from "./adapters/snapctl.ts";
+import { errorMessage } from "./errors.ts";
 
 /** An invalid setting; the message is the one line shown to the operator. */
 export class ConfigError extends Error {
@@ -189,9 +190,9 @@ export function describeConfig({ config, origins }: LoadedConfig): string[] {
 }
 
 /** Reads the snap's whole configuration with `snapctl get -d`; `undefined` outside a snap. */
-export async function readSnapConfig(inSnap: boolean): Promise<unknown> {
+export async function readSnapConfig(inSnap: boolean, snapctl: Snapctl): Promise<unknown> {
   if (!inSnap) return undefined;
-  const output = await runSnapctl(["get", "-d"]);
+  const output = await snapctl(["get", "-d"]);
   if (!output.success) {
     throw new ConfigError(`cannot read the snap configuration (snapctl get -d): ${output.stderr}`);
   }
@@ -210,12 +211,12 @@ export async function readConfigFile(path: string): Promise<{ path: string; cont
   try {
     body = await Deno.readTextFile(path);
   } catch (error) {
-    throw new ConfigError(`cannot read configuration file ${path}: ${(error as Error).message}`);
+    throw new ConfigError(`cannot read configuration file ${path}: ${errorMessage(error)}`);
   }
   try {
     return { path, content: JSON.parse(body) };
   } catch (error) {
-    throw new ConfigError(`invalid configuration file ${path}: ${(error as Error).message}`);
+    throw new ConfigError(`invalid configuration file ${path}: ${errorMessage(error)}`);
   }
 }
 
@@ -227,6 +228,8 @@ export interface LoadConfigOptions {
   configFile?: string;
   env: Record<string, string | undefined>;
   inSnap: boolean;
+  /** Reads the snap's configuration inside a snap. */
+  snapctl: Snapctl;
 }
 
 /**
@@ -236,7 +239,7 @@ export interface LoadConfigOptions {
 export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConfig> {
   const configFile = options.configFile ?? options.env.IOTAGENT_CONFIG;
   const loaded = buildConfig({
-    snap: await readSnapConfig(options.inSnap),
+    snap: await readSnapConfig(options.inSnap, options.snapctl),
     file: configFile ? await readConfigFile(configFile) : undefined,
     env: options.env,
     flags: options.flags,
@@ -249,7 +252,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConf
     } catch (error) {
       throw new ConfigError(
         `invalid configuration: ${key}=${showValue(path)} (from ${loaded.origins[key]}): ` +
-          `expected a readable PEM file (${(error as Error).message})`,
+          `expected a readable PEM file (${errorMessage(error)})`,
       );
     }
   }

@@ -5,6 +5,7 @@
  * cause to `onFault` (the agent restarts its broker link) instead of letting the process exit.
  */
 import type { Logger } from "./log.ts";
+import { errorMessage } from "./errors.ts";
 
 /** Options of {@link installLastResortGuard}. */
 export interface GuardOptions {
@@ -32,7 +33,7 @@ export function installLastResortGuard(options: GuardOptions): () => void {
     try {
       options.onFault(summary);
     } catch (fault) {
-      options.log.error(`recovering from ${summary} failed: ${(fault as Error).message}`);
+      options.log.error(`recovering from ${summary} failed: ${errorMessage(fault)}`);
     }
   };
   const onRejection: EventListener = (event) => {

@@ -9,6 +9,7 @@ import type { Clock } from "./clock.ts";
 import { FailureLog } from "./failure_log.ts";
 import type { Logger } from "./log.ts";
 import type { Notifier } from "./system/sd_notify.ts";
+import { errorMessage } from "./errors.ts";
 
 /** One check: what is wrong, or undefined when all is well. */
 export type LivenessCheck = () => string | undefined;
@@ -55,7 +56,7 @@ export class Liveness {
         const wrong = check();
         if (wrong) problem = `${what}: ${wrong}`;
       } catch (error) {
-        problem = `${what}: ${(error as Error).message}`;
+        problem = `${what}: ${errorMessage(error)}`;
       }
       if (problem) break;
     }

@@ -14,6 +14,7 @@ import { ChangeStore } from "./changes/store.ts";
 import { openAgentDb } from "./store/agent_db.ts";
 import { changeDatabasePath } from "./changes/location.ts";
 import type { AgentConfig } from "./settings.ts";
+import { errorMessage } from "./errors.ts";
 
 /** One item of the check. */
 export interface CheckItem {
@@ -34,7 +35,7 @@ export async function selfCheck(
     try {
       items.push({ what, ok: true, detail: await run() });
     } catch (error) {
-      items.push({ what, ok: false, detail: (error as Error).message });
+      items.push({ what, ok: false, detail: errorMessage(error) });
     }
   };
   await attempt("agent database", async () => {

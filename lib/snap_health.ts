@@ -4,7 +4,7 @@
  * database. It is told only when it changes (a call to `snapctl` is a process), and only inside a snap.
  */
 import type { Logger } from "./log.ts";
-import type { SnapctlResult } from "./system/snapctl.ts";
+import type { SnapctlResult } from "./adapters/snapctl.ts";
 
 /** What the agent says of itself. */
 export type Health = { status: "okay" } | { status: "error"; code: string; message: string };

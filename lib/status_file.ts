@@ -8,6 +8,7 @@
 import type { Clock } from "./clock.ts";
 import { writeFileAtomic } from "./files.ts";
 import type { Logger } from "./log.ts";
+import { errorMessage } from "./errors.ts";
 
 /** Options of {@link StatusFile}. */
 export interface StatusFileOptions<T> {
@@ -42,7 +43,7 @@ export class StatusFile<T> {
       await writeFileAtomic(path, JSON.stringify(document, null, 2) + "\n", { durable: false });
       this.#written = { visible, at: now, file: await fingerprint(path) };
     } catch (error) {
-      log.debug(`status file not written: ${(error as Error).message}`);
+      log.debug(`status file not written: ${errorMessage(error)}`);
     }
   }
 }

@@ -12,6 +12,7 @@ import { type AgentPaths, agentStatusPath, watchdogStatusPath } from "./paths.ts
 import type { AgentConfig } from "./settings.ts";
 import { isRunning, type ProcessIdentity } from "./system/process.ts";
 import { changeDatabasePath } from "./changes/location.ts";
+import { errorMessage } from "./errors.ts";
 
 /** A status file not rewritten for this long, while its process runs, means the daemon may be wedged. */
 export const STALE_AFTER_MS = 180_000;
@@ -104,7 +105,7 @@ async function enrollmentReport(
   try {
     text = await readTextIfExists(paths.credentials);
   } catch (error) {
-    return { enrolled: false, source: ".secret", error: `cannot read it: ${(error as Error).message}` };
+    return { enrolled: false, source: ".secret", error: `cannot read it: ${errorMessage(error)}` };
   }
   if (text === undefined) return { enrolled: false, source: ".secret" };
   try {
@@ -116,7 +117,7 @@ async function enrollmentReport(
       source: ".secret",
     };
   } catch (error) {
-    return { enrolled: false, source: ".secret", error: `it is unusable: ${(error as Error).message}` };
+    return { enrolled: false, source: ".secret", error: `it is unusable: ${errorMessage(error)}` };
   }
 }
 

@@ -23,6 +23,7 @@ import type { SnapdPort } from "./snapd/port.ts";
 import { READY_STATUSES, type SnapdChange } from "./snapd/types.ts";
 import type { Boot } from "./system/boot.ts";
 import type { Power } from "./system/power.ts";
+import { errorMessage } from "./errors.ts";
 
 /** Options of {@link Watchdog}. */
 export interface WatchdogOptions {
@@ -148,7 +149,7 @@ export class Watchdog {
       store.recordAbort(change.id, clock.now());
       log.warn(`change ${change.id} aborted`);
     } catch (error) {
-      log.error(`aborting change ${change.id} failed: ${(error as Error).message}`);
+      log.error(`aborting change ${change.id} failed: ${errorMessage(error)}`);
     }
     return { kind: "aborted", changeId: change.id };
   }

@@ -20,6 +20,7 @@ import type { ProcessIdentity } from "./system/process.ts";
 import type { Notifier } from "./system/sd_notify.ts";
 import type { Power } from "./system/power.ts";
 import { Watchdog } from "./watchdog.ts";
+import { errorMessage } from "./errors.ts";
 
 /** What the daemon is built from. */
 export interface WatchdogDaemonOptions {
@@ -104,7 +105,7 @@ export async function runWatchdogDaemon(options: WatchdogDaemonOptions, signal: 
         changeId: verdict.kind === "healthy" ? undefined : verdict.changeId,
       };
     } catch (error) {
-      last = { at: at(), verdict: `check failed: ${(error as Error).message}` };
+      last = { at: at(), verdict: `check failed: ${errorMessage(error)}` };
       throw error;
     } finally {
       onLook();

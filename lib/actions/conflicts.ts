@@ -6,6 +6,7 @@
 import { retry } from "../retry.ts";
 import { SnapdError } from "../snapd/error.ts";
 import type { ActionContext } from "./context.ts";
+import { errorMessage } from "../errors.ts";
 
 /** Runs a snapd mutation, retrying while it conflicts with a change in progress. */
 export function retryOnConflict<T>(mutation: () => Promise<T>, context: ActionContext): Promise<T> {
@@ -16,7 +17,7 @@ export function retryOnConflict<T>(mutation: () => Promise<T>, context: ActionCo
     budgetMs: context.conflictTimeoutMs,
     shouldRetry: (error) => error instanceof SnapdError && error.isConflict,
     onRetry: (error, delayMs) =>
-      context.log.info(`snapd is busy, retrying: ${(error as Error).message}`, {
+      context.log.info(`snapd is busy, retrying: ${errorMessage(error)}`, {
         retry_in: `${Math.round(delayMs)}ms`,
       }),
   });

@@ -6,6 +6,7 @@ import { parseAssertions } from "../snapd/assertions.ts";
 import type { ActionContext, ActionOutcome } from "./context.ts";
 import { ZERO_TIME } from "../dms_protocol/device_snap.ts";
 import { describeVersion, type DeviceVersion } from "./server.ts";
+import { errorMessage } from "../errors.ts";
 
 /** The `Device` the DMS decodes (keys alphabetical). */
 export interface Device {
@@ -29,7 +30,7 @@ export async function describeDevice(context: ActionContext): Promise<Device> {
     snapd.assertions("model"),
     snapd.assertions("serial"),
     describeVersion(context).catch((error) => {
-      context.log.warn(`device: system information unavailable: ${(error as Error).message}`);
+      context.log.warn(`device: system information unavailable: ${errorMessage(error)}`);
       return undefined;
     }),
   ]);

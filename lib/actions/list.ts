@@ -7,6 +7,7 @@ import { canonicalJson } from "../canonical_json.ts";
 import { toDeviceSnap } from "../dms_protocol/device_snap.ts";
 import { snapHashes } from "../dms_protocol/snap_hashes.ts";
 import type { ActionContext, ActionOutcome } from "./context.ts";
+import { errorMessage } from "../errors.ts";
 
 /** The `list` action. */
 export async function listAction(_request: unknown, context: ActionContext): Promise<ActionOutcome> {
@@ -19,7 +20,7 @@ export async function listAction(_request: unknown, context: ActionContext): Pro
     try {
       return canonicalJson(await snapd.snapConfig(snap.name));
     } catch (error) {
-      context.log.debug(`list: no configuration for ${snap.name}: ${(error as Error).message}`);
+      context.log.debug(`list: no configuration for ${snap.name}: ${errorMessage(error)}`);
       return undefined;
     }
   }));

@@ -1,5 +1,6 @@
 /** `server`: the OS and snapd version of the device (snapd's system information). */
 import type { ActionContext, ActionOutcome } from "./context.ts";
+import { errorMessage } from "../errors.ts";
 
 /** The `DeviceVersion` the DMS decodes (keys alphabetical). */
 export interface DeviceVersion {
@@ -31,6 +32,6 @@ export async function serverAction(_request: unknown, context: ActionContext): P
   try {
     return { result: await describeVersion(context) };
   } catch (error) {
-    throw new Error(`cannot obtain system details: ${(error as Error).message}`, { cause: error });
+    throw new Error(`cannot obtain system details: ${errorMessage(error)}`, { cause: error });
   }
 }

@@ -6,12 +6,13 @@ import { canonicalJson } from "../canonical_json.ts";
 import { toDeviceSnap } from "../dms_protocol/device_snap.ts";
 import type { ActionContext, ActionHandler } from "./context.ts";
 import { requireSnap } from "./validation.ts";
+import { errorMessage } from "../errors.ts";
 
 async function describeSnap(snap: string, context: ActionContext) {
   // the snap and its configuration are read at once
   const [info, config] = await Promise.all([
     context.snapd.snap(snap).catch((error) => {
-      throw new Error(`cannot retrieve snap "${snap}": ${(error as Error).message}`, { cause: error });
+      throw new Error(`cannot retrieve snap "${snap}": ${errorMessage(error)}`, { cause: error });
     }),
     context.snapd.snapConfig(snap),
   ]);

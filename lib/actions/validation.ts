@@ -2,6 +2,7 @@
  * Input checks made before any snapd call, each failing with a message a human understands (the DMS shows it):
  * snap names as snapd defines them, `<snap>.<app>` service names, channels, JSON `data`, upload URLs.
  */
+import { errorMessage } from "../errors.ts";
 
 const SNAP_NAME = /^(?=.*[a-z])[a-z0-9](?:-?[a-z0-9])*$/;
 const INSTANCE_KEY = /^[a-z0-9]{1,10}$/;
@@ -69,7 +70,7 @@ export function parseDataObject(
   try {
     value = JSON.parse(data);
   } catch (error) {
-    throw new TypeError(`invalid data for ${action}: not JSON (${(error as Error).message})`);
+    throw new TypeError(`invalid data for ${action}: not JSON (${errorMessage(error)})`);
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new TypeError(`invalid data for ${action}: expected a JSON object`);

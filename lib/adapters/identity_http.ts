@@ -3,47 +3,15 @@
  * (`application/x.ubuntu.assertion`). The service answers JSON whatever the status:
  * `{"code":"","message":"","enrollment":{…}}` on success, `{"code":"EnrollDevice","message":…}` on failure.
  */
-import type { AssertionBundle } from "../snapd/port.ts";
-import { parseAssertions } from "../snapd/assertions.ts";
 import { decodeEnrollment, type Enrollment } from "../identity/enrollment.ts";
-
-/** Why an enrollment attempt failed; every reason is retried. */
-export type EnrollmentFailure = "no-assertions" | "unreachable" | "rejected" | "invalid-response";
-
-/** A failed enrollment attempt. */
-export class EnrollmentError extends Error {
-  override name = "EnrollmentError";
-  constructor(message: string, readonly reason: EnrollmentFailure, options?: ErrorOptions) {
-    super(message, options);
-  }
-}
+import { EnrollmentError } from "../identity/enroll_request.ts";
+import { errorMessage } from "../errors.ts";
 
 /** The enroll endpoint under a base URL, joined as Go's path cleaning does (`/base/` -> `/base/v1/device/enroll`). */
 export function enrollUrl(base: string): URL {
   const url = new URL(base);
   url.pathname = `${url.pathname.replace(/\/+$/, "")}/v1/device/enroll`;
   return url;
-}
-
-/**
- * The enroll request body: the first model assertion, `\n`, the first serial assertion, each ending with
- * exactly one newline — so the two are separated by one blank line.
- * @throws {EnrollmentError} `no-assertions` when the device has no model or no serial assertion yet.
- */
-export function enrollBody(model: AssertionBundle, serial: AssertionBundle): string {
-  const first = (bundle: AssertionBundle, type: string) => {
-    const assertion = bundle.count > 0
-      ? parseAssertions(bundle.text).find((a) => a.type === type)
-      : undefined;
-    if (!assertion) {
-      throw new EnrollmentError(
-        `no ${type} assertion yet (snapd has none; a device gets its serial from its brand's serial vault)`,
-        "no-assertions",
-      );
-    }
-    return assertion.text;
-  };
-  return `${first(model, "model")}\n${first(serial, "serial")}`;
 }
 
 /** Options of {@link requestEnrollment}. */
@@ -62,13 +30,6 @@ const MAX_RESPONSE_BYTES = 1 << 20;
  * Posts the assertions and returns the validated enrollment.
  * @throws {EnrollmentError} with the service's `(code) message`, or why the answer was unusable.
  */
-/** The enroll request as a port: the enroller is handed it (main.ts wires the proxy's HTTP client in). */
-export type RequestEnrollment = (
-  url: string,
-  body: string,
-  options: { signal?: AbortSignal },
-) => Promise<Enrollment>;
-
 export async function requestEnrollment(
   baseUrl: string,
   body: string,
@@ -91,7 +52,7 @@ export async function requestEnrollment(
     text = await readLimited(response);
   } catch (error) {
     options.signal?.throwIfAborted();
-    const reason = timeout.aborted ? "no answer within the time limit" : (error as Error).message;
+    const reason = timeout.aborted ? "no answer within the time limit" : errorMessage(error);
     throw new EnrollmentError(`cannot reach the identity service at ${url}: ${reason}`, "unreachable", {
       cause: error,
     });
@@ -116,7 +77,7 @@ export async function requestEnrollment(
   } catch (error) {
     throw new EnrollmentError(
       `the identity service at ${url} answered HTTP ${status} without usable credentials: ${
-        (error as Error).message
+        errorMessage(error)
       }`,
       "invalid-response",
     );

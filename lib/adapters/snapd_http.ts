@@ -17,8 +17,11 @@ import type { Logger } from "../log.ts";
 import { retry, RetryError } from "../retry.ts";
 import { setLongTimeout } from "../timer.ts";
 import { SnapdError } from "../snapd/error.ts";
+import { SnapdClient } from "../snapd/client.ts";
+import type { Envelope, RequestOptions, SnapdHttp } from "../snapd/transport.ts";
+import { errorMessage, isConnectFailure } from "../errors.ts";
 
-/** Options of {@link SnapdTransport} (and of the SnapdClient over it). */
+/** Options of {@link SnapdTransport} (and of the SnapdClient over it, {@link openSnapd}). */
 export interface SnapdClientOptions {
   /** @default "/run/snapd.socket" */
   socketPath?: string;
@@ -32,21 +35,8 @@ export interface SnapdClientOptions {
   log?: Logger;
 }
 
-export interface Envelope {
-  type: string;
-  result?: unknown;
-  change?: string;
-}
-
-export interface RequestOptions {
-  query?: Record<string, string | undefined>;
-  body?: string;
-  /** Sent as JSON with `Content-Type: application/json`. */
-  json?: unknown;
-}
-
 /** Requests to snapd, each within the time limit and in its turn. */
-export class SnapdTransport {
+export class SnapdTransport implements SnapdHttp {
   readonly socketPath: string;
   readonly #http: Deno.HttpClient;
   readonly #timeoutMs: number;
@@ -84,7 +74,7 @@ export class SnapdTransport {
         throw new SnapdError(`server error: "${response.status} ${response.statusText}"`, response.status);
       }
       throw new SnapdError(
-        `cannot decode "${text.slice(0, 200)}": ${(error as Error).message}`,
+        `cannot decode "${text.slice(0, 200)}": ${errorMessage(error)}`,
         response.status,
       );
     }
@@ -167,18 +157,12 @@ export class SnapdTransport {
       clock: this.#clock,
       signal,
       budgetMs: this.#timeoutMs,
-      shouldRetry: (error) => method === "GET" || nothingSent(error),
+      shouldRetry: (error) => method === "GET" || isConnectFailure(error),
       onRetry: (error, delay) => this.#unreachable?.failed(transportError(error).message, delay),
     });
     this.#unreachable?.succeeded();
     return response;
   }
-}
-
-/** True when the connection itself failed (socket missing, refused, busy): the request was never sent. */
-export function nothingSent(error: unknown): boolean {
-  const cause = (error as { cause?: { message?: string } })?.cause?.message ?? "";
-  return /client error \(Connect\)/.test(`${(error as Error)?.message ?? ""} ${cause}`);
 }
 
 function transportError(error: unknown): SnapdError {
@@ -199,4 +183,9 @@ function errorFromEnvelope(envelope: Envelope, response: Response): SnapdError {
     typeof result.kind === "string" ? result.kind : "",
     result.value,
   );
+}
+
+/** A snapd client over the real socket: what main.ts (and the tests) talk to snapd with. */
+export function openSnapd(options: SnapdClientOptions): SnapdClient {
+  return new SnapdClient(new SnapdTransport(options));
 }

@@ -2,7 +2,7 @@
  * The life of one action as a state machine, decided without I/O: the journal holds where an action is
  * (`accepted` → `started`, for one that makes a snapd change → `done`), and after a restart the next step follows
  * from that state and from what snapd reports — nothing else. `delivery.ts` does the reading and writing these
- * functions ask for; the decisions are unit-tested alone (tests/unit/action_life_test.ts).
+ * functions ask for; the decisions are unit-tested alone (tests/unit/dms/action_life_test.ts).
  *
  *   accepted ──(read-only)──────────────────────────────► run ──► done
  *   accepted ──(makes a change)──► mark started ─────────► run ──► done

@@ -38,7 +38,7 @@ import {
 import { Outbox } from "./outbox.ts";
 import { answerWithoutRecord } from "./unrecorded.ts";
 import { announceResponse, logAction } from "./action_log.ts";
-import { isStorageFull } from "../store/storage_errors.ts";
+import { asError, errorMessage, isStorageFull } from "../errors.ts";
 import { failpoint } from "../failpoints.ts";
 import { type Baseline, baselineOf, effectVisible, findStartedChange } from "./recovery.ts";
 import { type ChangeLookup, type EffectLookup, firstStep, FORGOTTEN, recover } from "./action_life.ts";
@@ -157,7 +157,7 @@ export class Delivery {
           accepted = this.#journal.accept(request, now);
         } catch (error) {
           if (!isStorageFull(error)) throw error;
-          return this.#unrecorded(request, error as Error, early);
+          return this.#unrecorded(request, asError(error), early);
         }
         if (!accepted.fresh) return this.#redelivered(accepted.entry, redelivered);
         failpoint("journalled");
@@ -243,7 +243,7 @@ export class Delivery {
   #schedule(request: ActionRequest, resumed?: JournalEntry, early?: Promise<ActionReply>): void {
     this.#options.queue.run(request.snap, () => this.#process(request, resumed, early)).catch((error) => {
       if (this.#stopping.signal.aborted) return;
-      this.#log.error(`action ${request.id} could not be completed: ${(error as Error).message}`);
+      this.#log.error(`action ${request.id} could not be completed: ${errorMessage(error)}`);
     });
   }
 
@@ -284,13 +284,13 @@ export class Delivery {
     const change: ChangeLookup = await this.#lookup(
       `looking up what ${id} started`,
       () => findStartedChange(this.#options.snapd, mark, this.#options.clock.now()),
-    ).catch((error) => ({ error: (error as Error).message }));
+    ).catch((error) => ({ error: errorMessage(error) }));
     let next = recover(request, change);
     if (!next) {
       const effect: EffectLookup = await this.#lookup(
         `reading the state of ${snap}`,
         () => effectVisible(this.#options.snapd, action, snap),
-      ).catch((error) => ({ error: (error as Error).message }));
+      ).catch((error) => ({ error: errorMessage(error) }));
       next = recover(request, change, effect)!;
     }
     if (next.step === "run") {
@@ -321,7 +321,7 @@ export class Delivery {
         action: request.action,
         id: request.id,
         success: false,
-        message: (error as Error).message,
+        message: errorMessage(error),
       });
       return false;
     }
@@ -381,7 +381,7 @@ export class Delivery {
       budgetMs: patienceMs,
       signal: this.#stopping.signal,
       onRetry: (error, delay) =>
-        this.#log.warn(`${what} failed: ${(error as Error).message}`, { retry_in: `${Math.round(delay)}ms` }),
+        this.#log.warn(`${what} failed: ${errorMessage(error)}`, { retry_in: `${Math.round(delay)}ms` }),
     });
   }
 
@@ -392,7 +392,7 @@ export class Delivery {
       ...backoff,
       clock,
       signal: this.#stopping.signal,
-      onRetry: (error, delay) => this.#storage.failed((error as Error).message, delay),
+      onRetry: (error, delay) => this.#storage.failed(errorMessage(error), delay),
     });
     this.#storage.succeeded();
     return result;

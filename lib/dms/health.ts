@@ -4,6 +4,7 @@ import type { Logger } from "../log.ts";
 import type { SnapdPort } from "../snapd/port.ts";
 import type { Health } from "../dms_protocol/messages.ts";
 import { snapHashes } from "../dms_protocol/snap_hashes.ts";
+import { errorMessage } from "../errors.ts";
 
 /** Reads what health needs; without snapd the hashes are left out (the DMS then treats it as legacy health). */
 export async function buildHealth(
@@ -18,7 +19,7 @@ export async function buildHealth(
   try {
     return { ...health, ...(await snapHashes(await snapd.snaps())) };
   } catch (error) {
-    log.warn(`health without snap hashes: ${(error as Error).message}`);
+    log.warn(`health without snap hashes: ${errorMessage(error)}`);
     return health;
   }
 }

@@ -14,6 +14,7 @@ import type { DatabaseSync } from "node:sqlite";
 import type { ActionRequest } from "../dms_protocol/messages.ts";
 import type { Baseline } from "./recovery.ts";
 import { statement } from "../store/statements.ts";
+import { asError } from "../errors.ts";
 
 /** A journal entry. */
 export interface JournalEntry {
@@ -133,7 +134,7 @@ export class ActionJournal {
     } catch (error) {
       this.#rows = undefined; // counted afresh next time
       this.#sincePrune = PRUNE_EVERY;
-      this.onPruneFailed(error as Error);
+      this.onPruneFailed(asError(error));
     }
   }
 

@@ -14,6 +14,7 @@ import type { Logger } from "../log.ts";
 import { failpoint } from "../failpoints.ts";
 import { type BackoffOptions, retry } from "../retry.ts";
 import { statement } from "../store/statements.ts";
+import { errorMessage } from "../errors.ts";
 
 /** A message to publish. */
 export interface OutboxEntry {
@@ -81,7 +82,7 @@ export class Outbox {
       ...this.options.backoff,
       clock: this.options.clock,
       signal: this.#stopping.signal,
-      onRetry: (error, delay) => this.#storage.failed((error as Error).message, delay),
+      onRetry: (error, delay) => this.#storage.failed(errorMessage(error), delay),
     }).then(
       (drained) => {
         this.#flushing = undefined;
@@ -120,7 +121,7 @@ export class Outbox {
         try {
           await this.options.publish(entry);
         } catch (error) {
-          this.options.log.debug(`response kept for the next connection: ${(error as Error).message}`);
+          this.options.log.debug(`response kept for the next connection: ${errorMessage(error)}`);
           return "not published";
         }
         this.#acknowledged.add(entry.seq);

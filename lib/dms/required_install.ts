@@ -16,6 +16,7 @@ import { waitForChange } from "../snapd/change_wait.ts";
 import type { SnapdPort } from "../snapd/port.ts";
 import { SnapdError } from "../snapd/error.ts";
 import { statement } from "../store/statements.ts";
+import { errorMessage } from "../errors.ts";
 
 /** A snap to install and its channel. */
 export interface RequiredSnap {
@@ -52,7 +53,7 @@ export function parseRequiredInstall(payload: Uint8Array): RequiredSnap[] {
   try {
     value = JSON.parse(new TextDecoder().decode(payload));
   } catch (error) {
-    throw new TypeError(`not JSON: ${(error as Error).message}`);
+    throw new TypeError(`not JSON: ${errorMessage(error)}`);
   }
   const entries = Array.isArray(value)
     ? value
@@ -122,7 +123,7 @@ export class RequiredInstaller {
     try {
       snaps = parseRequiredInstall(payload);
     } catch (error) {
-      log.warn(`ignoring a required-install message: ${(error as Error).message}`);
+      log.warn(`ignoring a required-install message: ${errorMessage(error)}`);
       return;
     }
     log.info(`required snaps: ${snaps.map((s) => `${s.name} (${s.channel})`).join(", ") || "none"}`);
@@ -163,7 +164,7 @@ export class RequiredInstaller {
       clock,
       signal,
       onRetry: (error, delay) => {
-        const message = (error as Error).message;
+        const message = errorMessage(error);
         statement(db, "UPDATE required_snaps SET attempts = attempts + 1, last_error = ? WHERE name = ?").run(
           message,
           name,

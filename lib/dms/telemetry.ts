@@ -10,6 +10,7 @@ import { Periodic } from "../periodic.ts";
 import type { SnapdPort } from "../snapd/port.ts";
 import { buildHealth } from "./health.ts";
 import { encodeHealth } from "../dms_protocol/messages.ts";
+import { errorMessage } from "../errors.ts";
 
 /** Reads the metric lines of a device (Influx line protocol); a source that fails is reported and skipped. */
 export type ReadMetrics = (deviceId: string, onError: (error: Error) => void) => Promise<string[]>;
@@ -77,7 +78,7 @@ export class Telemetry {
       await publish(topics.health, encodeHealth(health), 1);
     } catch (error) {
       // the connection dropped under it: the next connect sends health again at once
-      return log.debug(`health not sent: ${(error as Error).message}`);
+      return log.debug(`health not sent: ${errorMessage(error)}`);
     }
     this.#lastHealthAt = clock.now();
     log.debug("health sent", { snapListHash: health.snapListHash });

@@ -8,6 +8,7 @@ import { READ_ONLY_ACTIONS } from "../actions/dispatcher.ts";
 import type { KeyedQueue } from "../keyed_queue.ts";
 import type { Logger } from "../log.ts";
 import type { ActionRequest, ActionResponse } from "../dms_protocol/messages.ts";
+import { errorMessage } from "../errors.ts";
 
 /** What answering without a record needs. */
 export interface UnrecordedPorts {
@@ -29,7 +30,7 @@ export function answerWithoutRecord(request: ActionRequest, error: Error, ports:
       message: response.success ? undefined : response.message,
     });
     return ports.publish(response).catch((cause) =>
-      log.warn(`the reply to ${response.id} was not sent: ${(cause as Error).message}`)
+      log.warn(`the reply to ${response.id} was not sent: ${errorMessage(cause)}`)
     );
   };
   if (READ_ONLY_ACTIONS.has(request.action)) {

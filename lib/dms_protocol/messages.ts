@@ -3,6 +3,7 @@
  * case-insensitive, as Go's decoder); responses `{"action","id","message","result","success"}` (the Go
  * structs' alphabetical order; the DMS decodes by name, so only the types matter).
  */
+import { errorMessage } from "../errors.ts";
 
 /** An action request from the DMS on `devices/sub/<id>`. */
 export interface ActionRequest {
@@ -53,7 +54,7 @@ export function decodeActionRequest(payload: Uint8Array, maxBytes = MAX_REQUEST_
   try {
     parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload));
   } catch (error) {
-    return { kind: "unanswerable", error: `not JSON: ${(error as Error).message}` };
+    return { kind: "unanswerable", error: `not JSON: ${errorMessage(error)}` };
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     return { kind: "unanswerable", error: "not a JSON object" };

@@ -3,11 +3,10 @@ import { DatabaseSync } from "node:sqlite";
 import { type CheckResult, fail, ok, warn } from "./check_result.ts";
 import type { OperatorHints } from "../operator_hints.ts";
 import type { SnapdClient } from "../snapd/client.ts";
+import { errorMessage } from "../errors.ts";
+import type { Snapctl } from "../adapters/snapctl.ts";
 
 const MIB = 1024 * 1024;
-
-/** Runs `snapctl` (inside a snap). */
-export type Snapctl = (args: string[]) => Promise<{ success: boolean }>;
 
 export async function checkSnapd(
   snapd: SnapdClient,
@@ -25,7 +24,7 @@ export async function checkSnapd(
   } catch (error) {
     return fail(
       name,
-      `snapd does not answer on ${snapd.socketPath}: ${(error as Error).message}`,
+      `snapd does not answer on ${snapd.socketPath}: ${errorMessage(error)}`,
       "is snapd running?",
     );
   }
@@ -47,7 +46,7 @@ export async function checkAssertions(snapd: SnapdClient): Promise<CheckResult> 
     }
     return ok(name, "model and serial assertions present");
   } catch (error) {
-    return fail(name, `cannot read the assertions: ${(error as Error).message}`);
+    return fail(name, `cannot read the assertions: ${errorMessage(error)}`);
   }
 }
 
@@ -64,7 +63,7 @@ export function checkChangeDatabase(path: string): CheckResult {
   } catch (error) {
     return fail(
       name,
-      `${path} cannot be opened: ${(error as Error).message}`,
+      `${path} cannot be opened: ${errorMessage(error)}`,
       "the watchdog moves it aside at its next start",
     );
   }
@@ -77,7 +76,7 @@ export function checkChangeDatabase(path: string): CheckResult {
   } catch (error) {
     return fail(
       name,
-      `${path}: ${(error as Error).message}`,
+      `${path}: ${errorMessage(error)}`,
       "restart the watchdog: it moves a corrupt database aside",
     );
   } finally {
@@ -97,6 +96,6 @@ export async function checkDisk(
     if (free < 100 * MIB) return warn(name, detail, "space is getting low");
     return ok(name, detail);
   } catch (error) {
-    return fail(name, `cannot tell the free space in ${dir}: ${(error as Error).message}`);
+    return fail(name, `cannot tell the free space in ${dir}: ${errorMessage(error)}`);
   }
 }

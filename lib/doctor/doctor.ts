@@ -4,7 +4,6 @@
  * never moved), the change database is opened read-only, and the identity service is probed with an empty enroll
  * request, which it refuses without a trace.
  */
-import { statfs } from "node:fs/promises";
 import type { AgentConfig } from "../settings.ts";
 import { ParamsFile } from "../identity/params.ts";
 import { operatorHints } from "../operator_hints.ts";
@@ -14,17 +13,11 @@ import type { Proxies } from "../net/proxy.ts";
 import type { ConnectionOptions, NatsConnection } from "nats";
 import type { SnapdClient } from "../snapd/client.ts";
 import { changeDatabasePath } from "../changes/location.ts";
-import { runSnapctl } from "../system/snapctl.ts";
 import type { CheckResult } from "./check_result.ts";
-import {
-  checkAssertions,
-  checkChangeDatabase,
-  checkDisk,
-  checkSnapd,
-  type Snapctl,
-} from "./device_checks.ts";
+import { checkAssertions, checkChangeDatabase, checkDisk, checkSnapd } from "./device_checks.ts";
 import { checkCredentials, checkIdentity, enrollmentFailure, readEnrollment } from "./enrollment_checks.ts";
 import { checkBroker, checkNats, checkProxies } from "./network_checks.ts";
+import type { Snapctl } from "../adapters/snapctl.ts";
 
 export { type CheckResult, formatDoctor } from "./check_result.ts";
 
@@ -36,31 +29,26 @@ export interface DoctorOptions {
   log: Logger;
   /** snapd, with a short time limit (the caller closes it). */
   snapd: SnapdClient;
-  /** @default Date.now() */
-  now?: number;
-  /** Free bytes for unprivileged users in a directory. @default statfs */
-  freeBytes?: (dir: string) => Promise<number>;
-  /** Runs `snapctl` (inside a snap). @default runSnapctl */
-  snapctl?: Snapctl;
+  /** Now, in ms since the epoch. */
+  now: number;
+  /** Free bytes for unprivileged users in a directory. */
+  freeBytes: (dir: string) => Promise<number>;
+  /** Runs `snapctl` (inside a snap). */
+  snapctl: Snapctl;
   /** The proxies the agent dials through (see lib/net/agent_proxies.ts). @default none */
   proxies?: Proxies;
   /** Connects to NATS as the agent would (through its proxy when one applies). */
   natsConnect: (options: ConnectionOptions) => Promise<NatsConnection>;
 }
 
-async function defaultFreeBytes(dir: string): Promise<number> {
-  const stats = await statfs(dir);
-  return Number(stats.bavail) * Number(stats.bsize);
-}
-
 /** Runs every check, in order. */
 export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> {
   const { config, paths, log } = options;
-  const now = options.now ?? Date.now();
+  const { now } = options;
   const hints = operatorHints(paths);
   const results: CheckResult[] = [];
   const { snapd } = options;
-  results.push(await checkSnapd(snapd, paths.inSnap, options.snapctl ?? runSnapctl, hints));
+  results.push(await checkSnapd(snapd, paths.inSnap, options.snapctl, hints));
   results.push(await checkAssertions(snapd));
   const params = await new ParamsFile(paths, log).inspect();
   const enrollment = await readEnrollment(paths.credentials);
@@ -71,6 +59,6 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> 
   if (enrolled) results.push(await checkBroker(enrollment, config, options.proxies));
   if (config["nats.enabled"]) results.push(await checkNats(config, hints, options.natsConnect));
   results.push(checkChangeDatabase(changeDatabasePath(config, paths, options.env)));
-  results.push(await checkDisk(paths.dataDir, options.freeBytes ?? defaultFreeBytes));
+  results.push(await checkDisk(paths.dataDir, options.freeBytes));
   return results;
 }

@@ -3,21 +3,23 @@ import { X509Certificate } from "node:crypto";
 import { type CheckResult, fail, ok, warn } from "./check_result.ts";
 import { readTextIfExists } from "../files.ts";
 import { decodeEnrollment, type Enrollment } from "../identity/enrollment.ts";
-import { EnrollmentError, enrollUrl, requestEnrollment } from "../adapters/identity_http.ts";
+import { enrollUrl, requestEnrollment } from "../adapters/identity_http.ts";
+import { EnrollmentError } from "../identity/enroll_request.ts";
 import type { ParamsState } from "../identity/params.ts";
 import type { OperatorHints } from "../operator_hints.ts";
 import { httpClientFor, type Proxies } from "../net/proxy.ts";
 import { type AgentPaths, agentStatusPath } from "../paths.ts";
+import { asError, errorMessage, saysAlreadyEnrolled } from "../errors.ts";
 
 const DAY_MS = 86_400_000;
 
 export async function readEnrollment(path: string): Promise<Enrollment | Error | undefined> {
-  const text = await readTextIfExists(path).catch((error) => error as Error);
+  const text = await readTextIfExists(path).catch((error) => asError(error));
   if (text === undefined || text instanceof Error) return text;
   try {
     return decodeEnrollment(JSON.parse(text));
   } catch (error) {
-    return error as Error;
+    return asError(error);
   }
 }
 
@@ -62,7 +64,7 @@ export async function checkIdentity(
     return ok(name, `${url} answers`);
   } catch (error) {
     if (!(error instanceof EnrollmentError)) {
-      return problem(`${url}: ${(error as Error).message}`, "check the URL");
+      return problem(`${url}: ${errorMessage(error)}`, "check the URL");
     }
     if (error.reason === "rejected") {
       return ok(name, `${url} answers as an IoT Identity service (an empty probe: ${error.message})`);
@@ -86,7 +88,7 @@ export function checkCredentials(
 ): CheckResult[] {
   const name = "credentials";
   if (enrollment === undefined) {
-    if (lastFailure && /already enrolled/i.test(lastFailure)) {
+    if (lastFailure && saysAlreadyEnrolled(lastFailure)) {
       return [fail(
         name,
         `not enrolled: the identity service says this device is already enrolled (${lastFailure})`,
@@ -106,7 +108,7 @@ export function checkCredentials(
   try {
     certificate = new X509Certificate(enrollment.credentials.certificate);
   } catch (error) {
-    return [fail(name, `the client certificate cannot be read: ${(error as Error).message}`)];
+    return [fail(name, `the client certificate cannot be read: ${errorMessage(error)}`)];
   }
   const notBefore = Date.parse(certificate.validFrom);
   const notAfter = Date.parse(certificate.validTo);

@@ -6,10 +6,11 @@ import type { Enrollment } from "../identity/enrollment.ts";
 import type { OperatorHints } from "../operator_hints.ts";
 import { brokerAddress } from "../mqtt/broker_address.ts";
 import { brokerHandshake, HandshakeTimeoutError } from "../mqtt/broker_handshake.ts";
-import { brokerTrust, explainVerificationFailure, isBrokerVerificationError } from "../mqtt/tls.ts";
+import { brokerTrust, explainVerificationFailure } from "../mqtt/tls.ts";
 import { NATS_USER } from "../nats/service.ts";
 import type { ConnectionOptions, NatsConnection } from "nats";
 import { type Proxies, proxyFor, showProxy, tunnel } from "../net/proxy.ts";
+import { errorMessage, isAuthorizationRefused, isPeerCertificateUnverified } from "../errors.ts";
 
 /**
  * Each proxy the agent would use: it accepts a TCP connection. Whether it lets the agent through (credentials,
@@ -68,7 +69,7 @@ export async function checkBroker(
       organizationRoot: enrollment.organization.rootcert,
     });
   } catch (error) {
-    return fail(name, (error as Error).message);
+    return fail(name, errorMessage(error));
   }
   const proxy = proxies && proxyFor(proxies, { tls: true, host: address.host, port: address.port });
   const broker = proxy ? `${address.label} through proxy ${showProxy(proxy)}` : address.label;
@@ -76,7 +77,7 @@ export async function checkBroker(
   try {
     tunnelled = proxy && await tunnel(proxy, address.host, address.port, 10_000);
   } catch (error) {
-    return fail(name, (error as Error).message, "check the proxy settings (proxy.https) and the proxy");
+    return fail(name, errorMessage(error), "check the proxy settings (proxy.https) and the proxy");
   }
   const error = await brokerHandshake({
     broker: address,
@@ -95,7 +96,7 @@ export async function checkBroker(
   if (error instanceof HandshakeTimeoutError) {
     return fail(name, `no TLS handshake with ${broker} within 10 s`, "check the network and the broker");
   }
-  return isBrokerVerificationError(error)
+  return isPeerCertificateUnverified(error)
     ? fail(name, explainVerificationFailure(error, broker, trust))
     : fail(name, `cannot reach ${broker}: ${error.message}`, "check the network and the broker");
 }
@@ -121,8 +122,8 @@ export async function checkNats(
     await connection.close();
     return ok(name, `${server} accepts user ${NATS_USER}`);
   } catch (error) {
-    const message = (error as Error).message;
-    if (/authorization/i.test(message)) {
+    const message = errorMessage(error);
+    if (isAuthorizationRefused(error)) {
       return fail(
         name,
         `${servers.join(",")} refuses user ${NATS_USER}: ${message}`,

@@ -7,6 +7,7 @@ import type { AgentPaths } from "../paths.ts";
 import { moveAside, readTextIfExists, removeIfExists, writeFileAtomic } from "../files.ts";
 import type { Logger } from "../log.ts";
 import { decodeBase64, decodeEnrollment, encodeEnrollment, type Enrollment } from "./enrollment.ts";
+import { errorMessage } from "../errors.ts";
 
 /** Reads and writes the enrollment files. */
 export class CredentialsStore {
@@ -32,7 +33,7 @@ export class CredentialsStore {
       enrollment = decodeEnrollment(JSON.parse(text));
     } catch (error) {
       const aside = await moveAside(this.paths.credentials);
-      this.log.error(`${this.paths.credentials} is corrupt (${(error as Error).message}); moved to ${aside}`);
+      this.log.error(`${this.paths.credentials} is corrupt (${errorMessage(error)}); moved to ${aside}`);
       return undefined;
     }
     await this.#syncDeviceData(enrollment);

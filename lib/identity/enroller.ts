@@ -10,8 +10,9 @@ import { type BackoffOptions, retry } from "../retry.ts";
 import type { SnapdPort } from "../snapd/port.ts";
 import type { CredentialsStore } from "./credentials.ts";
 import type { Enrollment } from "./enrollment.ts";
-import { enrollBody, EnrollmentError, type RequestEnrollment } from "../adapters/identity_http.ts";
+import { enrollBody, EnrollmentError, type RequestEnrollment } from "./enroll_request.ts";
 import type { ParamsFile } from "./params.ts";
+import { errorMessage } from "../errors.ts";
 
 /** What the enroller needs. */
 export interface EnrollerDeps {
@@ -114,7 +115,7 @@ export class Enroller {
     } catch (error) {
       if (error instanceof EnrollmentError) throw error;
       throw new EnrollmentError(
-        `cannot read the device's assertions from snapd: ${(error as Error).message}`,
+        `cannot read the device's assertions from snapd: ${errorMessage(error)}`,
         "no-assertions",
         {
           cause: error,

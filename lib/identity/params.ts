@@ -7,6 +7,7 @@ import { type AgentPaths } from "../paths.ts";
 import { moveAside, readTextIfExists, removeIfExists, writeFileAtomic } from "../files.ts";
 import type { Logger } from "../log.ts";
 import { showValue } from "../shown.ts";
+import { errorMessage } from "../errors.ts";
 
 /** The identity service settings. */
 export interface Params {
@@ -89,7 +90,7 @@ export class ParamsFile {
         throw new TypeError("not an object");
       }
     } catch (error) {
-      return { kind: "corrupt", error: (error as Error).message };
+      return { kind: "corrupt", error: errorMessage(error) };
     }
     const { url, path } = parsed as { url?: unknown; path?: unknown };
     if (typeof url !== "string" || url.trim() === "") return { kind: "empty" };

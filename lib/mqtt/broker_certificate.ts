@@ -10,6 +10,7 @@ import tls from "node:tls";
 import type { BrokerAddress } from "./broker_address.ts";
 import { brokerTlsIdentity } from "./broker_address.ts";
 import type { BrokerTrust } from "./tls.ts";
+import { tlsAlert } from "../errors.ts";
 
 const REMEDIES =
   "set mqtt.ca to the PEM bundle of the CA that signed it, or set mqtt.verify=false to connect " +
@@ -99,7 +100,7 @@ export function explainClientCertificateAlert(
   clientCertificate: string,
   now: number,
 ): string | undefined {
-  const alert = /fatal alert: (\w+)/i.exec((error as { message?: string })?.message ?? "")?.[1];
+  const alert = tlsAlert(error);
   if (!alert) return undefined;
   let validTo: number | undefined;
   try {

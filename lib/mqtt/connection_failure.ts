@@ -10,7 +10,8 @@ import {
   explainClientCertificateAlert,
   presentedCertificate,
 } from "./broker_certificate.ts";
-import { type BrokerTrust, explainVerificationFailure, isBrokerVerificationError } from "./tls.ts";
+import { type BrokerTrust, explainVerificationFailure } from "./tls.ts";
+import { isPeerCertificateUnverified } from "../errors.ts";
 
 /** What the explanation needs to know. */
 export interface FailureContext {
@@ -27,7 +28,7 @@ export async function explainConnectionFailure(error: Error, context: FailureCon
   const { broker, certificate, trust, now } = context;
   const alert = explainClientCertificateAlert(error, certificate, now);
   if (alert) return alert;
-  if (!isBrokerVerificationError(error)) return error.message;
+  if (!isPeerCertificateUnverified(error)) return error.message;
   if (!(error instanceof BrokerNameMismatchError)) {
     try {
       const presented = await presentedCertificate(broker);

@@ -28,6 +28,7 @@ import type { BrokerCandidate, ResolveAddresses } from "./broker_rotation.ts";
 import { explainConnectionFailure } from "./connection_failure.ts";
 import type { BrokerTrust } from "./tls.ts";
 import { subscribeAll, type Subscription } from "./subscriptions.ts";
+import { asError, errorMessage } from "../errors.ts";
 
 export { type Subscription, SubscriptionRefusedError } from "./subscriptions.ts";
 export type { ClientOptions } from "./client_options.ts";
@@ -216,7 +217,7 @@ export class MqttSession {
       try {
         client.publish(topic, payload as string, { qos, retain: false }, settle);
       } catch (error) {
-        settle(error as Error);
+        settle(asError(error));
       }
     });
   }
@@ -317,7 +318,7 @@ export class MqttSession {
           now: this.#clock.now(),
         })
         : Promise.resolve("connection closed");
-    if (!(error instanceof ConnectionEnded)) return explain(error as Error);
+    if (!(error instanceof ConnectionEnded)) return explain(asError(error));
     if (error.wasUp && !error.reason) return Promise.resolve("connection closed");
     return explain(error.reason);
   }
@@ -329,7 +330,7 @@ export class MqttSession {
       await subscribeAll(client, o.subscriptions, o.clientId, o.log);
     } catch (error) {
       if (this.#client !== client) return false;
-      this.#closing = error as Error;
+      this.#closing = asError(error);
       client.end(true);
       return false;
     }
@@ -390,11 +391,10 @@ export class MqttSession {
     try {
       this.#options[callback]?.();
     } catch (error) {
-      this.#options.log.error(`${callback} failed: ${(error as Error).message}`);
+      this.#options.log.error(`${callback} failed: ${errorMessage(error)}`);
     }
   }
 }
 
-function toBytes(payload: string | Uint8Array): Uint8Array {
-  return typeof payload === "string" ? new TextEncoder().encode(payload) : payload;
-}
+const toBytes = (payload: string | Uint8Array): Uint8Array =>
+  typeof payload === "string" ? new TextEncoder().encode(payload) : payload;

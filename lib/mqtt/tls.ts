@@ -6,6 +6,7 @@
 import { rootCertificates } from "node:tls";
 import { readTextIfExists } from "../files.ts";
 import { BrokerNameMismatchError } from "./broker_address.ts";
+import { errorMessage } from "../errors.ts";
 
 /** The system CA bundle on Debian and Ubuntu (Ubuntu Core included). */
 export const SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
@@ -49,7 +50,7 @@ export async function brokerTrust(options: BrokerTrustOptions): Promise<BrokerTr
     try {
       bundle = await Deno.readTextFile(options.caFile);
     } catch (error) {
-      throw new Error(`mqtt.ca=${options.caFile}: cannot read the CA bundle: ${(error as Error).message}`);
+      throw new Error(`mqtt.ca=${options.caFile}: cannot read the CA bundle: ${errorMessage(error)}`);
     }
     const certificates = splitPem(bundle);
     if (certificates.length === 0) {
@@ -66,28 +67,6 @@ export async function brokerTrust(options: BrokerTrustOptions): Promise<BrokerTr
 /** The PEM certificate blocks of a bundle. */
 export function splitPem(bundle: string): string[] {
   return bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-}
-
-const VERIFY_CODES = new Set([
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "CERT_HAS_EXPIRED",
-  "CERT_NOT_YET_VALID",
-  "CERT_UNTRUSTED",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-]);
-
-/** True when `error` says the broker's certificate could not be verified. */
-export function isBrokerVerificationError(error: unknown): boolean {
-  const { code, message } = error as { code?: string; message?: string };
-  if (code && VERIFY_CODES.has(code)) return true;
-  return /invalid peer certificate|UnknownIssuer|NotValidForName|certificate (has )?expired|self[- ]signed/i
-    .test(
-      message ?? "",
-    );
 }
 
 /** One line that says why the broker was refused and names both remedies. */

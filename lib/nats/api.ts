@@ -10,6 +10,7 @@ import { parseAssertions } from "../snapd/assertions.ts";
 import type { SnapdPort } from "../snapd/port.ts";
 import type { AgentStatus } from "../agent_status.ts";
 import type { ChangeSelection, SnapdSnap } from "../snapd/types.ts";
+import { errorMessage } from "../errors.ts";
 
 /** What `v1.iot.agent.status` reports. */
 /** The ports of the API. */
@@ -99,7 +100,7 @@ async function snapPost(request: Record<string, unknown>, ports: NatsApiPorts, t
   try {
     channel = requireChannel(request.channel, "switch");
   } catch (error) {
-    throw new RequestError((error as Error).message);
+    throw new RequestError(errorMessage(error));
   }
   return { changeId: await ports.snapd.snapAction(snap, "switch", { channel }) };
 }
@@ -169,7 +170,7 @@ export function decodeRequest(payload: Uint8Array): Record<string, unknown> {
   try {
     value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload));
   } catch (error) {
-    throw new RequestError(`malformed request: ${(error as Error).message}`);
+    throw new RequestError(`malformed request: ${errorMessage(error)}`);
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new RequestError("malformed request: expected a JSON object");
@@ -187,6 +188,6 @@ export async function answer(
   try {
     return await definition.handle(decodeRequest(payload), ports, subject.split("."));
   } catch (error) {
-    return definition.failure((error as Error).message || "failed");
+    return definition.failure(errorMessage(error) || "failed");
   }
 }

@@ -11,6 +11,7 @@ import { FailureLog } from "../failure_log.ts";
 import type { Logger } from "../log.ts";
 import { type BackoffOptions, retry } from "../retry.ts";
 import { answer, type NatsApiPorts, type Subject, SUBJECTS } from "./api.ts";
+import { errorMessage, isAuthorizationRefused, isTlsFailure } from "../errors.ts";
 
 /** Options of {@link NatsService}. */
 export interface NatsServiceOptions {
@@ -144,11 +145,11 @@ export class NatsService {
 }
 
 function explain(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  if (/authorization violation/i.test(message)) {
+  const message = errorMessage(error);
+  if (isAuthorizationRefused(error)) {
     return `${message}: the server refused user ${NATS_USER} (check nats.snapd.password)`;
   }
-  if (/certificate|verify|self[- ]signed|UnknownIssuer|tls/i.test(message)) {
+  if (isTlsFailure(error)) {
     return `${message}: the NATS server's certificate is not trusted (set nats.ca to the PEM bundle of the CA ` +
       `that signed it)`;
   }

@@ -7,6 +7,7 @@ import { Backoff, type BackoffOptions } from "../retry.ts";
 import { SnapdError } from "./error.ts";
 import type { SnapdPort } from "./port.ts";
 import type { SnapdChange } from "./types.ts";
+import { asError } from "../errors.ts";
 
 /** Options of {@link waitForChange}. */
 export interface ChangeWaitOptions {
@@ -43,7 +44,7 @@ export async function waitForChange(
       if (change.ready) return { kind: "ready", change };
     } catch (error) {
       if (error instanceof SnapdError && error.status === 404) return { kind: "gone" };
-      options.onReadError?.(error as Error);
+      options.onReadError?.(asError(error));
     }
     const delay = poll.next();
     if (clock.monotonic() - started + delay > patienceMs) return { kind: "timed out" };

@@ -1,16 +1,10 @@
 /**
- * snapd REST API client: a typed method per endpoint the agent uses, over {@link SnapdTransport} (the socket,
- * snapd's envelopes, the time limit, the retries and the turn-taking).
+ * snapd REST API client: a typed method per endpoint the agent uses, over a {@link SnapdHttp} (the socket,
+ * snapd's envelopes, the time limit, the retries and the turn-taking; `openSnapd` in lib/adapters/snapd_http.ts
+ * builds the real one).
  */
 import { parseAssertions } from "./assertions.ts";
-import {
-  type Envelope,
-  type RequestOptions,
-  type SnapdClientOptions,
-  SnapdTransport,
-} from "../adapters/snapd_http.ts";
-
-export { nothingSent, type SnapdClientOptions } from "../adapters/snapd_http.ts";
+import type { Envelope, RequestOptions, SnapdHttp } from "./transport.ts";
 import { SnapdError } from "./error.ts";
 import type { AssertionBundle, SnapdPort, SnapshotExport } from "./port.ts";
 import type {
@@ -30,10 +24,10 @@ import type {
 
 /** A typed client of every snapd endpoint the agent uses. */
 export class SnapdClient implements SnapdPort {
-  readonly #transport: SnapdTransport;
+  readonly #transport: SnapdHttp;
 
-  constructor(options: SnapdClientOptions) {
-    this.#transport = new SnapdTransport(options);
+  constructor(transport: SnapdHttp) {
+    this.#transport = transport;
   }
 
   /** The socket it talks to. */

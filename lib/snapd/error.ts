@@ -3,6 +3,8 @@
  * did not answer in time); `kind` is snapd's error kind (`snap-not-found`, `snap-change-conflict`, …) or "".
  * The message is snapd's own text, passed through to the DMS verbatim.
  */
+import { saysChangeInProgress } from "../errors.ts";
+
 export class SnapdError extends Error {
   override name = "SnapdError";
 
@@ -27,7 +29,6 @@ export class SnapdError extends Error {
    */
   get isConflict(): boolean {
     return this.kind === "snap-change-conflict" ||
-      (this.status === 400 && this.kind === "" &&
-        /^snap "[^"]+" has "[^"]+" change in progress$/.test(this.message));
+      (this.status === 400 && this.kind === "" && saysChangeInProgress(this.message));
   }
 }

@@ -7,6 +7,7 @@ import { DatabaseSync } from "node:sqlite";
 import { dirname } from "node:path";
 import { moveAside } from "../files.ts";
 import type { Logger } from "../log.ts";
+import { errorMessage, isDatabaseCorrupt } from "../errors.ts";
 
 /** Schema steps, applied in order; index + 1 is the version. */
 export type Migrations = readonly string[];
@@ -95,17 +96,11 @@ export async function openDatabase(
   try {
     return tryOpen(path, migrations, options);
   } catch (error) {
-    if (!isCorruption(error)) throw error; // locked by another process, no space, no permission: not ours to move
+    if (!isDatabaseCorrupt(error)) throw error; // locked by another process, no space, no permission: not ours to move
     const aside = await moveAside(path);
     for (const suffix of COMPANIONS) await Deno.remove(path + suffix).catch(() => {});
-    log.error(`database ${path} is unusable (${(error as Error).message}); moved to ${aside} and recreated`);
+    log.error(`database ${path} is unusable (${errorMessage(error)}); moved to ${aside} and recreated`);
     await makePrivate(path);
     return tryOpen(path, migrations, options);
   }
-}
-
-/** True when sqlite says the file is damaged or not a database at all (as opposed to busy, full or forbidden). */
-function isCorruption(error: unknown): boolean {
-  const message = (error as Error)?.message ?? "";
-  return /integrity check failed|not a database|malformed|corrupt|schema version .* is newer/i.test(message);
 }

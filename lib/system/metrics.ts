@@ -7,6 +7,7 @@
  *   (total = user+nice+system+idle+iowait+irq+softirq+steal; guest time is already inside user).
  */
 import { readProcFile } from "../adapters/command.ts";
+import { asError } from "../errors.ts";
 
 /** Ticks per second of `/proc/stat` (USER_HZ, 100 on Linux). */
 const CLOCK_TICKS = 100;
@@ -62,7 +63,7 @@ export async function readMetrics(
     try {
       lines.push(build(deviceId, await readText(path)));
     } catch (error) {
-      onError(error as Error);
+      onError(asError(error));
     }
   }
   return lines;

@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import type { Logger } from "../log.ts";
+import { errorMessage } from "../errors.ts";
 
 /** Where notifications go. */
 export interface Notifier {
@@ -46,7 +47,7 @@ export function systemdNotifier(
   try {
     socket = Deno.listenDatagram({ transport: "unixpacket", path: own });
   } catch (error) {
-    log.warn(`cannot open a socket to notify systemd: ${(error as Error).message}`);
+    log.warn(`cannot open a socket to notify systemd: ${errorMessage(error)}`);
     return undefined;
   }
   const encoder = new TextEncoder();
@@ -56,7 +57,7 @@ export function systemdNotifier(
       try {
         await socket.send(encoder.encode(state), { transport: "unixpacket", path: target });
       } catch (error) {
-        log.debug(`notifying systemd (${state}) failed: ${(error as Error).message}`);
+        log.debug(`notifying systemd (${state}) failed: ${errorMessage(error)}`);
       }
     },
     close() {

@@ -11,9 +11,9 @@ import { E2E, withWorld, type World } from "../support/world.ts";
 import { formatDoctor, runDoctor } from "../../lib/doctor/doctor.ts";
 import { buildConfig } from "../../lib/config.ts";
 import { resolvePaths } from "../../lib/paths.ts";
-import { SnapdClient } from "../../lib/snapd/client.ts";
 import { systemClock } from "../../lib/clock.ts";
 import { createLogger, MemorySink } from "../../lib/log.ts";
+import { openSnapd } from "../../lib/adapters/snapd_http.ts";
 
 const serverConfig = await Deno.readTextFile(new URL("../../snap/nats-server.conf", import.meta.url));
 
@@ -218,7 +218,7 @@ Deno.test("agent doctor: little free disk warns, almost none fails", async () =>
     });
     const paths = resolvePaths({ SNAP_DATA: dir, SNAP_COMMON: dir }, false);
     const log = createLogger("test", { sink: new MemorySink() });
-    const snapd = new SnapdClient({
+    const snapd = openSnapd({
       socketPath: config["snapd.socket"],
       timeoutMs: 1000,
       clock: systemClock,
@@ -233,6 +233,8 @@ Deno.test("agent doctor: little free disk warns, almost none fails", async () =>
         snapd,
         natsConnect,
         freeBytes: () => Promise.resolve(free),
+        snapctl: () => Promise.reject(new Error("not in a snap")),
+        now: Date.now(),
       })).find((
         r,
       ) => r.name === "disk")!;

@@ -6,8 +6,8 @@ import type { ActionRequest, ActionResponse } from "../../lib/dms_protocol/messa
 import { type Clock, systemClock } from "../../lib/clock.ts";
 import { uploadStream } from "../../lib/uploads.ts";
 import { createLogger, MemorySink } from "../../lib/log.ts";
-import { SnapdClient } from "../../lib/snapd/client.ts";
 import { FakeSnapd } from "./fake_snapd.ts";
+import { openSnapd } from "../../lib/adapters/snapd_http.ts";
 
 /** What a handler test gets. */
 export interface ActionEnv {
@@ -28,7 +28,7 @@ export async function withActionEnv(
   } = {},
 ): Promise<void> {
   const snapd = FakeSnapd.start();
-  const client = new SnapdClient({
+  const client = openSnapd({
     clock: systemClock,
     socketPath: snapd.socketPath,
     timeoutMs: options.snapdTimeoutMs ?? 5000,

@@ -40,7 +40,7 @@ export const MUTATIONS: Mutation[] = [
     edits: [
       edit("lib/dms/journal.ts", "SET state = 'started', started_at", "SET state = 'accepted', started_at"),
     ],
-    tests: ["tests/unit/delivery_test.ts"],
+    tests: ["tests/unit/dms/delivery_test.ts"],
     filter: "killed after the request reached snapd",
   },
   {
@@ -48,14 +48,37 @@ export const MUTATIONS: Mutation[] = [
     promise:
       "a commit that fails after its data landed counts as recorded (README: a full disk loses nothing)",
     edits: [edit("lib/dms/journal.ts", "if (!this.#recorded(request.id)) throw error;", "throw error;")],
-    tests: ["tests/unit/outbox_test.ts"],
+    tests: ["tests/unit/dms/outbox_test.ts"],
     filter: "commit that fails",
+  },
+  {
+    name: "busy-400-not-a-conflict",
+    promise:
+      "a service action on a busy snap is retried until snapd.conflict-timeout, as snapd's 409 is (README: snapd conflicts)",
+    edits: [
+      edit(
+        "lib/errors.ts",
+        'return /^snap "[^"]+" has "[^"]+" change in progress$/.test(message);',
+        "return false;",
+      ),
+    ],
+    tests: ["tests/unit/actions/handlers_test.ts"],
+    filter: "busy snap",
+  },
+  {
+    name: "storage-full-unrecognised",
+    promise: "a full disk is told apart from other storage failures (README: a full disk loses nothing)",
+    edits: [
+      edit("lib/errors.ts", "/database or disk is full|no space left on device|ENOSPC|SQLITE_FULL/i", "/^$/"),
+    ],
+    tests: ["tests/unit/dms/delivery_test.ts"],
+    filter: "storage full",
   },
   {
     name: "prune-failure-fatal",
     promise: "a failed prune never changes the answer (README: a full disk loses nothing)",
-    edits: [edit("lib/dms/journal.ts", "      this.onPruneFailed(error as Error);", "      throw error;")],
-    tests: ["tests/unit/delivery_storage_test.ts"],
+    edits: [edit("lib/dms/journal.ts", "      this.onPruneFailed(asError(error));", "      throw error;")],
+    tests: ["tests/unit/dms/delivery_storage_test.ts"],
     filter: "prune",
   },
   {
@@ -64,14 +87,14 @@ export const MUTATIONS: Mutation[] = [
     edits: [
       edit("lib/dms/outbox.ts", "FROM outbox ORDER BY seq LIMIT 1", "FROM outbox ORDER BY seq DESC LIMIT 1"),
     ],
-    tests: ["tests/unit/outbox_test.ts", "tests/unit/delivery_test.ts"],
+    tests: ["tests/unit/dms/outbox_test.ts", "tests/unit/dms/delivery_test.ts"],
     filter: "order",
   },
   {
     name: "outbox-republishes-acknowledged",
     promise: "an acknowledged reply whose removal failed is not published again (README: a full disk)",
     edits: [edit("lib/dms/outbox.ts", "if (!this.#acknowledged.has(entry.seq)) {", "if (true) {")],
-    tests: ["tests/unit/delivery_storage_test.ts"],
+    tests: ["tests/unit/dms/delivery_storage_test.ts"],
     filter: "outbox removal",
   },
   {
@@ -80,11 +103,11 @@ export const MUTATIONS: Mutation[] = [
     edits: [
       edit(
         "lib/dms/outbox.ts",
-        "      onRetry: (error, delay) => this.#storage.failed((error as Error).message, delay),",
+        "      onRetry: (error, delay) => this.#storage.failed(errorMessage(error), delay),",
         "      shouldRetry: () => false,",
       ),
     ],
-    tests: ["tests/unit/delivery_storage_test.ts"],
+    tests: ["tests/unit/dms/delivery_storage_test.ts"],
     filter: "outbox removal",
   },
   {
@@ -97,7 +120,7 @@ export const MUTATIONS: Mutation[] = [
         "changeNumber(change.id) >= mark.baseline",
       ),
     ],
-    tests: ["tests/unit/delivery_test.ts"],
+    tests: ["tests/unit/dms/delivery_test.ts"],
     filter: "previous action's change",
   },
   {
@@ -110,7 +133,7 @@ export const MUTATIONS: Mutation[] = [
         "return { started: false };",
       ),
     ],
-    tests: ["tests/unit/delivery_test.ts"],
+    tests: ["tests/unit/dms/delivery_test.ts"],
     filter: "pruned",
   },
   {
@@ -123,14 +146,14 @@ export const MUTATIONS: Mutation[] = [
         "&& false\n          ? this.#options.run(request)",
       ),
     ],
-    tests: ["tests/unit/delivery_test.ts"],
+    tests: ["tests/unit/dms/delivery_test.ts"],
     filter: "before the journal's commit",
   },
   {
     name: "durable-commits-off",
     promise: "agent.db commits with synchronous=FULL (README: durable across a power cut)",
     edits: [edit("lib/store/agent_db.ts", 'synchronous: "FULL"', 'synchronous: "NORMAL"')],
-    tests: ["tests/unit/outbox_test.ts"],
+    tests: ["tests/unit/dms/outbox_test.ts"],
     filter: "durably",
   },
   // the link never dies (README "The link never dies")
@@ -245,11 +268,11 @@ export const MUTATIONS: Mutation[] = [
     edits: [
       edit(
         "lib/adapters/snapd_http.ts",
-        'shouldRetry: (error) => method === "GET" || nothingSent(error),',
+        'shouldRetry: (error) => method === "GET" || isConnectFailure(error),',
         "shouldRetry: () => true,",
       ),
     ],
-    tests: ["tests/unit/snapd_client_test.ts"],
+    tests: ["tests/unit/snapd/client_test.ts"],
     filter: "POST that failed",
   },
   {
@@ -258,11 +281,11 @@ export const MUTATIONS: Mutation[] = [
     edits: [
       edit(
         "lib/adapters/snapd_http.ts",
-        'shouldRetry: (error) => method === "GET" || nothingSent(error),',
-        "shouldRetry: (error) => nothingSent(error),",
+        'shouldRetry: (error) => method === "GET" || isConnectFailure(error),',
+        "shouldRetry: (error) => isConnectFailure(error),",
       ),
     ],
-    tests: ["tests/unit/snapd_client_test.ts"],
+    tests: ["tests/unit/snapd/client_test.ts"],
     filter: "GET that failed",
   },
   {
@@ -275,7 +298,7 @@ export const MUTATIONS: Mutation[] = [
         "",
       ),
     ],
-    tests: ["tests/unit/fake_snapd_test.ts"],
+    tests: ["tests/unit/support/fake_snapd_test.ts"],
     filter: "captured snapd",
   },
   {
@@ -288,7 +311,7 @@ export const MUTATIONS: Mutation[] = [
         "sync([]);",
       ),
     ],
-    tests: ["tests/unit/fake_snapd_test.ts"],
+    tests: ["tests/unit/support/fake_snapd_test.ts"],
     filter: "captured snapd",
   },
   // logs (README: secrets never reach a line; design: values escaped)
@@ -689,7 +712,7 @@ export const MUTATIONS: Mutation[] = [
         'if (effect === "unknown") return { step: "run" };\n  if (false) {',
       ),
     ],
-    tests: ["tests/unit/action_life_test.ts"],
+    tests: ["tests/unit/dms/action_life_test.ts"],
   },
   {
     name: "phase-never-waiting",

@@ -2,6 +2,9 @@ import { assertEquals, assertMatch, assertThrows } from "../support/assert.ts";
 import { buildConfig, ConfigError, describeConfig, loadConfig } from "../../lib/config.ts";
 import { DEFAULT_NATS_PASSWORD, envName, SETTINGS } from "../../lib/settings.ts";
 
+/** loadConfig outside a snap: snapctl must not be asked. */
+const notInASnap = () => Promise.reject(new Error("snapctl called outside a snap"));
+
 Deno.test("defaults: every documented key has its documented default", () => {
   const { config, origins } = buildConfig({});
   assertEquals(config["snapd.socket"], "/run/snapd.socket");
@@ -129,43 +132,40 @@ Deno.test("loadConfig reads IOTAGENT_CONFIG and checks that mqtt.ca exists", asy
   const dir = await Deno.makeTempDir();
   const file = `${dir}/agent.json`;
   await Deno.writeTextFile(file, JSON.stringify({ dms: { protocol: "legacy" } }));
-  const { config } = await loadConfig({ env: { IOTAGENT_CONFIG: file }, inSnap: false });
+  const { config } = await loadConfig({ env: { IOTAGENT_CONFIG: file }, inSnap: false, snapctl: notInASnap });
   assertEquals(config["dms.protocol"], "legacy");
   await Deno.writeTextFile(file, "{not json");
-  await loadConfig({ env: { IOTAGENT_CONFIG: file }, inSnap: false }).then(
+  await loadConfig({ env: { IOTAGENT_CONFIG: file }, inSnap: false, snapctl: notInASnap }).then(
     () => Promise.reject(new Error("accepted a broken file")),
     (error) => assertMatch(error.message, /^invalid configuration file .*agent\.json: /),
   );
-  await loadConfig({ env: { IOTAGENT_MQTT_CA: `${dir}/missing.pem` }, inSnap: false }).then(
-    () => Promise.reject(new Error("accepted a missing CA file")),
-    (error) => assertMatch(error.message, /mqtt\.ca=".*missing\.pem".*expected a readable PEM file/),
-  );
+  await loadConfig({ env: { IOTAGENT_MQTT_CA: `${dir}/missing.pem` }, inSnap: false, snapctl: notInASnap })
+    .then(
+      () => Promise.reject(new Error("accepted a missing CA file")),
+      (error) => assertMatch(error.message, /mqtt\.ca=".*missing\.pem".*expected a readable PEM file/),
+    );
   await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("inside a snap the snap's configuration is read with snapctl get -d", async () => {
-  const dir = await Deno.makeTempDir();
-  const calls = `${dir}/calls`;
-  await Deno.writeTextFile(
-    `${dir}/snapctl`,
-    `#!/bin/sh\necho "$@" >> ${calls}\necho '{"url":"http://id:8030","mqtt":{"verify":false},"health":{"interval":"5m"}}'\n`,
-    { mode: 0o755 },
-  );
-  const path = Deno.env.get("PATH") ?? "";
-  Deno.env.set("PATH", `${dir}:${path}`);
-  try {
-    const { config, origins } = await loadConfig({ env: { IOTAGENT_HEALTH_INTERVAL: "10m" }, inSnap: true });
-    assertEquals(config["mqtt.verify"], false);
-    assertEquals(origins["mqtt.verify"], "snap");
-    assertEquals(config["health.interval"], 600_000, "the environment overrides the snap");
-    assertEquals(await Deno.readTextFile(calls), "get -d\n");
-    const outside = await loadConfig({ env: {}, inSnap: false });
-    assertEquals(outside.config["mqtt.verify"], true);
-    assertEquals(await Deno.readTextFile(calls), "get -d\n", "snapctl is not called outside a snap");
-  } finally {
-    Deno.env.set("PATH", path);
-    await Deno.remove(dir, { recursive: true });
-  }
+  const calls: string[][] = [];
+  const snapctl = (args: string[]) => {
+    calls.push(args);
+    const stdout = '{"url":"http://id:8030","mqtt":{"verify":false},"health":{"interval":"5m"}}';
+    return Promise.resolve({ success: true, stdout, stderr: "" });
+  };
+  const { config, origins } = await loadConfig({
+    env: { IOTAGENT_HEALTH_INTERVAL: "10m" },
+    inSnap: true,
+    snapctl,
+  });
+  assertEquals(config["mqtt.verify"], false);
+  assertEquals(origins["mqtt.verify"], "snap");
+  assertEquals(config["health.interval"], 600_000, "the environment overrides the snap");
+  assertEquals(calls, [["get", "-d"]]);
+  const outside = await loadConfig({ env: {}, inSnap: false, snapctl });
+  assertEquals(outside.config["mqtt.verify"], true);
+  assertEquals(calls, [["get", "-d"]], "snapctl is not called outside a snap");
 });
 
 Deno.test("settings at their extremes: durations up to Go's limit, keep-alive within MQTT's 16 bits", () => {

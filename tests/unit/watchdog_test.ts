@@ -6,11 +6,11 @@ import { ChangeLogger } from "../../lib/changes/logger.ts";
 import { reportPath, Watchdog } from "../../lib/watchdog.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { createLogger, type LogLevel, MemorySink } from "../../lib/log.ts";
-import { SnapdClient } from "../../lib/snapd/client.ts";
 import type { SnapdChange } from "../../lib/snapd/types.ts";
 import { FakeSnapd } from "../support/fake_snapd.ts";
 import { trial } from "../support/reliability.ts";
 import { fixtureResult } from "../support/fixtures.ts";
+import { openSnapd } from "../../lib/adapters/snapd_http.ts";
 
 const HOUR = 3_600_000;
 
@@ -50,7 +50,7 @@ interface Env {
 async function withEnv(fn: (env: Env) => Promise<void>) {
   const dir = await Deno.makeTempDir();
   const snapd = FakeSnapd.start();
-  const client = new SnapdClient({ clock: systemClock, socketPath: snapd.socketPath, timeoutMs: 5000 });
+  const client = openSnapd({ clock: systemClock, socketPath: snapd.socketPath, timeoutMs: 5000 });
   const logs = new MemorySink();
   const log = createLogger("test", { level: "debug", sink: logs });
   const reboots: string[] = [];
@@ -125,8 +125,18 @@ Deno.test("new and changed changes are stored and logged once each", async () =>
     snapd.changes = [change("1", "Done", now)];
     await logger.check();
     await logger.check();
-    assertEquals(logs.matching(/snaplogger: new change 1 install-snap/).length, 1);
-    assertEquals(logs.matching(/snaplogger: Doing -> change 1 .* Done \(spawned .*, ready .*\)$/).length, 1);
+    assertEquals(
+      logs.records({ category: "test.snaplogger", message: /^new change 1 install-snap/ }).length,
+      1,
+    );
+    assertEquals(
+      logs.records({
+        category: "test.snaplogger",
+        message: /^Doing -> change 1 .* Done \(spawned .*, ready .*\)$/,
+      })
+        .length,
+      1,
+    );
     assertEquals(store.count(), 1);
   });
 });
@@ -138,9 +148,10 @@ Deno.test("the captured changes are stored with their tasks; an Error change is 
     snapd.changes = fixtureResult<SnapdChange[]>("62");
     await logger.check();
     assertEquals(store.count(), snapd.changes.length);
-    const failed = logs.matching(
-      /snaplogger: new change \d+ .* Error .*; error: cannot perform the following tasks:/,
-    );
+    const failed = logs.records({
+      category: "test.snaplogger",
+      message: /^new change \d+ .* Error .*; error: cannot perform the following tasks:/,
+    });
     assertOk(failed.length >= 1, "an Error change is logged with its error on one line");
     assertOk(logs.lines.every((line) => !line.includes("\n")), "one line per change");
   });
@@ -167,9 +178,13 @@ Deno.test("start-up logging of the last 24 h: on and off", async () => {
         change("3", "Doing", now),
       ];
       await changeLogger({ logStartup }).startup();
-      const known = logs.matching(/snaplogger: known change/);
-      assertEquals(known.map((l) => l.match(/change (\d+)/)![1]), logStartup ? ["2", "3"] : []);
-      assertEquals(logs.matching(/snaplogger: new change/).length, 0, "the backlog is not logged as new");
+      const known = logs.records({ category: "test.snaplogger", message: /^known change/ });
+      assertEquals(known.map((r) => r.message.match(/change (\d+)/)![1]), logStartup ? ["2", "3"] : []);
+      assertEquals(
+        logs.records({ category: "test.snaplogger", message: /^new change/ }).length,
+        0,
+        "the backlog is not logged as new",
+      );
     });
   }
 });
@@ -181,7 +196,7 @@ Deno.test("snaplogger.log.level=warn stores but does not log", async () => {
     snapd.changes = [change("1", "Doing", clock.now())];
     await logger.check();
     assertEquals(store.count(), 1);
-    assertEquals(logs.matching(/snaplogger/).length, 0);
+    assertEquals(logs.records({ category: "test.snaplogger" }), []);
   });
 });
 
@@ -224,7 +239,14 @@ Deno.test("after the reboot the same hung change is aborted through snapd, not r
     assertEquals(verdict, { kind: "aborted", changeId: hung.id });
     assertEquals(reboots.length, 1);
     assertEquals(JSON.parse(snapd.requestsTo("POST", `/v2/changes/${hung.id}`)[0].body), { action: "abort" });
-    assertEquals(logs.matching(/already caused a reboot: aborting it instead of rebooting again/).length, 1);
+    assertEquals(
+      logs.records({
+        level: "error",
+        message: /already caused a reboot: aborting it instead of rebooting again$/,
+      })
+        .length,
+      1,
+    );
     assertEquals((await second.check()).kind, "healthy", "an aborted change does not act twice");
   });
 });
@@ -272,8 +294,12 @@ Deno.test("watchdog.reboot=false reports a hung change once and never aborts it,
     assertEquals(await afterReboot.check(), { kind: "hung", changeId: hung.id });
     assertEquals(reboots, []);
     assertEquals(snapd.requestsTo("POST", `/v2/changes/${hung.id}`), [], "never aborted");
-    assertEquals(logs.matching(/not rebooting \(watchdog\.reboot=false\)/).length, 1, "reported once");
-    assertEquals(logs.matching(/already caused a reboot/), []);
+    assertEquals(
+      logs.records({ message: /not rebooting \(watchdog\.reboot=false\)$/ }).length,
+      1,
+      "reported once",
+    );
+    assertEquals(logs.records({ message: /already caused a reboot/ }), []);
   });
 });
 
@@ -335,7 +361,7 @@ Deno.test("a corrupt change database is moved aside and recreated; the store kee
       [...Deno.readDirSync(dir)].filter((e) => e.name.startsWith("changes.db.corrupt-")).length,
       1,
     );
-    assertEquals(logs.matching(/ERROR .*changes\.db is unusable/).length, 1);
+    assertEquals(logs.records({ level: "error", message: /changes\.db is unusable/ }).length, 1);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -5,9 +5,9 @@
  * once the fault clears — also after a restart.
  */
 import type { DatabaseSync } from "node:sqlite";
-import { assertEquals, assertOk } from "../support/assert.ts";
-import { type Bench, withDelivery } from "../support/delivery_bench.ts";
-import { settle } from "../support/fake_clock.ts";
+import { assertEquals, assertOk } from "../../support/assert.ts";
+import { type Bench, withDelivery } from "../../support/delivery_bench.ts";
+import { settle } from "../../support/fake_clock.ts";
 
 /** Where a write can fail, and the trigger that makes it fail. */
 const WRITES: Record<string, string> = {

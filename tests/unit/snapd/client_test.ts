@@ -1,18 +1,20 @@
-import { systemClock } from "../../lib/clock.ts";
-import { assertEquals, assertOk, assertRejects } from "../support/assert.ts";
-import { nothingSent, SnapdClient } from "../../lib/snapd/client.ts";
-import { createLogger, MemorySink } from "../../lib/log.ts";
-import { SnapdError } from "../../lib/snapd/error.ts";
-import { canonicalJson } from "../../lib/canonical_json.ts";
-import { ReplaySnapd } from "../support/replay_snapd.ts";
-import { FakeSnapd } from "../support/fake_snapd.ts";
-import { FakeClock } from "../support/fake_clock.ts";
+import { systemClock } from "../../../lib/clock.ts";
+import { assertEquals, assertOk, assertRejects } from "../../support/assert.ts";
+import { type SnapdClient } from "../../../lib/snapd/client.ts";
+import { isConnectFailure } from "../../../lib/errors.ts";
+import { createLogger, MemorySink } from "../../../lib/log.ts";
+import { SnapdError } from "../../../lib/snapd/error.ts";
+import { canonicalJson } from "../../../lib/canonical_json.ts";
+import { ReplaySnapd } from "../../support/replay_snapd.ts";
+import { FakeSnapd } from "../../support/fake_snapd.ts";
+import { FakeClock } from "../../support/fake_clock.ts";
+import { openSnapd } from "../../../lib/adapters/snapd_http.ts";
 
 /** Runs `fn` with a client of a server replaying the captured responses. */
 async function withReplay(routes: [string, string, string][], fn: (client: SnapdClient) => Promise<void>) {
   const server = ReplaySnapd.start();
   for (const [method, path, file] of routes) server.route(method, path, file);
-  const client = new SnapdClient({ clock: systemClock, socketPath: server.socketPath, timeoutMs: 5000 });
+  const client = openSnapd({ clock: systemClock, socketPath: server.socketPath, timeoutMs: 5000 });
   try {
     await fn(client);
   } finally {
@@ -24,7 +26,7 @@ async function withReplay(routes: [string, string, string][], fn: (client: Snapd
 /** Runs `fn` with a fake snapd and a client with time limit `timeoutMs`. */
 async function withFake(timeoutMs: number, fn: (fake: FakeSnapd, client: SnapdClient) => Promise<void>) {
   const fake = FakeSnapd.start();
-  const client = new SnapdClient({ clock: systemClock, socketPath: fake.socketPath, timeoutMs });
+  const client = openSnapd({ clock: systemClock, socketPath: fake.socketPath, timeoutMs });
   try {
     await fn(fake, client);
   } finally {
@@ -162,7 +164,7 @@ Deno.test("GET is retried while snapd is unreachable, within the time limit", as
 Deno.test("a request that cannot connect (snapd restarting) is retried for any method until snapd is back; logged once", async () => {
   const fake = FakeSnapd.start();
   const logs = new MemorySink();
-  const client = new SnapdClient({
+  const client = openSnapd({
     clock: systemClock,
     socketPath: fake.socketPath,
     timeoutMs: 10_000,
@@ -200,7 +202,7 @@ Deno.test("a POST that failed after it was sent is never retried (snapd may have
     }
   })();
   const clock = new FakeClock();
-  const client = new SnapdClient({ socketPath: path, timeoutMs: 10_000, clock });
+  const client = openSnapd({ socketPath: path, timeoutMs: 10_000, clock });
   try {
     let settled = false;
     const outcome = snapdError(client.snapAction("peer-svc", "disable")).finally(() => (settled = true));
@@ -209,7 +211,7 @@ Deno.test("a POST that failed after it was sent is never retried (snapd may have
     const error = await outcome;
     assertOk(error.isTransport);
     assertOk(!/timeout/.test(error.message), `failed at once, not by the time limit: ${error.message}`);
-    assertOk(!nothingSent(error.cause), "it was sent");
+    assertOk(!isConnectFailure(error.cause), "it was sent");
     assertEquals(requests, 1, "snapd saw the POST once: no retry");
   } finally {
     client.close();
@@ -221,7 +223,7 @@ Deno.test("a POST that failed after it was sent is never retried (snapd may have
 
 Deno.test("a burst of 30 requests keeps at most snapd.max-requests in flight; every one is answered", async () => {
   await withFake(10_000, async (fake) => {
-    const client = new SnapdClient({ clock: systemClock, socketPath: fake.socketPath, maxRequests: 8 });
+    const client = openSnapd({ clock: systemClock, socketPath: fake.socketPath, maxRequests: 8 });
     try {
       fake.delayNext({ path: "/v2/snaps" }, 100, 30);
       const answers = await Promise.all(Array.from({ length: 30 }, () => client.snaps()));
@@ -304,7 +306,7 @@ Deno.test("a GET that failed after it was sent is retried: reading twice changes
     }
   })();
   const clock = new FakeClock();
-  const client = new SnapdClient({ socketPath: path, timeoutMs: 10_000, clock });
+  const client = openSnapd({ socketPath: path, timeoutMs: 10_000, clock });
   try {
     let settled = false;
     const outcome = client.systemInfo().finally(() => (settled = true));

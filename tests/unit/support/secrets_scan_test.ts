@@ -1,7 +1,7 @@
 /** The secrets scan finds a secret in any form it takes in a line, and nothing where there is none. */
-import { assertEquals } from "../support/assert.ts";
-import { scanText } from "../support/secrets_scan.ts";
-import { TestCA } from "../support/pki.ts";
+import { assertEquals } from "../../support/assert.ts";
+import { scanText } from "../../support/secrets_scan.ts";
+import { TestCA } from "../../support/pki.ts";
 
 Deno.test("the secrets scan finds a key as PEM or as base64, and a password; a clean run has no hits", () => {
   const key = TestCA.create().issue("device").keyPem;

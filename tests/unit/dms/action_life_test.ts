@@ -2,9 +2,9 @@
  * The action's life decided without I/O (lib/dms/action_life.ts): every state the journal can hold after a restart,
  * against every answer snapd can give — no sqlite, no socket, no clock.
  */
-import { firstStep, recover } from "../../lib/dms/action_life.ts";
-import type { JournalEntry } from "../../lib/dms/journal.ts";
-import { assertEquals, assertMatch } from "../support/assert.ts";
+import { firstStep, recover } from "../../../lib/dms/action_life.ts";
+import type { JournalEntry } from "../../../lib/dms/journal.ts";
+import { assertEquals, assertMatch } from "../../support/assert.ts";
 
 const request = { id: "act-1", action: "disable", snap: "peer-svc", data: "" };
 const entry = (state: JournalEntry["state"], baselineChange?: number): JournalEntry => ({

@@ -2,12 +2,12 @@
  * Waiting for a snapd change: each read answers with a captured snapd response (or a transport failure), in
  * order, and the fake clock moves time — including a wall-clock jump that must neither end nor stretch the wait.
  */
-import { type ChangeWaitOutcome, waitForChange } from "../../lib/snapd/change_wait.ts";
-import { SnapdError } from "../../lib/snapd/error.ts";
-import type { SnapdChange } from "../../lib/snapd/types.ts";
-import { assertEquals, assertOk } from "../support/assert.ts";
-import { FakeClock, settle } from "../support/fake_clock.ts";
-import { fixtureJson, snapdFixture } from "../support/fixtures.ts";
+import { type ChangeWaitOutcome, waitForChange } from "../../../lib/snapd/change_wait.ts";
+import { SnapdError } from "../../../lib/snapd/error.ts";
+import type { SnapdChange } from "../../../lib/snapd/types.ts";
+import { assertEquals, assertOk } from "../../support/assert.ts";
+import { FakeClock, settle } from "../../support/fake_clock.ts";
+import { fixtureJson, snapdFixture } from "../../support/fixtures.ts";
 
 /**
  * One read: a captured `GET /v2/changes/{id}` answer by fixture number (36 install Doing, 37 install Done,

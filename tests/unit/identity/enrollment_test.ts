@@ -1,7 +1,7 @@
-import { assertEquals, assertOk, assertThrows } from "../support/assert.ts";
-import { decodeEnrollment, encodeEnrollment } from "../../lib/identity/enrollment.ts";
-import { TestCA } from "../support/pki.ts";
-import { goSecret as goSecretFile } from "../support/go_files.ts";
+import { assertEquals, assertOk, assertThrows } from "../../support/assert.ts";
+import { decodeEnrollment, encodeEnrollment } from "../../../lib/identity/enrollment.ts";
+import { TestCA } from "../../support/pki.ts";
+import { goSecret as goSecretFile } from "../../support/go_files.ts";
 
 const ca = TestCA.create();
 const client = ca.issue("2ABCDEFGHIJKLMNOPQRSTUVWXYZ");

@@ -1,9 +1,9 @@
-import { assertEquals, assertMatch, assertOk } from "../support/assert.ts";
-import { run } from "../support/action_env.ts";
-import type { ActionRequest } from "../../lib/dms_protocol/messages.ts";
-import { withActionEnv } from "../support/action_env.ts";
-import { makeSnap } from "../support/fake_snapd.ts";
-import { parseRevision, ZERO_TIME } from "../../lib/dms_protocol/device_snap.ts";
+import { assertEquals, assertMatch, assertOk } from "../../support/assert.ts";
+import { run } from "../../support/action_env.ts";
+import type { ActionRequest } from "../../../lib/dms_protocol/messages.ts";
+import { withActionEnv } from "../../support/action_env.ts";
+import { makeSnap } from "../../support/fake_snapd.ts";
+import { parseRevision, ZERO_TIME } from "../../../lib/dms_protocol/device_snap.ts";
 
 const request = (action: string, fields: Partial<ActionRequest> = {}): ActionRequest => ({
   id: `id-${action}`,

@@ -1,11 +1,15 @@
-import { assertEquals, assertMatch, assertThrows } from "../support/assert.ts";
-import { parseRequiredInstall, requiredChannel, RequiredInstaller } from "../../lib/dms/required_install.ts";
-import { KeyedQueue } from "../../lib/keyed_queue.ts";
-import { openAgentDb } from "../../lib/store/agent_db.ts";
-import { createLogger, MemorySink } from "../../lib/log.ts";
-import { systemClock } from "../../lib/clock.ts";
-import { SnapdClient } from "../../lib/snapd/client.ts";
-import { FakeSnapd, makeSnap } from "../support/fake_snapd.ts";
+import { assertEquals, assertMatch, assertThrows } from "../../support/assert.ts";
+import {
+  parseRequiredInstall,
+  requiredChannel,
+  RequiredInstaller,
+} from "../../../lib/dms/required_install.ts";
+import { KeyedQueue } from "../../../lib/keyed_queue.ts";
+import { openAgentDb } from "../../../lib/store/agent_db.ts";
+import { createLogger, MemorySink } from "../../../lib/log.ts";
+import { systemClock } from "../../../lib/clock.ts";
+import { FakeSnapd, makeSnap } from "../../support/fake_snapd.ts";
+import { openSnapd } from "../../../lib/adapters/snapd_http.ts";
 
 const bytes = (value: unknown) =>
   new TextEncoder().encode(typeof value === "string" ? value : JSON.stringify(value));
@@ -49,7 +53,7 @@ async function withInstaller(
 ) {
   const dir = await Deno.makeTempDir();
   const snapd = FakeSnapd.start();
-  const client = new SnapdClient({ clock: systemClock, socketPath: snapd.socketPath, timeoutMs: 2000 });
+  const client = openSnapd({ clock: systemClock, socketPath: snapd.socketPath, timeoutMs: 2000 });
   const logs = new MemorySink();
   const log = createLogger("test", { level: "debug", sink: logs });
   const dbs = [await openAgentDb(`${dir}/agent.db`, log)];

@@ -3,13 +3,13 @@
  * the Go DMS expects: `installedSize` and `revision` integers, `config` a JSON string with sorted keys, dates
  * RFC 3339, booleans boolean, task results strings.
  */
-import { assertEquals, assertOk } from "../support/assert.ts";
-import { runAction } from "../../lib/actions/dispatcher.ts";
-import { decodeActionRequest, encodeActionResponse } from "../../lib/dms_protocol/messages.ts";
-import { canonicalJson } from "../../lib/canonical_json.ts";
-import { withActionEnv } from "../support/action_env.ts";
-import { makeSnap } from "../support/fake_snapd.ts";
-import { UploadServer } from "../support/upload_server.ts";
+import { assertEquals, assertOk } from "../../support/assert.ts";
+import { runAction } from "../../../lib/actions/dispatcher.ts";
+import { decodeActionRequest, encodeActionResponse } from "../../../lib/dms_protocol/messages.ts";
+import { canonicalJson } from "../../../lib/canonical_json.ts";
+import { withActionEnv } from "../../support/action_env.ts";
+import { makeSnap } from "../../support/fake_snapd.ts";
+import { UploadServer } from "../../support/upload_server.ts";
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 type Json = Record<string, unknown>;

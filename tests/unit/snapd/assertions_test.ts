@@ -1,7 +1,7 @@
-import { assertEquals, assertThrows } from "../support/assert.ts";
-import { parseAssertions } from "../../lib/snapd/assertions.ts";
-import { enrollBody, EnrollmentError } from "../../lib/adapters/identity_http.ts";
-import { assertionFixture, snapdFixture } from "../support/fixtures.ts";
+import { assertEquals, assertThrows } from "../../support/assert.ts";
+import { parseAssertions } from "../../../lib/snapd/assertions.ts";
+import { enrollBody, EnrollmentError } from "../../../lib/identity/enroll_request.ts";
+import { assertionFixture, snapdFixture } from "../../support/fixtures.ts";
 
 Deno.test("parses the signed serial assertion, multi-line device-key joined with newlines", () => {
   const [serial] = parseAssertions(assertionFixture("serial-PEER0001.assert"));

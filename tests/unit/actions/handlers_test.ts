@@ -1,11 +1,11 @@
 /** Every DMS action against the fake snapd: success, snapd errors passed through, missing and invalid input. */
-import { assertEquals, assertMatch, assertOk } from "../support/assert.ts";
-import type { ActionRequest, ActionResponse } from "../../lib/dms_protocol/messages.ts";
-import { type ActionEnv, run, withActionEnv } from "../support/action_env.ts";
-import { makeSnap } from "../support/fake_snapd.ts";
-import { UploadServer } from "../support/upload_server.ts";
-import { FakeClock } from "../support/fake_clock.ts";
-import { sleep } from "../support/wait.ts";
+import { assertEquals, assertMatch, assertOk } from "../../support/assert.ts";
+import type { ActionRequest, ActionResponse } from "../../../lib/dms_protocol/messages.ts";
+import { type ActionEnv, run, withActionEnv } from "../../support/action_env.ts";
+import { makeSnap } from "../../support/fake_snapd.ts";
+import { UploadServer } from "../../support/upload_server.ts";
+import { FakeClock } from "../../support/fake_clock.ts";
+import { sleep } from "../../support/wait.ts";
 
 let counter = 0;
 const request = (action: string, fields: Partial<ActionRequest> = {}): ActionRequest => ({
@@ -297,7 +297,7 @@ Deno.test("user: create and remove through POST /v2/users; bad data refused befo
 
 Deno.test("unregister: the device as result, and the agent is told to clear the enrollment after the reply", async () => {
   await withActionEnv(async ({ context }) => {
-    const { runAction } = await import("../../lib/actions/dispatcher.ts");
+    const { runAction } = await import("../../../lib/actions/dispatcher.ts");
     const reply = await runAction(request("unregister"), context);
     assertEquals(reply.afterReply, "unregister");
     assertEquals((reply.response.result as Record<string, unknown>).serial, "PEER0001");
@@ -451,6 +451,23 @@ Deno.test("a snapd conflict is retried until the other change is done; past snap
     const waited = clock.now() - started;
     assertOk(waited <= 1500 + 100, `gave up within snapd.conflict-timeout: waited ${waited} ms`);
     assertOk(snapd.requestsTo("POST", "/v2/snaps/peer-svc").length > 4, "retried meanwhile");
+  }, { conflictTimeoutMs: 1500, clock });
+});
+
+Deno.test("a service action on a busy snap (snapd's 400 without a kind, fixture 110) is retried like a conflict", async () => {
+  const clock = new FakeClock();
+  await withActionEnv(async ({ snapd, context }) => {
+    const busy = { status: 400, message: 'snap "peer-svc" has "service-control" change in progress' };
+    snapd.failNext({ method: "POST", path: "/v2/apps" }, busy, 2);
+    const response = run(request("restart", { snap: "peer-svc", data: "{}" }), context);
+    let settled = false;
+    response.finally(() => (settled = true));
+    for (let step = 0; !settled && step < 200; step++) {
+      await clock.advance(100);
+      await sleep(2); // the fake snapd answers over a real socket
+    }
+    succeeded(await response);
+    assertEquals(snapd.requestsTo("POST", "/v2/apps").length, 3);
   }, { conflictTimeoutMs: 1500, clock });
 });
 

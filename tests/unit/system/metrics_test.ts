@@ -1,5 +1,5 @@
-import { assertEquals, assertMatch, assertThrows } from "../support/assert.ts";
-import { cpuLine, memoryLine, readMetrics } from "../../lib/system/metrics.ts";
+import { assertEquals, assertMatch, assertThrows } from "../../support/assert.ts";
+import { cpuLine, memoryLine, readMetrics } from "../../../lib/system/metrics.ts";
 
 const MEMINFO = `MemTotal:        2000000 kB
 MemFree:          500000 kB

@@ -1,10 +1,10 @@
 /** Health and metrics timers with a fake clock and a fake publisher: when each goes out, and when not. */
-import { createLogger, MemorySink } from "../../lib/log.ts";
-import { Telemetry } from "../../lib/dms/telemetry.ts";
-import type { SnapdSnap } from "../../lib/snapd/types.ts";
-import { assertEquals, assertOk } from "../support/assert.ts";
-import { FakeClock } from "../support/fake_clock.ts";
-import { makeSnap } from "../support/fake_snapd.ts";
+import { createLogger, MemorySink } from "../../../lib/log.ts";
+import { Telemetry } from "../../../lib/dms/telemetry.ts";
+import type { SnapdSnap } from "../../../lib/snapd/types.ts";
+import { assertEquals, assertOk } from "../../support/assert.ts";
+import { FakeClock } from "../../support/fake_clock.ts";
+import { makeSnap } from "../../support/fake_snapd.ts";
 
 function bench(options: { failPublish?: () => boolean } = {}) {
   const clock = new FakeClock();

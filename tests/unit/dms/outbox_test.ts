@@ -1,9 +1,9 @@
-import { assertEquals, assertOk } from "../support/assert.ts";
-import { Outbox, type OutboxEntry } from "../../lib/dms/outbox.ts";
-import { ActionJournal, JOURNAL_KEEP_COUNT, JOURNAL_KEEP_MS } from "../../lib/dms/journal.ts";
-import { forgetEnrollment, openAgentDb } from "../../lib/store/agent_db.ts";
-import { createLogger, MemorySink } from "../../lib/log.ts";
-import { FakeClock } from "../support/fake_clock.ts";
+import { assertEquals, assertOk } from "../../support/assert.ts";
+import { Outbox, type OutboxEntry } from "../../../lib/dms/outbox.ts";
+import { ActionJournal, JOURNAL_KEEP_COUNT, JOURNAL_KEEP_MS } from "../../../lib/dms/journal.ts";
+import { forgetEnrollment, openAgentDb } from "../../../lib/store/agent_db.ts";
+import { createLogger, MemorySink } from "../../../lib/log.ts";
+import { FakeClock } from "../../support/fake_clock.ts";
 
 const quiet = () => createLogger("test", { sink: new MemorySink() });
 const outboxOptions = (publish: (entry: OutboxEntry) => Promise<void>) => ({
@@ -131,8 +131,8 @@ Deno.test("a second process cannot open the agent database; the first one's file
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "eval",
-        `import { openAgentDb } from "${new URL("../../lib/store/agent_db.ts", import.meta.url)}";
-         import { createLogger } from "${new URL("../../lib/log.ts", import.meta.url)}";
+        `import { openAgentDb } from "${new URL("../../../lib/store/agent_db.ts", import.meta.url)}";
+         import { createLogger } from "${new URL("../../../lib/log.ts", import.meta.url)}";
          await openAgentDb(${JSON.stringify(path)}, createLogger("second")).then(
            () => console.log("opened"), (error) => console.log("refused: " + error.message));`,
       ],

@@ -5,10 +5,10 @@
  * A "restart" is a second Delivery on the same database after the first was abandoned mid-action, which is
  * what the process sees after SIGKILL.
  */
-import { ActionJournal } from "../../lib/dms/journal.ts";
-import { assertEquals, assertIncludes, assertOk } from "../support/assert.ts";
-import { type Bench, withDelivery } from "../support/delivery_bench.ts";
-import { settle } from "../support/fake_clock.ts";
+import { ActionJournal } from "../../../lib/dms/journal.ts";
+import { assertEquals, assertIncludes, assertOk } from "../../support/assert.ts";
+import { type Bench, withDelivery } from "../../support/delivery_bench.ts";
+import { settle } from "../../support/fake_clock.ts";
 
 /** A delivery that was running `id` when the process died: marked started, its request maybe sent. */
 async function killedWhileRunning(bench: Bench, request: { id: string; action: string; snap: string }) {

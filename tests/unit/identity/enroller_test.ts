@@ -1,21 +1,21 @@
-import { systemClock } from "../../lib/clock.ts";
+import { systemClock } from "../../../lib/clock.ts";
 import { X509Certificate } from "node:crypto";
 import { join } from "node:path";
-import { assertEquals, assertIncludes, assertMatch, assertOk } from "../support/assert.ts";
-import { requestEnrollment } from "../../lib/adapters/identity_http.ts";
-import { Enroller } from "../../lib/identity/enroller.ts";
-import { CredentialsStore } from "../../lib/identity/credentials.ts";
-import { ParamsFile } from "../../lib/identity/params.ts";
-import type { Enrollment } from "../../lib/identity/enrollment.ts";
-import { createLogger, MemorySink } from "../../lib/log.ts";
-import { resolvePaths } from "../../lib/paths.ts";
-import { SnapdClient } from "../../lib/snapd/client.ts";
-import { assertionFixture } from "../support/fixtures.ts";
-import { FakeSnapd } from "../support/fake_snapd.ts";
-import { IdentityStub } from "../support/identity_stub.ts";
-import { TestCA } from "../support/pki.ts";
-import { goParams, goSecret } from "../support/go_files.ts";
-import { FIXTURE_DEVICE } from "../support/world.ts";
+import { assertEquals, assertIncludes, assertMatch, assertOk } from "../../support/assert.ts";
+import { requestEnrollment } from "../../../lib/adapters/identity_http.ts";
+import { Enroller } from "../../../lib/identity/enroller.ts";
+import { CredentialsStore } from "../../../lib/identity/credentials.ts";
+import { ParamsFile } from "../../../lib/identity/params.ts";
+import type { Enrollment } from "../../../lib/identity/enrollment.ts";
+import { createLogger, MemorySink } from "../../../lib/log.ts";
+import { resolvePaths } from "../../../lib/paths.ts";
+import { assertionFixture } from "../../support/fixtures.ts";
+import { FakeSnapd } from "../../support/fake_snapd.ts";
+import { IdentityStub } from "../../support/identity_stub.ts";
+import { TestCA } from "../../support/pki.ts";
+import { goParams, goSecret } from "../../support/go_files.ts";
+import { FIXTURE_DEVICE } from "../../support/world.ts";
+import { openSnapd } from "../../../lib/adapters/snapd_http.ts";
 
 const ca = TestCA.create();
 
@@ -42,7 +42,7 @@ async function withEnv(fn: (env: Env) => Promise<void>, options: { configure?: b
   const paths = resolvePaths({ SNAP_DATA: dataDir, SNAP_COMMON: commonDir }, false);
   const stub = IdentityStub.start({ ca, mqttHost: "localhost", mqttPort: 8883 });
   const snapd = FakeSnapd.start();
-  const client = new SnapdClient({ clock: systemClock, socketPath: snapd.socketPath, timeoutMs: 2000 });
+  const client = openSnapd({ clock: systemClock, socketPath: snapd.socketPath, timeoutMs: 2000 });
   const logs = new MemorySink();
   const log = createLogger("test", { level: "debug", sink: logs });
   const stop = new AbortController();
@@ -140,15 +140,14 @@ async function failsThenRecovers(
   await options.fix();
   const enrollment = await pending;
   assertEquals(env.files(), ["data/.secret", "data/params"]);
-  const warnings = env.logs.matching(/WARN .*enrollment failed/);
-  assertEquals(warnings.length, 1, `one warning for one cause, got:\n${warnings.join("\n")}`);
-  assertMatch(warnings[0], options.cause);
-  assertOk(
-    env.logs.matching(/DEBUG .*enrollment failed again/).length >= 1,
-    "repeats are logged at debug only",
-  );
+  const warnings = env.logs.records({ level: "warn", message: /^enrollment failed/ });
+  assertEquals(warnings.length, 1, `one warning for one cause, got:\n${env.logs.lines.join("\n")}`);
+  assertMatch(warnings[0].message, options.cause);
+  const repeats = env.logs.records({ level: "debug", message: /^enrollment failed again/ });
+  assertOk(repeats.length >= 1, "repeats are logged at debug only");
+  assertEquals(repeats.map((r) => r.fields.attempt), repeats.map((_, i) => i + 2), "each repeat counted");
   assertMatch(
-    env.logs.matching(/INFO .*enrollment succeeded after/)[0],
+    env.logs.records({ level: "info", message: /^enrollment succeeded after/ })[0].message,
     /succeeded after \d+ failed attempt/,
   );
   return enrollment;
@@ -215,16 +214,16 @@ Deno.test("enrollment failure is retried and writes nothing: identity service un
     await env.stub.stop();
     const pending = env.enroll();
     const deadline = Date.now() + 5000;
-    while (env.logs.matching(/enrollment failed again/).length < 2 && Date.now() < deadline) {
+    while (env.logs.records({ message: /^enrollment failed again/ }).length < 2 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     assertEquals(env.files(), ["data/params"]);
     env.stub.listen();
     await pending;
-    const warnings = env.logs.matching(/WARN .*enrollment failed/);
+    const warnings = env.logs.records({ level: "warn", message: /^enrollment failed/ });
     assertEquals(warnings.length, 1);
     assertMatch(
-      warnings[0],
+      warnings[0].message,
       /cannot reach the identity service at http:\/\/127\.0\.0\.1:\d+\/v1\/device\/enroll/,
     );
   });
@@ -238,7 +237,7 @@ Deno.test("enrollment: an empty 200 enrollment is not stored (it would never con
     await env.enroll();
     assertEquals(env.stub.requests.length, 3);
     assertMatch(
-      env.logs.matching(/WARN .*enrollment failed/)[0],
+      env.logs.records({ level: "warn", message: /^enrollment failed/ })[0].message,
       /without usable credentials: enrollment\.id is missing/,
     );
   });
@@ -258,7 +257,7 @@ Deno.test("no serial assertion yet: nothing is posted, it is retried until snapd
     env.snapd.assertions.set("serial", assertionFixture("serial-PEER0001.assert"));
     await pending;
     assertEquals(env.stub.requests.length, 1);
-    assertEquals(env.logs.matching(/WARN .*no serial assertion yet/).length, 1);
+    assertEquals(env.logs.records({ level: "warn", message: /no serial assertion yet/ }).length, 1);
   });
 });
 
@@ -304,7 +303,7 @@ Deno.test("a corrupt .secret is moved aside and reported, then enrollment is att
     await Deno.writeTextFile(join(env.dataDir, ".secret"), '{"id": "trunc');
     await env.enroll();
     assertEquals(env.files().filter((f) => f.startsWith("data/.secret.corrupt-")).length, 1);
-    assertIncludes(env.logs.matching(/ERROR/)[0], ".secret is corrupt");
+    assertIncludes(env.logs.records({ level: "error" })[0].message, ".secret is corrupt");
   });
 });
 
@@ -314,7 +313,11 @@ Deno.test("not configured: waits for params, enrolls once the URL is set", async
     const pending = env.enroll();
     await new Promise((resolve) => setTimeout(resolve, 100));
     assertEquals(env.stub.requests.length, 0);
-    assertEquals(env.logs.matching(/waiting for the identity service URL/).length, 1, "said once");
+    assertEquals(
+      env.logs.records({ message: /waiting for the identity service URL/ }).length,
+      1,
+      "said once",
+    );
     await Deno.writeTextFile(
       join(env.dataDir, "params"),
       goParams(env.stub.url, join(env.dataDir, ".secret")),
@@ -330,7 +333,7 @@ Deno.test("a corrupt params is moved aside; the agent then waits for a URL", asy
     const pending = env.enroll();
     await new Promise((resolve) => setTimeout(resolve, 100));
     assertEquals(env.files().filter((f) => f.startsWith("data/params.corrupt-")).length, 1);
-    assertEquals(env.logs.matching(/waiting for the identity service URL/).length, 1);
+    assertEquals(env.logs.records({ message: /waiting for the identity service URL/ }).length, 1);
     env.stub.register(FIXTURE_DEVICE);
     await Deno.writeTextFile(join(env.dataDir, "params"), goParams(env.stub.url, ""));
     await pending;

@@ -1,6 +1,6 @@
 /** `deno task test` on a fresh machine: what is missing is installed as root, or named in one line. */
-import { assertEquals } from "../support/assert.ts";
-import { ensurePrerequisites, type Installer, PREREQUISITES } from "../support/prerequisites.ts";
+import { assertEquals } from "../../support/assert.ts";
+import { ensurePrerequisites, type Installer, PREREQUISITES } from "../../support/prerequisites.ts";
 
 const absent = {
   package: "no-such-package",

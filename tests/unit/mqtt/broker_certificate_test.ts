@@ -4,9 +4,9 @@
  * and a real reconnect).
  */
 import { X509Certificate } from "node:crypto";
-import { diagnoseCertificate, explainClientCertificateAlert } from "../../lib/mqtt/broker_certificate.ts";
-import { assertEquals, assertIncludes } from "../support/assert.ts";
-import { TestCA } from "../support/pki.ts";
+import { diagnoseCertificate, explainClientCertificateAlert } from "../../../lib/mqtt/broker_certificate.ts";
+import { assertEquals, assertIncludes } from "../../support/assert.ts";
+import { TestCA } from "../../support/pki.ts";
 
 const ca = TestCA.create("DMS CA");
 const server = ca.issue("mqtt.example.com", { dns: ["mqtt.example.com"] });

@@ -1,10 +1,10 @@
-import { assertEquals } from "../support/assert.ts";
+import { assertEquals } from "../../support/assert.ts";
 import {
   decodeActionRequest,
   encodeActionResponse,
   encodeHealth,
   MAX_REQUEST_BYTES,
-} from "../../lib/dms_protocol/messages.ts";
+} from "../../../lib/dms_protocol/messages.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 

@@ -3,10 +3,10 @@
  * real snapd 2.57.6 gave in the same state (tests/fixtures/snapd/, captured by tests/tools/capture_snapd.ts) — status,
  * message, kind and value, and the state of changes over time.
  */
-import type { SnapdChange } from "../../lib/snapd/types.ts";
-import { assertEquals } from "../support/assert.ts";
-import { FakeSnapd, makeSnap } from "../support/fake_snapd.ts";
-import { fixtureJson, snapdFixture } from "../support/fixtures.ts";
+import type { SnapdChange } from "../../../lib/snapd/types.ts";
+import { assertEquals } from "../../support/assert.ts";
+import { FakeSnapd, makeSnap } from "../../support/fake_snapd.ts";
+import { fixtureJson, snapdFixture } from "../../support/fixtures.ts";
 
 interface Envelope {
   type: string;
