@@ -43,11 +43,9 @@ export interface DoctorOptions {
 
 /** Runs every check, in order. */
 export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> {
-  const { config, paths, log } = options;
-  const { now } = options;
+  const { config, paths, log, now, snapd } = options;
   const hints = operatorHints(paths);
   const results: CheckResult[] = [];
-  const { snapd } = options;
   results.push(await checkSnapd(snapd, paths.inSnap, options.snapctl, hints));
   results.push(await checkAssertions(snapd));
   const params = await new ParamsFile(paths, log).inspect();
