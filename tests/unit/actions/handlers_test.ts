@@ -441,7 +441,7 @@ Deno.test("a snapd conflict is retried until the other change is done; past snap
     snapd.conflictNext("peer-svc", 2);
     succeeded(await drive(run(request("disable", { snap: "peer-svc" }), context)));
     assertEquals(snapd.requestsTo("POST", "/v2/snaps/peer-svc").length, 3);
-    assertEquals(logs.matching(/snapd is busy, retrying/).length, 2);
+    assertEquals(logs.records({ message: /snapd is busy, retrying/ }).length, 2);
     snapd.conflictNext("peer-svc", 1000);
     const started = clock.now();
     assertEquals(

@@ -47,7 +47,7 @@ Deno.test("a redelivery while the action runs is ignored: still one response", a
     await delivery.idle();
     await settle();
     assertEquals([bench.ran, bench.responses("d1").length], [["d1"], 1]);
-    assertEquals(bench.logs.matching(/already in progress: ignoring the redelivery/).length, 1);
+    assertEquals(bench.logs.records({ message: /already in progress: ignoring the redelivery/ }).length, 1);
   });
 });
 
@@ -135,7 +135,10 @@ Deno.test("recovery: killed after the request reached snapd, the action is answe
     await settle();
     assertEquals(bench.ran, [], "not run again");
     assertEquals(bench.responses("e1").map((r) => [r.success, r.result]), [[true, "52"]]);
-    assertEquals(bench.logs.matching(/action e1 had started change 52 before the restart/).length, 1);
+    assertEquals(
+      bench.logs.records({ message: /action e1 had started change 52 before the restart/ }).length,
+      1,
+    );
   });
 });
 
@@ -249,16 +252,23 @@ Deno.test("a journal write that fails is retried with backoff until it succeeds;
     bench.send({ id: "l1", action: "list" });
     await settle();
     assertEquals([bench.ran, bench.published.length], [["l1"], 0]);
-    assertEquals(bench.logs.matching(/WARN .*storing action state failed: no such table: outbox/).length, 1);
+    assertEquals(
+      bench.logs.records({ level: "warn", message: /storing action state failed: no such table: outbox/ })
+        .length,
+      1,
+    );
     await bench.clock.advance(100);
-    assertEquals(bench.logs.matching(/storing action state failed again/).length, 1);
+    assertEquals(bench.logs.records({ message: /storing action state failed again/ }).length, 1);
     bench.db.exec("ALTER TABLE outbox_away RENAME TO outbox");
     await bench.clock.advance(1000);
     await delivery.idle();
     await settle();
     assertEquals(bench.responses("l1").map((r) => r.result), ["ok"]);
     assertEquals(bench.ran, ["l1"], "run once");
-    assertEquals(bench.logs.matching(/storing action state succeeded after 2 failed attempt/).length, 1);
+    assertEquals(
+      bench.logs.records({ message: /storing action state succeeded after 2 failed attempt/ }).length,
+      1,
+    );
   });
 });
 
@@ -324,9 +334,11 @@ Deno.test("a change that never becomes ready holds its snap for the patience, th
     await bench.clock.advance(1000);
     assertEquals(bench.ran, ["d1", "e1"]);
     assertEquals(
-      bench.logs.matching(
-        /WARN .*change 51 of action d1 is still not ready after 5 s: the next action on peer-svc goes ahead/,
-      )
+      bench.logs.records({
+        level: "warn",
+        message:
+          /change 51 of action d1 is still not ready after 5 s: the next action on peer-svc goes ahead/,
+      })
         .length,
       1,
     );
@@ -375,7 +387,7 @@ Deno.test("storage full: a read-only action is still answered, a change refused 
     const readOnly = bench.published.map((m) => m.payload).filter((p) => p.action === "list");
     assertOk(readOnly.every((p) => p.success === true), "every list answered");
     assertEquals(
-      bench.logs.matching(/WARN .*storing action state failed: recording action/).length,
+      bench.logs.records({ level: "warn", message: /storing action state failed: recording action/ }).length,
       1,
       "said once",
     );
@@ -407,7 +419,10 @@ Deno.test("a broker redelivery (DUP) of an answered id sends nothing more; the D
     bench.send({ id: "j1", action: "disable", snap: "peer-svc" }, true);
     await settle();
     assertEquals(bench.responses("j1").length, 1, "the broker's redelivery adds no reply");
-    assertEquals(bench.logs.matching(/j1 was redelivered by the broker after a restart/).length, 1);
+    assertEquals(
+      bench.logs.records({ message: /j1 was redelivered by the broker after a restart/ }).length,
+      1,
+    );
     bench.send({ id: "j1", action: "disable", snap: "peer-svc" }, false);
     await settle();
     assertEquals(bench.responses("j1").length, 2, "the DMS asked again: the stored reply again");

@@ -105,7 +105,9 @@ Deno.test("a corrupt database is moved aside, reported and recreated", async () 
     db.close();
     const dir = path.slice(0, path.lastIndexOf("/"));
     assertEquals([...Deno.readDirSync(dir)].filter((e) => e.name.startsWith("agent.db.corrupt-")).length, 1);
-    assertOk(logs.matching(/ERROR .*agent\.db is unusable .*moved to .*recreated/).length === 1);
+    assertOk(
+      logs.records({ level: "error", message: /agent\.db is unusable .*moved to .*recreated/ }).length === 1,
+    );
   });
 });
 

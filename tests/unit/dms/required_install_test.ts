@@ -113,8 +113,8 @@ Deno.test("installs what is missing from its channel, skips what is installed, l
     assertEquals(snapd.requestsTo("POST", /^\/v2\/snaps\//).map((r) => [r.path, JSON.parse(r.body)]), [
       ["/v2/snaps/hello-world", { action: "install", channel: "latest/stable" }],
     ]);
-    assertEquals(logs.matching(/peer-svc is already installed: skipping/).length, 1);
-    assertEquals(logs.matching(/required snap hello-world installed \(change \d+\)/).length, 1);
+    assertEquals(logs.records({ message: /peer-svc is already installed: skipping/ }).length, 1);
+    assertEquals(logs.records({ message: /required snap hello-world installed \(change \d+\)/ }).length, 1);
   });
 });
 
@@ -130,7 +130,9 @@ Deno.test("a failing install is retried with backoff until it succeeds; never tw
     await until(() => installer.pending().length === 0, "installed after retries");
     assertEquals(snapd.requestsTo("POST", "/v2/snaps/hello-world").length, 3);
     assertEquals(
-      logs.matching(/installing required snap hello-world failed: cannot install: store unreachable/).length,
+      logs.records({
+        message: /installing required snap hello-world failed: cannot install: store unreachable/,
+      }).length,
       2,
     );
   });
@@ -159,14 +161,17 @@ Deno.test("a change that ends in Error is a failure and is retried", async () =>
 Deno.test("the pending set survives a restart; a snap the DMS stops asking for is dropped", async () => {
   await withInstaller(async ({ snapd, installer, reopen, logs }) => {
     installer.receive(bytes({ snaps: [{ name: "hello-world" }, { name: "htop" }] })); // not in the store yet: fails
-    await until(() => logs.matching(/installing required snap htop failed/).length > 0, "a failed attempt");
+    await until(
+      () => logs.records({ message: /installing required snap htop failed/ }).length > 0,
+      "a failed attempt",
+    );
     const next = await reopen();
     assertEquals(next.pending().map((s) => s.name), ["hello-world", "htop"]);
     snapd.store.set("hello-world", makeSnap("hello-world"));
     next.start();
     next.receive(bytes({ snaps: [{ name: "hello-world" }] }));
     await until(() => next.pending().length === 0, "installed after the restart");
-    assertMatch(logs.matching(/htop is no longer required/)[0], /not installing it/);
+    assertMatch(logs.records({ message: /htop is no longer required/ })[0].message, /not installing it/);
     assertEquals(snapd.snaps.some((s) => s.name === "hello-world"), true);
   });
 });

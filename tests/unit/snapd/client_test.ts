@@ -177,12 +177,17 @@ Deno.test("a request that cannot connect (snapd restarting) is retried for any m
     assertOk(changeId, "the POST went through once snapd was back");
     assertEquals(fake.requestsTo("POST", "/v2/snaps/peer-svc").length, 1, "sent once");
     assertEquals(
-      logs.matching(
-        /WARN .*reaching snapd at .* failed: cannot communicate with server: .*client error \(Connect\)/,
-      ).length,
+      logs.records({
+        level: "warn",
+        message: /reaching snapd at .* failed: cannot communicate with server: .*client error \(Connect\)/,
+      }).length,
       1,
     );
-    assertEquals(logs.matching(/INFO .*reaching snapd at .* succeeded after \d+ failed attempt/).length, 1);
+    assertEquals(
+      logs.records({ level: "info", message: /reaching snapd at .* succeeded after \d+ failed attempt/ })
+        .length,
+      1,
+    );
   } finally {
     client.close();
     await fake.stop();
