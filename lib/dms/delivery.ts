@@ -13,7 +13,8 @@
  *   snapd change is answered at snapd's 202 (with the change id, as the Go agent did), but the next action on
  *   that snap waits until the change is ready: snapd checks a request against the snap's state *before* the
  *   running change has applied (a `disable` then an `enable` at once leaves the snap disabled, the enable
- *   answered "already enabled").
+ *   answered "already enabled"); after a restart, the first action on a snap waits the same way for the changes
+ *   the previous process left running (snap_order.ts).
  * - An action that starts a snapd change is marked "started" before its request; after a restart what happens
  *   next is decided by action_life.ts from that mark and what snapd reports — never a second run.
  * - The response is stored with its outbox entry in one transaction and published in order; it leaves the
@@ -26,9 +27,9 @@ import { FailureLog } from "../failure_log.ts";
 import type { KeyedQueue } from "../keyed_queue.ts";
 import type { Logger } from "../log.ts";
 import { type BackoffOptions, retry } from "../retry.ts";
-import { waitForChange } from "../snapd/change_wait.ts";
 import type { SnapdPort } from "../snapd/port.ts";
 import { ActionJournal, type JournalEntry } from "./journal.ts";
+import { SnapOrder } from "./snap_order.ts";
 import {
   type ActionRequest,
   type ActionResponse,
@@ -87,6 +88,7 @@ export class Delivery {
   readonly #log: Logger;
   readonly #storage: FailureLog;
   readonly #stopping = new AbortController();
+  readonly #order: SnapOrder;
 
   constructor(options: DeliveryOptions) {
     this.#options = options;
@@ -101,6 +103,20 @@ export class Delivery {
       log: options.log.child("outbox"),
       clock: options.clock,
       backoff: options.backoff,
+    });
+    this.#order = new SnapOrder({
+      journal: this.#journal,
+      snapd: options.snapd,
+      inProgress: () =>
+        this.#lookup(
+          "reading snapd's changes in progress",
+          async () => (await options.snapd.changes({ select: "in-progress" })).map((change) => change.id),
+        ),
+      clock: options.clock,
+      patienceMs: options.patienceMs,
+      poll: options.changePoll,
+      signal: this.#stopping.signal,
+      log: options.log,
     });
   }
 
@@ -149,7 +165,8 @@ export class Delivery {
         // a read-only action whose snap has nothing queued starts at once, so that its snapd reads overlap the
         // journal's commit: nothing can come between them (the queue is idle) and reading changes nothing (a
         // redelivery's early answer is simply dropped)
-        const early = READ_ONLY_ACTIONS.has(request.action) && this.#options.queue.isIdle(request.snap)
+        const early = READ_ONLY_ACTIONS.has(request.action) && this.#options.queue.isIdle(request.snap) &&
+            this.#order.settled(request.snap)
           ? this.#options.run(request)
           : undefined;
         let accepted;
@@ -172,6 +189,7 @@ export class Delivery {
 
   /** Resumes what the journal holds unfinished (after a restart). */
   resume(): void {
+    this.#order.resume();
     for (const entry of this.#journal.unfinished()) {
       this.#log.info(`resuming action ${entry.request.action} accepted before the restart`, {
         id: entry.request.id,
@@ -241,7 +259,10 @@ export class Delivery {
    * reply when it started already.
    */
   #schedule(request: ActionRequest, resumed?: JournalEntry, early?: Promise<ActionReply>): void {
-    this.#options.queue.run(request.snap, () => this.#process(request, resumed, early)).catch((error) => {
+    const { queue } = this.#options;
+    const earlier = this.#order.firstWait(request.snap);
+    if (earlier) queue.run(request.snap, earlier).catch(() => {});
+    queue.run(request.snap, () => this.#process(request, resumed, early)).catch((error) => {
       if (this.#stopping.signal.aborted) return;
       this.#log.error(`action ${request.id} could not be completed: ${errorMessage(error)}`);
     });
@@ -260,7 +281,7 @@ export class Delivery {
     const reply = await (early ?? this.#options.run(request));
     failpoint("answered by snapd");
     const seq = await this.#complete(reply.response);
-    if (kind && reply.response.success) await this.#untilReady(request, reply.response.result);
+    if (kind && reply.response.success) await this.#order.untilReady(reply.response.result, request);
     if (reply.afterReply === "unregister") {
       await this.#outbox.acknowledged(seq);
       this.#log.info("unregister: reply acknowledged, clearing the enrollment");
@@ -305,6 +326,9 @@ export class Delivery {
       this.#log.info(`action ${id}: ${FORGOTTEN}; the snap's state shows it done: answering so`);
     }
     await this.#complete(next.response);
+    if ("started" in change && change.started === true) {
+      await this.#order.untilReady(change.changeId, request);
+    }
     return true;
   }
 
@@ -327,32 +351,6 @@ export class Delivery {
     }
     await this.#durably(() => this.#journal.markStarted(request.id, this.#options.clock.now(), baseline));
     return true;
-  }
-
-  /**
-   * Holds the snap's queue until the change an action started is ready (Done, Error, Undone, Hold), polling with
-   * jittered backoff, at most `patienceMs`; then the next action on the snap goes ahead, ready or not.
-   */
-  async #untilReady(request: ActionRequest, changeId: unknown): Promise<void> {
-    if (typeof changeId !== "string") return;
-    const { clock, snapd, patienceMs } = this.#options;
-    const outcome = await waitForChange(snapd, changeId, {
-      clock,
-      patienceMs,
-      poll: this.#options.changePoll,
-      signal: this.#stopping.signal,
-      onReadError: (error) => this.#log.debug(`reading change ${changeId} failed: ${error.message}`),
-    });
-    if (outcome.kind === "ready") {
-      this.#log.debug(`change ${changeId} of action ${request.id} is ${outcome.change.status}`);
-    } else if (outcome.kind === "timed out") {
-      this.#log.warn(
-        `change ${changeId} of action ${request.id} is still not ready after ${
-          Math.round(patienceMs / 1000)
-        } s: ` +
-          `the next action on ${request.snap} goes ahead`,
-      );
-    }
   }
 
   /** Stores the response with its outbox entry and publishes; returns the outbox sequence number. */

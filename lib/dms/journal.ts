@@ -176,6 +176,21 @@ export class ActionJournal {
     return rows.map(toEntry);
   }
 
+  /**
+   * Which of `changeIds` a done action of this journal started (answered with it as its result): the action, its
+   * snap and the change, oldest first; ids no action here started are left out.
+   */
+  startedChanges(changeIds: string[]): { actionId: string; snap: string; change: string }[] {
+    return statement(
+      this.db,
+      `SELECT id AS actionId, json_extract(request, '$.snap') AS snap, json_extract(response, '$.result') AS change
+         FROM actions
+        WHERE state = 'done' AND baseline_change IS NOT NULL
+          AND json_extract(response, '$.result') IN (SELECT value FROM json_each(?))
+        ORDER BY rowid`,
+    ).all(JSON.stringify(changeIds)) as unknown as { actionId: string; snap: string; change: string }[];
+  }
+
   /** Number of entries kept. */
   size(): number {
     return (statement(this.db, "SELECT COUNT(*) AS n FROM actions").get() as { n: number }).n;

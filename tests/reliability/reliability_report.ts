@@ -27,6 +27,8 @@ await Deno.remove(log);
 
 const AREAS: Record<string, string> = {
   kill: "Killed at every step of an action (SIGKILL, then a restart)",
+  order: "Per-snap order: a burst of alternating actions over many snaps, killed mid-burst",
+  powercut: "Power cut at every write point (a filesystem that forgets what was never synced)",
   outage: "Outages",
   disk: "Disk full",
   clock: "Clock jumps",
@@ -37,7 +39,9 @@ const AREAS: Record<string, string> = {
 };
 
 const verdict = (o: Outcome) =>
-  o.lost === 0 && o.repeatedEffects === 0 && o.repeatedReplies === 0 && o.recovered === o.tries
+  (o.contradictory ?? 0) > 0 || (o.damaged ?? 0) > 0
+    ? "NOT survived"
+    : o.lost === 0 && o.repeatedEffects === 0 && o.repeatedReplies === 0 && o.recovered === o.tries
     ? "survived"
     : o.lost === 0 && o.repeatedEffects === 0 && o.recovered === o.tries
     ? "survived; replies repeated"
@@ -50,7 +54,9 @@ const lines = [
   "`deno task reliability` (the whole suite with full counts; `deno task test` runs the same tests with small",
   "counts). **Lost**: actions that got no reply or whose effect never happened (for the secrets scan: secrets",
   "found). **Repeated**: effects done twice (snapd requests) / replies sent twice. **Recovered**: tries after",
-  "which the agent answered again by itself.",
+  "which the agent answered again by itself. **Contradictory**: replies that contradict what snapd did (a valid step",
+  "answered as failed, a change of another snap or kind, a snap left opposite to the DMS's last word). **Damaged**:",
+  "databases failing `PRAGMA integrity_check`, files found half-written.",
   "",
   `Generated on ${new Date().toISOString().slice(0, 10)}; the suite ${status.success ? "passed" : "FAILED"}.`,
 ];
@@ -61,12 +67,12 @@ for (const [area, title] of Object.entries(AREAS)) {
     "",
     `## ${title}`,
     "",
-    "| fault | tries | lost | repeated effects / replies | recovered | outcome | note |",
-    "| --- | --- | --- | --- | --- | --- | --- |",
+    "| fault | tries | lost | repeated effects / replies | contradictory | damaged | recovered | outcome | note |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...rows.map((o) =>
-      `| ${o.fault} | ${o.tries} | ${o.lost} | ${o.repeatedEffects} / ${o.repeatedReplies} | ${o.recovered} | ${
-        verdict(o)
-      } | ${(o.note ?? "").replaceAll("|", "\\|")} |`
+      `| ${o.fault} | ${o.tries} | ${o.lost} | ${o.repeatedEffects} / ${o.repeatedReplies} | ${
+        o.contradictory ?? 0
+      } | ${o.damaged ?? 0} | ${o.recovered} | ${verdict(o)} | ${(o.note ?? "").replaceAll("|", "\\|")} |`
     ),
   );
 }

@@ -81,13 +81,17 @@ export class FakeChanges {
     return Promise.resolve(structuredClone(change));
   };
 
-  changes = (options: { for?: string } = {}): Promise<SnapdChange[]> => {
+  /** As snapd selects: `in-progress` (its default) lists the changes not ready, `all` every one. */
+  changes = (options: { select?: "all" | "in-progress"; for?: string } = {}): Promise<SnapdChange[]> => {
     this.reads++;
     if (this.failures > 0) {
       this.failures--;
       return Promise.reject(new Error("cannot communicate with server: connection refused"));
     }
-    return Promise.resolve(this.list.filter((c) => !options.for || c.snap === options.for));
+    const select = options.select ?? "in-progress";
+    return Promise.resolve(
+      this.list.filter((c) => (!options.for || c.snap === options.for) && (select === "all" || !c.ready)),
+    );
   };
 }
 

@@ -18,6 +18,10 @@ export interface Outcome {
   repeatedReplies: number;
   /** Tries after which the agent answered again by itself. */
   recovered: number;
+  /** Replies that contradict what snapd did (a failure of a valid step, another change, a snap left opposite). */
+  contradictory?: number;
+  /** Databases that failed `PRAGMA integrity_check`, or files found half-written. */
+  damaged?: number;
   note?: string;
 }
 
@@ -43,6 +47,8 @@ export interface Counts {
   repeatedEffects: number;
   repeatedReplies: number;
   recovered: number;
+  contradictory: number;
+  damaged: number;
 }
 
 /**
@@ -55,7 +61,15 @@ export async function trial(
   tries: number,
   run: (index: number, counts: Counts) => Promise<void>,
 ): Promise<void> {
-  const counts: Counts = { tries: 0, lost: 0, repeatedEffects: 0, repeatedReplies: 0, recovered: 0 };
+  const counts: Counts = {
+    tries: 0,
+    lost: 0,
+    repeatedEffects: 0,
+    repeatedReplies: 0,
+    recovered: 0,
+    contradictory: 0,
+    damaged: 0,
+  };
   try {
     for (let index = 0; index < tries; index++) {
       counts.tries++;

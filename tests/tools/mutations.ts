@@ -44,6 +44,34 @@ export const MUTATIONS: Mutation[] = [
     filter: "killed after the request reached snapd",
   },
   {
+    name: "restart-forgets-snap-order",
+    promise:
+      "after a restart the first action on a snap waits for the changes earlier actions left running (README: per-snap order)",
+    edits: [
+      edit(
+        "lib/dms/snap_order.ts",
+        "if (!this.#earlier || this.#scheduled.has(snap)) return undefined;",
+        "return undefined;",
+      ),
+    ],
+    tests: ["tests/unit/dms/snap_order_test.ts"],
+    filter: "waits for the change",
+  },
+  {
+    name: "recovered-change-not-awaited",
+    promise:
+      "a started action recovered with its change holds its snap until that change is ready (README: per-snap order)",
+    edits: [
+      edit(
+        "lib/dms/delivery.ts",
+        "      await this.#order.untilReady(change.changeId, request);\n",
+        "",
+      ),
+    ],
+    tests: ["tests/unit/dms/snap_order_test.ts"],
+    filter: "holds its snap until",
+  },
+  {
     name: "journal-commit-trusted",
     promise:
       "a commit that fails after its data landed counts as recorded (README: a full disk loses nothing)",

@@ -159,10 +159,10 @@ Deno.test("recovery: a lookup that fails is retried with backoff and then succee
   await withDelivery(async (bench) => {
     await killedWhileRunning(bench, { id: "e1", action: "enable", snap: "peer-svc" });
     bench.snapd.start("peer-svc", "enable-snap"); // 51, the change it started
+    const restarted = bench.delivery();
+    restarted.resume(); // reads snapd's changes in progress at once (snap_order.ts); the recovery's reads follow
     bench.snapd.failures = 2;
     bench.snapd.reads = 0;
-    const restarted = bench.delivery();
-    restarted.resume();
     await settle();
     assertEquals([bench.snapd.reads, bench.responses("e1").length], [1, 0], "waiting to retry");
     await bench.clock.advance(100);
