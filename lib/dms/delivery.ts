@@ -94,10 +94,10 @@ export class Delivery {
     this.#options = options;
     this.#log = options.log;
     this.#storage = new FailureLog(options.log, "storing action state");
-    this.#journal = new ActionJournal(
-      options.db,
-      (error) => this.#storage.failed(`forgetting old action ids: ${error.message}`),
-    );
+    this.#journal = new ActionJournal(options.db, {
+      onPruneFailed: (error) => this.#storage.failed(`forgetting old action ids: ${error.message}`),
+      changesDevice: (action) => !READ_ONLY_ACTIONS.has(action),
+    });
     this.#outbox = new Outbox(options.db, {
       publish: (entry) => options.publish(entry.topic, entry.payload),
       log: options.log.child("outbox"),

@@ -3,17 +3,22 @@
  * redelivered id is answered with the stored response instead of running again, and an agent restart resumes
  * what was accepted but not finished. Bounded: entries older than 7 days, or beyond the newest 10,000, go.
  *
- * States, each written before the side effect it guards (the agent database commits with synchronous=FULL, so
- * each survives a power cut, not only a kill):
+ * States, each written before the side effect it guards:
  *   accepted — before the broker's acknowledgement;
  *   started  — before the snapd request of an action that starts a change, with the newest change id snapd had
  *              for the snap at that moment (the baseline recovery compares against);
  *   done     — the response, stored in one transaction with its outbox entry.
+ * What guards an effect is synced (the agent database commits with synchronous=FULL, so it survives a power cut,
+ * not only a kill): the acceptance of an action that may change the device, its mark, and the answer of an action
+ * that was marked. The rest guards nothing a power cut could repeat or lose for good — a read-only action, a
+ * request answered at once, forgetting old ids — and is written without a sync (unsynced() in store/database.ts):
+ * a kill loses none of it, a power cut at worst lets a read-only id be answered again.
  */
 import type { DatabaseSync } from "node:sqlite";
 import type { ActionRequest } from "../dms_protocol/messages.ts";
 import type { Baseline } from "./recovery.ts";
 import { statement } from "../store/statements.ts";
+import { unsynced } from "../store/database.ts";
 import { asError } from "../errors.ts";
 
 /** A journal entry. */
@@ -67,20 +72,30 @@ export interface Answer {
   payload: string;
 }
 
+/** Options of {@link ActionJournal}. */
+export interface JournalOptions {
+  /**
+   * Told when forgetting old ids failed; the journal tries again at the next accept (a prune that fails never
+   * changes what was accepted).
+   */
+  onPruneFailed?: (error: Error) => void;
+  /** Whether an action may change the device (its acceptance is then synced). @default every action may */
+  changesDevice?: (action: string) => boolean;
+}
+
 /** The journal over an open agent database. */
 export class ActionJournal {
   #sincePrune = PRUNE_EVERY;
   /** Rows in the table, counted once and then kept up to date: the count limit never scans the table. */
   #rows: number | undefined;
 
-  /**
-   * @param onPruneFailed told when forgetting old ids failed; the journal tries again at the next accept (a prune
-   *   that fails never changes what was accepted)
-   */
-  constructor(
-    private readonly db: DatabaseSync,
-    private readonly onPruneFailed: (error: Error) => void = () => {},
-  ) {}
+  readonly #onPruneFailed: (error: Error) => void;
+  readonly #changesDevice: (action: string) => boolean;
+
+  constructor(private readonly db: DatabaseSync, options: JournalOptions = {}) {
+    this.#onPruneFailed = options.onPruneFailed ?? (() => {});
+    this.#changesDevice = options.changesDevice ?? (() => true);
+  }
 
   /**
    * Records a new request — already answered when `answer` is given (a request that cannot run), in the same
@@ -96,7 +111,7 @@ export class ActionJournal {
     const existing = this.get(request.id);
     if (existing) return { fresh: false, entry: existing };
     try {
-      this.#transaction(() => {
+      this.#transaction(!answer && this.#changesDevice(request.action), () => {
         statement(
           this.db,
           "INSERT INTO actions (id, request, state, received_at, response) VALUES (?, ?, ?, ?, ?)",
@@ -129,12 +144,14 @@ export class ActionJournal {
   #maintain(now: number): void {
     try {
       this.#rows = (this.#rows ?? this.size() - 1) + 1;
-      if (++this.#sincePrune >= PRUNE_EVERY) this.#pruneOld(now);
-      if (this.#rows > JOURNAL_KEEP_COUNT) this.#pruneOldest(this.#rows - JOURNAL_KEEP_COUNT);
+      if (++this.#sincePrune >= PRUNE_EVERY) unsynced(this.db, () => this.#pruneOld(now));
+      if (this.#rows > JOURNAL_KEEP_COUNT) {
+        unsynced(this.db, () => this.#pruneOldest(this.#rows! - JOURNAL_KEEP_COUNT));
+      }
     } catch (error) {
       this.#rows = undefined; // counted afresh next time
       this.#sincePrune = PRUNE_EVERY;
-      this.onPruneFailed(asError(error));
+      this.#onPruneFailed(asError(error));
     }
   }
 
@@ -155,10 +172,12 @@ export class ActionJournal {
 
   /**
    * Stores the response and queues it in the outbox, in one transaction: after a crash either both are there
-   * or neither (and the action is resumed). Returns the outbox sequence number.
+   * or neither (and the action is resumed). Synced when the action was marked started (it may have changed the
+   * device). Returns the outbox sequence number.
    */
   complete(id: string, answer: Answer): number {
-    return this.#transaction(() => {
+    const marked = statement(this.db, "SELECT 1 FROM actions WHERE id = ? AND state = 'started'").get(id);
+    return this.#transaction(marked !== undefined, () => {
       statement(this.db, "UPDATE actions SET state = 'done', response = ? WHERE id = ?").run(
         answer.payload,
         id,
@@ -205,7 +224,12 @@ export class ActionJournal {
     return Number(result.lastInsertRowid);
   }
 
-  #transaction<T>(body: () => T): T {
+  /** Runs `body` in one transaction, its commit synced only when `synced`. */
+  #transaction<T>(synced: boolean, body: () => T): T {
+    return synced ? this.#commit(body) : unsynced(this.db, () => this.#commit(body));
+  }
+
+  #commit<T>(body: () => T): T {
     this.db.exec("BEGIN IMMEDIATE");
     try {
       const result = body();

@@ -14,6 +14,7 @@ import type { Logger } from "../log.ts";
 import { failpoint } from "../failpoints.ts";
 import { type BackoffOptions, retry } from "../retry.ts";
 import { statement } from "../store/statements.ts";
+import { unsynced } from "../store/database.ts";
 import { errorMessage } from "../errors.ts";
 
 /** A message to publish. */
@@ -59,9 +60,10 @@ export class Outbox {
 
   /** Queues an entry (outside an action: e.g. a stored response sent again); returns its sequence number. */
   add(topic: string, payload: string): number {
-    const result = statement(this.db, "INSERT INTO outbox (topic, payload) VALUES (?, ?)").run(
-      topic,
-      payload,
+    // not synced: a stored response asked for again; lost by a power cut, the DMS asks again
+    const result = unsynced(
+      this.db,
+      () => statement(this.db, "INSERT INTO outbox (topic, payload) VALUES (?, ?)").run(topic, payload),
     );
     return Number(result.lastInsertRowid);
   }
@@ -129,7 +131,8 @@ export class Outbox {
         this.#waiters.delete(entry.seq);
         failpoint("acknowledged");
       }
-      statement(this.db, "DELETE FROM outbox WHERE seq = ?").run(entry.seq);
+      // not synced: a power cut that loses this sends the reply again, byte for byte (the broker took it once)
+      unsynced(this.db, () => statement(this.db, "DELETE FROM outbox WHERE seq = ?").run(entry.seq));
       this.#acknowledged.delete(entry.seq);
       this.options.log.debug("response acknowledged by the broker", { seq: entry.seq, topic: entry.topic });
     }

@@ -66,6 +66,23 @@ function tryOpen(path: string, migrations: Migrations, options: DatabaseOptions)
   }
 }
 
+/**
+ * Runs `write` with commits that are not synced (`synchronous=NORMAL` in WAL mode): a kill loses none of them,
+ * a power cut may lose the last ones (never the database's consistency, and never a synced commit after them —
+ * the WAL is written in order and each sync covers everything before it). For writes that guard no effect: no
+ * fsync, no flash wear. The database's own setting is back afterwards; call it outside a transaction.
+ */
+export function unsynced<T>(db: DatabaseSync, write: () => T): T {
+  const level = (db.prepare("PRAGMA synchronous").get() as { synchronous: number }).synchronous;
+  if (level <= 1) return write(); // OFF or NORMAL already
+  db.exec("PRAGMA synchronous = NORMAL");
+  try {
+    return write();
+  } finally {
+    db.exec(`PRAGMA synchronous = ${level}`);
+  }
+}
+
 /** The files sqlite keeps beside a database. */
 const COMPANIONS = ["-wal", "-shm", "-journal"];
 

@@ -18,6 +18,8 @@ import { preEnroll } from "../support/enrolled_device.ts";
 import { NatsServer } from "../support/nats_server.ts";
 import { RealSnapd, realSnapdTest } from "../support/real_snapd.ts";
 import { sleep, until } from "../support/wait.ts";
+import { burstPlan, judgeBurst, sendBurst } from "../support/burst.ts";
+import type { SnapdChange } from "../../lib/snapd/types.ts";
 import { E2E, startWorld, type World } from "../support/world.ts";
 
 const SKIP = await realSnapdTest();
@@ -219,6 +221,56 @@ Deno.test({
         }
       }
     });
+  },
+});
+
+Deno.test({
+  name:
+    "real snapd: a burst of alternating disable/enable over four snaps, the agent SIGKILLed mid-burst — every snap ends as the DMS last asked",
+  ...TEST,
+  async fn() {
+    for (const k of [2, 5]) {
+      await withRealWorld(async (world, snapd, agent) => {
+        const before = Math.max(
+          0,
+          ...(await rest<{ id: string }[]>(snapd, "/v2/changes?select=all")).map((c) => Number(c.id)),
+        );
+        const plan = burstPlan(SNAPS, `real-k${k}`);
+        const ids = new Set(plan.map((a) => a.id));
+        const answered = () =>
+          new Set(
+            world.dms.responses(DEVICE_ID).map((m) => m.json?.id).filter((id) => ids.has(id as string)),
+          );
+        await sendBurst(world.dms, DEVICE_ID, plan);
+        await until(() => answered().size >= k, `${k} replies of the burst`, 60_000);
+        await agent.stop("SIGKILL");
+        const second = world.agent([], { IOTAGENT_SNAPD_CONFLICT_TIMEOUT: "30s" });
+        await until(() => answered().size === ids.size, "every id of the burst answered", 120_000);
+        await snapdIdle(snapd);
+        await sleep(1000); // a window for a second reply
+        const changes = (await rest<SnapdChange[]>(snapd, "/v2/changes?select=all")).filter((c) =>
+          Number(c.id) > before
+        );
+        const verdict = await judgeBurst(plan, {
+          dms: world.dms,
+          deviceId: DEVICE_ID,
+          snapd: { changes, statusOf: async (snap) => (await snapOf(snapd, snap)).status },
+        });
+        assertEquals(
+          { lost: verdict.lost, contradictions: verdict.contradictions, repeated: verdict.repeatedEffects },
+          { lost: [], contradictions: [], repeated: [] },
+          `killed after ${k} replies\n${second.tail(20)}`,
+        );
+        // leave snapd as the file found it: every snap enabled
+        const disabled = SNAPS.filter((snap) =>
+          plan.filter((a) => a.snap === snap).at(-1)!.action === "disable"
+        );
+        await sendAll(
+          world,
+          disabled.map((snap) => ({ id: `real-k${k}-restore-${snap}`, action: "enable", snap })),
+        );
+      });
+    }
   },
 });
 

@@ -6,7 +6,7 @@
  * `deno task reliability` kills after every reply count from 0 to the burst's length − 1.
  */
 import { assertEquals } from "../support/assert.ts";
-import { burstPlan, burstSnaps, judgeBurst, sendBurst } from "../support/burst.ts";
+import { burstPlan, burstSnaps, fakeOutcome, judgeBurst, sendBurst } from "../support/burst.ts";
 import { capturedSnaps } from "../support/fake_snapd.ts";
 import { count, FULL, trial } from "../support/reliability.ts";
 import { sleep, until } from "../support/wait.ts";
@@ -48,7 +48,7 @@ Deno.test({
         await until(answered, "every id of the burst answered", 90_000).catch(() => {});
         await world.snapd.idle(60_000);
         await sleep(1000); // a window for a second reply
-        const verdict = judgeBurst(plan, { dms: world.dms, deviceId, snapd: world.snapd });
+        const verdict = await judgeBurst(plan, { dms: world.dms, deviceId, snapd: fakeOutcome(world.snapd) });
         counts.lost += verdict.lost.length;
         counts.repeatedEffects += verdict.repeatedEffects.length;
         counts.repeatedReplies += verdict.repeatedReplies.length;

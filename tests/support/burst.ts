@@ -5,8 +5,8 @@
  * DMS's side and snapd's: every id answered, a repeated reply byte-identical, nothing answered that contradicts
  * what snapd did, no effect done twice, and every snap ending as the DMS last asked.
  */
-import type { SnapdSnap } from "../../lib/snapd/types.ts";
-import { capturedSnaps, type FakeSnapd } from "./fake_snapd.ts";
+import type { SnapdChange, SnapdSnap } from "../../lib/snapd/types.ts";
+import { capturedSnaps } from "./fake_snapd.ts";
 import type { DmsClient } from "./dms_client.ts";
 
 /** One action of the burst. */
@@ -47,6 +47,13 @@ export async function sendBurst(dms: DmsClient, deviceId: string, plan: BurstAct
   for (const request of plan) await dms.send(deviceId, JSON.stringify({ ...request, data: "" }));
 }
 
+/** What snapd did, as the judge reads it: its changes (`select=all`) and each snap's status. */
+export interface SnapdOutcome {
+  changes: SnapdChange[];
+  /** `active`, `installed` (disabled), or undefined when not installed. */
+  statusOf(snap: string): string | undefined | Promise<string | undefined>;
+}
+
 /** What the judge found, counted. */
 export interface BurstVerdict {
   /** Ids with no reply. */
@@ -75,10 +82,10 @@ function repliesById(dms: DmsClient, deviceId: string): Map<string, string[]> {
  * from the state the previous one left (they alternate), so each must succeed, with a change of its own kind on
  * its own snap that ended Done; and each snap must end as the last action asked.
  */
-export function judgeBurst(
+export async function judgeBurst(
   plan: BurstAction[],
-  { dms, deviceId, snapd }: { dms: DmsClient; deviceId: string; snapd: FakeSnapd },
-): BurstVerdict {
+  { dms, deviceId, snapd }: { dms: DmsClient; deviceId: string; snapd: SnapdOutcome },
+): Promise<BurstVerdict> {
   const verdict: BurstVerdict = { lost: [], repeatedEffects: [], repeatedReplies: [], contradictions: [] };
   const replies = repliesById(dms, deviceId);
   const usedChanges = new Map<string, string>();
@@ -98,7 +105,7 @@ export function judgeBurst(
       continue;
     }
     const change = snapd.changes.find((c) => c.id === reply.result);
-    const names = (change?.data as { "snap-names"?: string[] } | undefined)?.["snap-names"] ?? [];
+    const names = snapNames(change);
     if (!change || change.kind !== `${action}-snap` || !names.includes(snap) || change.status !== "Done") {
       verdict.contradictions.push(
         `${id} (${action} ${snap}): answered with change ${reply.result} (${change?.kind} of ${names} ${change?.status})`,
@@ -114,17 +121,30 @@ export function judgeBurst(
     const mine = plan.filter((a) => a.snap === snap);
     const made = snapd.changes.filter((c) =>
       /^(enable|disable)-snap$/.test(c.kind) &&
-      ((c.data as { "snap-names"?: string[] } | undefined)?.["snap-names"] ?? []).includes(snap)
+      snapNames(c).includes(snap)
     ).length;
     if (made > mine.length) {
       verdict.repeatedEffects.push(`${snap}: ${made} changes for ${mine.length} actions`);
     }
     const last = mine.at(-1)!.action;
-    const status = snapd.snaps.find((s) => s.name === snap && s.status !== "removed")?.status;
+    const status = await snapd.statusOf(snap);
     const expected = last === "enable" ? "active" : "installed";
     if (status !== expected) {
       verdict.contradictions.push(`${snap} ended ${status}; the DMS last asked ${last}`);
     }
   }
   return verdict;
+}
+
+/** The snaps a change is about (its `data["snap-names"]`). */
+function snapNames(change: SnapdChange | undefined): string[] {
+  return (change?.data as { "snap-names"?: string[] } | undefined)?.["snap-names"] ?? [];
+}
+
+/** The fake snapd's outcome. */
+export function fakeOutcome(snapd: { changes: SnapdChange[]; snaps: SnapdSnap[] }): SnapdOutcome {
+  return {
+    changes: snapd.changes,
+    statusOf: (snap) => snapd.snaps.find((s) => s.name === snap && s.status !== "removed")?.status,
+  };
 }
