@@ -229,50 +229,64 @@ Deno.test({
     "real snapd: a burst of alternating disable/enable over four snaps, the agent SIGKILLed mid-burst — every snap ends as the DMS last asked",
   ...TEST,
   async fn() {
-    for (const k of [2, 5]) {
-      await withRealWorld(async (world, snapd, agent) => {
-        const before = Math.max(
-          0,
-          ...(await rest<{ id: string }[]>(snapd, "/v2/changes?select=all")).map((c) => Number(c.id)),
-        );
-        const plan = burstPlan(SNAPS, `real-k${k}`);
-        const ids = new Set(plan.map((a) => a.id));
-        const answered = () =>
-          new Set(
-            world.dms.responses(DEVICE_ID).map((m) => m.json?.id).filter((id) => ids.has(id as string)),
-          );
-        await sendBurst(world.dms, DEVICE_ID, plan);
-        await until(() => answered().size >= k, `${k} replies of the burst`, 60_000);
-        await agent.stop("SIGKILL");
-        const second = world.agent([], { IOTAGENT_SNAPD_CONFLICT_TIMEOUT: "30s" });
-        await until(() => answered().size === ids.size, "every id of the burst answered", 120_000);
-        await snapdIdle(snapd);
-        await sleep(1000); // a window for a second reply
-        const changes = (await rest<SnapdChange[]>(snapd, "/v2/changes?select=all")).filter((c) =>
-          Number(c.id) > before
-        );
-        const verdict = await judgeBurst(plan, {
-          dms: world.dms,
-          deviceId: DEVICE_ID,
-          snapd: { changes, statusOf: async (snap) => (await snapOf(snapd, snap)).status },
-        });
-        assertEquals(
-          { lost: verdict.lost, contradictions: verdict.contradictions, repeated: verdict.repeatedEffects },
-          { lost: [], contradictions: [], repeated: [] },
-          `killed after ${k} replies\n${second.tail(20)}`,
-        );
-        // leave snapd as the file found it: every snap enabled
-        const disabled = SNAPS.filter((snap) =>
-          plan.filter((a) => a.snap === snap).at(-1)!.action === "disable"
-        );
-        await sendAll(
-          world,
-          disabled.map((snap) => ({ id: `real-k${k}-restore-${snap}`, action: "enable", snap })),
-        );
-      });
+    const snapd = await realSnapd();
+    // peer-svc's service takes 3 s to stop or start: its disable is answered at the 202 and then still runs
+    const slow = join(snapd.root, "run/systemctl-standin/slow");
+    await Deno.mkdir(slow, { recursive: true });
+    await Deno.writeTextFile(join(slow, "snap.peer-svc.daemon.service"), "3");
+    try {
+      // killed once peer-svc's disable was answered (its change still running), then after 5 replies
+      for (const k of [0, 5]) {
+        await withRealWorld((world, snapd, agent) => burstKilledAfter(k, world, snapd, agent));
+      }
+    } finally {
+      await Deno.remove(join(slow, "snap.peer-svc.daemon.service")).catch(() => {});
     }
   },
 });
+
+/** The burst over the real snaps, the agent killed after `k` replies (0: once peer-svc's first is in). */
+async function burstKilledAfter(k: number, world: World, snapd: RealSnapd, agent: Child): Promise<void> {
+  const before = Math.max(
+    0,
+    ...(await rest<{ id: string }[]>(snapd, "/v2/changes?select=all")).map((c) => Number(c.id)),
+  );
+  const plan = burstPlan(SNAPS, `real-k${k}`);
+  const ids = new Set(plan.map((a) => a.id));
+  const answered = () =>
+    new Set(world.dms.responses(DEVICE_ID).map((m) => m.json?.id).filter((id) => ids.has(id as string)));
+  const first = `real-k${k}-peer-svc-0`;
+  await sendBurst(world.dms, DEVICE_ID, plan);
+  await until(
+    () => k === 0 ? answered().has(first) : answered().size >= k,
+    k === 0 ? `the reply to ${first}` : `${k} replies of the burst`,
+    60_000,
+  );
+  await agent.stop("SIGKILL");
+  const second = world.agent([], { IOTAGENT_SNAPD_CONFLICT_TIMEOUT: "30s" });
+  await until(() => answered().size === ids.size, "every id of the burst answered", 120_000);
+  await snapdIdle(snapd);
+  await sleep(1000); // a window for a second reply
+  const changes = (await rest<SnapdChange[]>(snapd, "/v2/changes?select=all")).filter((c) =>
+    Number(c.id) > before
+  );
+  const verdict = await judgeBurst(plan, {
+    dms: world.dms,
+    deviceId: DEVICE_ID,
+    snapd: { changes, statusOf: async (snap) => (await snapOf(snapd, snap)).status },
+  });
+  assertEquals(
+    { lost: verdict.lost, contradictions: verdict.contradictions, repeated: verdict.repeatedEffects },
+    { lost: [], contradictions: [], repeated: [] },
+    `killed after ${k} replies\n${second.tail(20)}`,
+  );
+  // leave snapd as the file found it: every snap enabled
+  const disabled = SNAPS.filter((snap) => plan.filter((a) => a.snap === snap).at(-1)!.action === "disable");
+  await sendAll(
+    world,
+    disabled.map((snap) => ({ id: `real-k${k}-restore-${snap}`, action: "enable", snap })),
+  );
+}
 
 Deno.test({
   name: "real snapd: snapd restarting in the middle of a burst of 30 actions — every action answered once",

@@ -136,9 +136,10 @@ export async function judgeBurst(
   return verdict;
 }
 
-/** The snaps a change is about (its `data["snap-names"]`). */
+/** The snap a change is about, from its summary (`Disable "peer-svc" snap`): snapd 2.57 shows no snap names. */
 function snapNames(change: SnapdChange | undefined): string[] {
-  return (change?.data as { "snap-names"?: string[] } | undefined)?.["snap-names"] ?? [];
+  const quoted = /"([^"]+)"/.exec(change?.summary ?? "");
+  return quoted ? [quoted[1]] : [];
 }
 
 /** The fake snapd's outcome. */

@@ -130,6 +130,8 @@ export class FakeSnapd {
   readonly #rules: Rule[] = [];
   /** Changes started by requests that will end by themselves. */
   readonly #ending = new Set<SnapdChange>();
+  /** The snaps each change is about (snapd keeps them as the change's `snap-names`, not shown for most kinds). */
+  readonly #snapsOf = new WeakMap<SnapdChange, string[]>();
   #nextChange = 100;
   #nextSnapshot = 3;
   #server: Deno.HttpServer | undefined;
@@ -223,8 +225,18 @@ export class FakeSnapd {
     return gone.size;
   }
 
-  /** Adds a change (kind, summary, status) as snapd would report it; returns it. */
-  addChange(kind: string, summary: string, status = "Done", data?: Record<string, unknown>): SnapdChange {
+  /**
+   * Adds a change (kind, summary, status) as snapd would report it; returns it. `data` is what snapd reports under
+   * `data` (its api-data: snapd 2.57 shows it for snapshots only [82, 90], not the snap names of an enable [117,
+   * 49]); `snaps` are the snaps it is about (`for=` selects by them), by default those of `data["snap-names"]`.
+   */
+  addChange(
+    kind: string,
+    summary: string,
+    status = "Done",
+    data?: Record<string, unknown>,
+    snaps?: string[],
+  ): SnapdChange {
     const now = new Date().toISOString();
     const ready = ["Done", "Undone", "Hold", "Error"].includes(status);
     const task: SnapdTask = {
@@ -249,6 +261,7 @@ export class FakeSnapd {
       ...(data ? { data } : {}),
     };
     this.changes.push(change);
+    this.#snapsOf.set(change, snaps ?? (data?.["snap-names"] as string[] | undefined) ?? []);
     return change;
   }
 
@@ -501,9 +514,14 @@ export class FakeSnapd {
     });
   }
 
+  /** The snaps a change is about. */
+  snapsOf(change: SnapdChange): string[] {
+    return this.#snapsOf.get(change) ?? [];
+  }
+
   /** The kind of the change in progress on `snap`, if any. */
   #busy(snap: string): string | undefined {
-    return this.changes.find((c) => !c.ready && snapNames(c).includes(snap))?.kind;
+    return this.changes.find((c) => !c.ready && this.snapsOf(c).includes(snap))?.kind;
   }
 
   #snapsAction(body: string): Response {
@@ -612,7 +630,7 @@ export class FakeSnapd {
     const forSnap = query.get("for");
     const changes = this.changes.filter((c) =>
       (select === "all" || (select === "ready") === c.ready) &&
-      (!forSnap || snapNames(c).includes(forSnap))
+      (!forSnap || this.snapsOf(c).includes(forSnap))
     );
     return sync(changes);
   }
@@ -663,7 +681,8 @@ export class FakeSnapd {
     effect: () => string | void,
     result: unknown = null,
   ): Response {
-    const change = this.addChange(kind, summary, "Do", { "snap-names": snaps });
+    const shown = kind.includes("snapshot") ? { "snap-names": snaps } : undefined; // [82, 90] vs [117, 49]
+    const change = this.addChange(kind, summary, "Do", shown, snaps);
     const duration = this.changeDurationMs;
     if (duration === 0) this.#finish(change, effect());
     else {
@@ -719,10 +738,6 @@ const ASSERTION_TYPES = new Set([
   "validation",
   "validation-set",
 ]);
-
-function snapNames(change: SnapdChange): string[] {
-  return (change.data?.["snap-names"] as string[] | undefined) ?? [];
-}
 
 /** snapd's 409 for a change on a busy snap. */
 function conflict(snap: string, kind: string): Response {
