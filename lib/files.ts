@@ -1,7 +1,8 @@
 /**
  * State-file helpers: atomic replacement (temp file, fsync, rename, fsync of the directory) so a power cut
- * leaves either the old or the new content, never a torn file; and moving a corrupt file aside instead of
- * overwriting it.
+ * leaves either the old or the new content, never a torn file; directories created and files removed durably
+ * (a new name, or a name gone, lasts only once its parent directory is synced: a power cut otherwise brings
+ * back what was there before); and moving a corrupt file aside instead of overwriting it.
  */
 import { basename, dirname, join } from "node:path";
 
@@ -24,7 +25,7 @@ export async function writeFileAtomic(
   options: AtomicWriteOptions = {},
 ): Promise<void> {
   const dir = dirname(path);
-  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  await makeDirectory(dir);
   const temp = join(dir, `.${basename(path)}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`);
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
   const mode = options.mode ?? 0o600;
@@ -53,6 +54,34 @@ export async function syncDirectory(dir: string): Promise<void> {
   await handle.sync();
 }
 
+/**
+ * Creates `path` (0700) and its missing parents, durably: each new directory is synced into its parent, so a
+ * power cut cannot take back a folder the agent already wrote files into. Nothing is written when it exists.
+ */
+export async function makeDirectory(path: string): Promise<void> {
+  const missing: string[] = [];
+  for (let dir = path; !(await exists(dir)); dir = dirname(dir)) {
+    missing.unshift(dir);
+    if (dirname(dir) === dir) break;
+  }
+  for (const dir of missing) {
+    await Deno.mkdir(dir, { mode: 0o700 }).catch((error) => {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    });
+    await syncDirectory(dirname(dir));
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
 /** Reads a text file, or returns `undefined` when it does not exist. */
 export async function readTextIfExists(path: string): Promise<string | undefined> {
   try {
@@ -63,15 +92,16 @@ export async function readTextIfExists(path: string): Promise<string | undefined
   }
 }
 
-/** Removes a file; returns false when it did not exist. */
+/** Removes a file durably (its directory synced: a power cut cannot bring it back); false when it did not exist. */
 export async function removeIfExists(path: string): Promise<boolean> {
   try {
     await Deno.remove(path);
-    return true;
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return false;
     throw error;
   }
+  await syncDirectory(dirname(path));
+  return true;
 }
 
 /**
@@ -100,7 +130,7 @@ export async function ensureDirectory(path: string, role: string): Promise<void>
     (info) => info.isDirectory ? undefined : "it exists and is not a directory",
     (error) =>
       error instanceof Deno.errors.NotFound
-        ? Deno.mkdir(path, { recursive: true, mode: 0o700 }).then(
+        ? makeDirectory(path).then(
           () => undefined,
           (cause) => `it does not exist and cannot be created (${describeFsError(cause)})`,
         )

@@ -5,7 +5,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { dirname } from "node:path";
-import { moveAside } from "../files.ts";
+import { makeDirectory, moveAside, syncDirectory } from "../files.ts";
 import type { Logger } from "../log.ts";
 import { errorMessage, isDatabaseCorrupt } from "../errors.ts";
 
@@ -92,8 +92,14 @@ const COMPANIONS = ["-wal", "-shm", "-journal"];
  * narrowed, its companions too.
  */
 async function makePrivate(path: string): Promise<void> {
-  const file = await Deno.open(path, { create: true, write: true, mode: 0o600 });
-  file.close();
+  let created = false;
+  try {
+    (await Deno.open(path, { createNew: true, write: true, mode: 0o600 })).close();
+    created = true;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+  }
+  if (created) await syncDirectory(dirname(path)); // the new name lasts before sqlite's first commit syncs anything
   for (const name of [path, ...COMPANIONS.map((suffix) => path + suffix)]) {
     await Deno.chmod(name, 0o600).catch((error) => {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
@@ -108,7 +114,7 @@ export async function openDatabase(
   log: Logger,
   options: DatabaseOptions = {},
 ): Promise<DatabaseSync> {
-  await Deno.mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  await makeDirectory(dirname(path));
   await makePrivate(path);
   try {
     return tryOpen(path, migrations, options);
