@@ -12,7 +12,7 @@ import type { CredentialsStore } from "./credentials.ts";
 import type { Enrollment } from "./enrollment.ts";
 import { enrollBody, EnrollmentError, type RequestEnrollment } from "./enroll_request.ts";
 import type { ParamsFile } from "./params.ts";
-import { errorMessage } from "../errors.ts";
+import { errorMessage, saysAlreadyEnrolled } from "../errors.ts";
 
 /** What the enroller needs. */
 export interface EnrollerDeps {
@@ -142,5 +142,10 @@ export class Enroller {
 }
 
 function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  const message = error instanceof Error ? error.message : String(error);
+  if (!saysAlreadyEnrolled(message)) return message;
+  // the identity service answers an enrollment once; this device has no .secret, so that answer never became
+  // durable here (a power cut inside the window between the answer and the stored .secret, or a wiped $SNAP_DATA)
+  return `the identity service holds an enrollment this device lost (${message}): an operator must reset the ` +
+    "device's registration on the identity service (back to waiting); the agent then enrolls by itself";
 }

@@ -163,7 +163,7 @@ for (
     ],
     [
       "device already enrolled",
-      /\(EnrollDevice\) the device `peerbrand\/peer-model\/PEER0001` is already enrolled/,
+      /^enrollment failed: the identity service holds an enrollment this device lost \(.*\(EnrollDevice\) the device `peerbrand\/peer-model\/PEER0001` is already enrolled\): an operator must reset the device's registration on the identity service \(back to waiting\); the agent then enrolls by itself$/,
       (env: Env) => env.stub.register({ ...FIXTURE_DEVICE, status: 2 }),
       (env: Env) => env.stub.register(FIXTURE_DEVICE),
     ],
