@@ -24,6 +24,11 @@ export const PREREQUISITES: Prerequisite[] = [
   { package: "busybox-static", provides: "busybox", why: "the tiny base of the test snaps" },
   { package: "faketime", provides: "faketime", why: "the clock at 1970 for a real agent (libfaketime)" },
   { package: "tinyproxy", provides: "tinyproxy", why: "the HTTP proxy the agent dials through" },
+  {
+    package: "python3-fusepy",
+    provides: "/usr/lib/python3/dist-packages/fusepy.py",
+    why: "the power-cut filesystem (FUSE, over libfuse2) of the durability tests",
+  },
 ];
 
 const SEARCH = ["/usr/sbin", "/sbin"];
