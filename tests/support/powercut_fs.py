@@ -199,6 +199,8 @@ class PowercutFs:
         self.mounted = False
         self.orphaned = False
         self.durable_ops = 0
+        # The last durable-relevant operation and its path: where an automatic cut fell.
+        self.last_op = None
         self.counters = {}
 
     # ---- the gate every operation passes ----
@@ -219,6 +221,7 @@ class PowercutFs:
             if op in DURABLE_RELEVANT and not writeback:
                 # Writeback of mmap pages is left out: when the kernel sends it is not reproducible.
                 self.durable_ops += 1
+                self.last_op = {"op": op, "path": self._path_of(op, args)}
                 if self.cut_at is not None:
                     self.cut_at -= 1
                     if self.cut_at <= 0:
@@ -244,11 +247,16 @@ class PowercutFs:
         if self.generation != generation:
             raise FuseOSError(errno.EIO)
 
-    def _count(self, op, args, result):
+    def _path_of(self, op, args):
+        """The path an operation names, or the path of the handle it works on."""
         path = args[0] if args and isinstance(args[0], str) else None
         if path is None and op in ("write", "read", "fsync", "truncate", "getattr", "fsyncdir"):
             handle = self.handles.get(args[-1])
             path = handle.node.path if handle else "?"
+        return path
+
+    def _count(self, op, args, result):
+        path = self._path_of(op, args)
         slots = self.counters.get(path)
         if slots is None:
             slots = self.counters[path] = [0] * len(COUNTER_NAMES)
@@ -284,7 +292,8 @@ class PowercutFs:
                 return {"ok": True, "cutAt": self.cut_at}
             if command == "status":
                 return {"ok": True, "mounted": self.mounted, "frozen": self.frozen, "blocked": self.blocked,
-                        "generation": self.generation, "cutAt": self.cut_at, "durableOps": self.durable_ops}
+                        "generation": self.generation, "cutAt": self.cut_at, "durableOps": self.durable_ops,
+                        "lastOp": self.last_op}
             if command == "count":
                 paths = {path: dict(zip(COUNTER_NAMES, slots)) for path, slots in self.counters.items()}
                 totals = dict(zip(COUNTER_NAMES, (sum(column) for column in zip(*self.counters.values()))))

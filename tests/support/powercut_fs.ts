@@ -66,6 +66,8 @@ export interface PowercutStatus {
   cutAt: number | null;
   /** Durable-relevant operations since the mount or the last reset. */
   durableOps: number;
+  /** The last durable-relevant operation and the path it named (where an automatic cut fell). */
+  lastOp: { op: string; path: string } | null;
 }
 
 /** A mounted power-cut filesystem. */
@@ -230,6 +232,7 @@ class Mount implements PowercutFs {
       generation: answer.generation as number,
       cutAt: answer.cutAt as number | null,
       durableOps: answer.durableOps as number,
+      lastOp: (answer.lastOp ?? null) as PowercutStatus["lastOp"],
     };
   }
 

@@ -179,10 +179,52 @@ export const MUTATIONS: Mutation[] = [
   },
   {
     name: "durable-commits-off",
-    promise: "agent.db commits with synchronous=FULL (README: durable across a power cut)",
+    promise:
+      "what guards a write action is synced: a power cut loses no action the broker handed over (README: durable across a power cut)",
     edits: [edit("lib/store/agent_db.ts", 'synchronous: "FULL"', 'synchronous: "NORMAL"')],
-    tests: ["tests/unit/dms/outbox_test.ts"],
-    filter: "durably",
+    tests: ["tests/e2e/flash_wear_test.ts"],
+    filter: "survives a power cut after its mark",
+  },
+  {
+    name: "write-acceptance-unsynced",
+    promise:
+      "a write action's acceptance is synced before the PUBACK: a cut before its mark loses nothing (README: durable across a power cut)",
+    edits: [
+      edit(
+        "lib/dms/delivery.ts",
+        "changesDevice: (action) => !READ_ONLY_ACTIONS.has(action),",
+        "changesDevice: () => false,",
+      ),
+    ],
+    tests: ["tests/e2e/flash_wear_test.ts"],
+    filter: "survives a power cut before its mark",
+  },
+  {
+    name: "read-only-synced",
+    promise: "a read-only action costs no fsync (README: no flash written for nothing)",
+    edits: [
+      edit(
+        "lib/dms/delivery.ts",
+        "changesDevice: (action) => !READ_ONLY_ACTIONS.has(action),",
+        "changesDevice: () => true,",
+      ),
+    ],
+    tests: ["tests/e2e/flash_wear_test.ts"],
+    filter: "fsyncs through the filesystem",
+  },
+  {
+    name: "created-folder-not-synced",
+    promise: "a folder the agent creates is synced into its parent (README: durable across a power cut)",
+    edits: [edit("lib/files.ts", "    await syncDirectory(dirname(dir));\n", "")],
+    tests: ["tests/e2e/powercut_files_test.ts"],
+    filter: "survives a power cut",
+  },
+  {
+    name: "removal-not-synced",
+    promise: "a removed file stays removed across a power cut: unregister cannot come back enrolled",
+    edits: [edit("lib/files.ts", "  await syncDirectory(dirname(path));\n  return true;", "  return true;")],
+    tests: ["tests/e2e/powercut_files_test.ts"],
+    filter: "stays removed",
   },
   // the link never dies (README "The link never dies")
   {
