@@ -342,6 +342,14 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/unit/support/fake_snapd_test.ts"],
     filter: "captured snapd",
   },
+  // the logs action (README's action table)
+  {
+    name: "logs-limit-unbounded",
+    promise: "a logs limit outside 1–10,000 is refused before snapd reads the journal (README: actions)",
+    edits: [edit("lib/actions/logs.ts", " || limit < 0 || limit > MAX_LOG_LINES", "")],
+    tests: ["tests/unit/actions/handlers_test.ts"],
+    filter: "limit outside",
+  },
   // logs (README: secrets never reach a line; design: values escaped)
   {
     name: "log-control-unescaped",
