@@ -148,6 +148,15 @@ async function daemon(
   const { config, paths } = loaded;
   const lock = await claimDataDirectory(name, paths);
   addSecret(config["nats.snapd.password"]);
+  for (const url of config["nats.url"]) {
+    const password = URL.parse(url)?.password ?? "";
+    addSecret(password);
+    try {
+      addSecret(decodeURIComponent(password)); // the form nats.js sends
+    } catch {
+      // a stray % is not an escape: the raw form above is the one that travels
+    }
+  }
   const log = createLogger(name, { level: config["log.level"] });
   log.info(`iot-agent ${VERSION} ${name} starting`, {
     data: paths.dataDir,

@@ -8,7 +8,7 @@
 import type { ConnectionOptions, Msg, NatsConnection } from "nats";
 import type { Clock } from "../clock.ts";
 import { FailureLog } from "../failure_log.ts";
-import type { Logger } from "../log.ts";
+import { hideUserinfo, type Logger } from "../log.ts";
 import { type BackoffOptions, retry } from "../retry.ts";
 import { answer, type NatsApiPorts, type Subject, SUBJECTS } from "./api.ts";
 import { errorMessage, isAuthorizationRefused, isTlsFailure } from "../errors.ts";
@@ -43,7 +43,10 @@ export class NatsService {
 
   constructor(options: NatsServiceOptions) {
     this.#options = options;
-    this.#failures = new FailureLog(options.log, `connecting to NATS ${options.servers.join(",")}`);
+    this.#failures = new FailureLog(
+      options.log,
+      `connecting to NATS ${options.servers.map(hideUserinfo).join(",")}`,
+    );
   }
 
   /** True while connected to a NATS server. */

@@ -490,3 +490,22 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "a password in nats.url reaches no line of the agent's log",
+  ...E2E,
+  async fn() {
+    await withWorld(async (world) => {
+      const secret = "url-held-password-7";
+      const agent = world.agent([], {
+        IOTAGENT_NATS_ENABLED: "true",
+        IOTAGENT_NATS_URL: `nats://snapd:${secret}@127.0.0.1:${freePort()}`,
+      });
+      const setting = await agent.waitForLine(/DEBUG .*setting nats\.url=/);
+      assertMatch(setting, /setting nats\.url=nats:\/\/\*\*\*@127\.0\.0\.1:\d+ \(env IOTAGENT_NATS_URL\)/);
+      await agent.waitForLine(/WARN .*connecting to NATS .* failed/);
+      assertEquals(agent.matching(new RegExp(secret)), [], "the password is never logged");
+      assertEquals(agent.matching(/snapd:/), [], "nor the user name with it");
+    }, { configure: false });
+  },
+});

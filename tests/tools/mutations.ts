@@ -342,6 +342,20 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/unit/support/fake_snapd_test.ts"],
     filter: "captured snapd",
   },
+  {
+    name: "log-userinfo-shown",
+    promise: "a URL's user:password never reaches a log line, registered or not (README: secrets; nats.url)",
+    edits: [edit("lib/log.ts", "  return hideUserinfo(out);\n", "  return out;\n")],
+    tests: ["tests/unit/log_test.ts", "tests/e2e/nats_api_test.ts"],
+    filter: "password",
+  },
+  {
+    name: "setting-userinfo-shown",
+    promise: "the start-up list of settings hides nats.url's user:password (README: nats.url)",
+    edits: [edit("lib/settings.ts", 'show: (urls) => urls.map(hideUserinfo).join(","),', "")],
+    tests: ["tests/unit/config_test.ts"],
+    filter: "hide the user name",
+  },
   // the logs action (README's action table)
   {
     name: "logs-limit-unbounded",
