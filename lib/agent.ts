@@ -37,6 +37,8 @@ import type { RequestEnrollment } from "./identity/enroll_request.ts";
 export interface LocalApi {
   readonly connected: boolean;
   readonly lastError: string | undefined;
+  /** Why every write subject is refused (the published default password), if it is. */
+  readonly writeRefusal?: string;
   stop(): Promise<void>;
 }
 
@@ -162,6 +164,7 @@ export class Agent {
         enabled: this.#options.config["nats.enabled"],
         connected: this.#localApi?.connected ?? false,
         lastError: this.#localApi?.lastError,
+        writesRefused: this.#localApi?.writeRefusal,
       },
       memory: processMemory(),
     };

@@ -33,7 +33,13 @@ export interface AgentStatus {
   /** Responses waiting for the broker. */
   outboxDepth: number;
   /** The local API's own connection. */
-  nats?: { enabled: boolean; connected: boolean; lastError?: string };
+  nats?: {
+    enabled: boolean;
+    connected: boolean;
+    lastError?: string;
+    /** Why every write subject is refused: the password is the published default. */
+    writesRefused?: string;
+  };
   /** The agent process's memory, in bytes. */
   memory?: ProcessMemory;
 }

@@ -224,9 +224,9 @@ export function formatStatus(report: StatusReport, now: number): string {
       "NATS",
       !nats?.enabled
         ? "disabled"
-        : nats.connected
-        ? "connected"
-        : `not connected${nats.lastError ? `: ${nats.lastError}` : ""}`,
+        : `${nats.connected ? "connected" : `not connected${nats.lastError ? `: ${nats.lastError}` : ""}`}${
+          nats.writesRefused ? `; every ${nats.writesRefused}` : ""
+        }`,
     ]);
   }
   const check = watchdog.lastCheck;

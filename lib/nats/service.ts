@@ -54,6 +54,11 @@ export class NatsService {
     return this.#connection !== undefined && !this.#connection.isClosed() && !this.#reconnecting;
   }
 
+  /** Why every write subject is refused, if it is (the published default password). */
+  get writeRefusal(): string | undefined {
+    return this.#options.ports.writeRefusal;
+  }
+
   /** Why the last connection attempt failed, if it did. */
   get lastError(): string | undefined {
     return this.#failures.lastCause;
@@ -106,7 +111,11 @@ export class NatsService {
       this.#reconnecting = false;
       for (const subject of SUBJECTS) this.#serve(connection, subject);
       await connection.flush().catch(() => {}); // the server has the subscriptions before we say we serve
-      log.info(`connected to NATS ${connection.getServer()}; serving ${SUBJECTS.length} subjects`);
+      log.info(
+        `connected to NATS ${connection.getServer()}; serving ${SUBJECTS.length} subjects${
+          this.writeRefusal ? ", the writes refused (default password)" : ""
+        }`,
+      );
       this.#watch(connection);
       const error = await connection.closed();
       this.#connection = undefined;

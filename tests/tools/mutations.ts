@@ -772,4 +772,46 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/e2e/nats_api_test.ts"],
     filter: "before enrollment the status subjects say so",
   },
+  // the local API with the published default password (README "Safe by default")
+  {
+    name: "nats-default-password-writes",
+    promise:
+      "while nats.snapd.password is the published default every write subject is refused (README: NATS)",
+    edits: [
+      edit(
+        "lib/nats/api.ts",
+        "if (definition.writes && ports.writeRefusal) return definition.failure(ports.writeRefusal);",
+        "",
+      ),
+    ],
+    tests: ["tests/e2e/nats_api_test.ts"],
+    filter: "published default password",
+  },
+  {
+    name: "nats-ca-ignored",
+    promise: "with nats.ca set a rogue plain-text listener on the NATS port reads no password (README: NATS)",
+    edits: [edit("lib/nats/service.ts", "            ...(ca ? { tls: { ca } } : {}),\n", "")],
+    tests: ["tests/e2e/nats_api_test.ts"],
+    filter: "rogue plain-text listener",
+  },
+  {
+    name: "status-default-password-silent",
+    promise: "status says on its NATS line that the writes are refused, and why (README: NATS)",
+    edits: [edit("lib/status_report.ts", 'nats.writesRefused ? `; every ${nats.writesRefused}` : ""', '""')],
+    tests: ["tests/e2e/status_doctor_test.ts"],
+    filter: "default NATS password",
+  },
+  {
+    name: "doctor-cleartext-silent",
+    promise: "doctor warns that the NATS password travels in clear without nats.ca (README: NATS)",
+    edits: [
+      edit(
+        "lib/doctor/doctor.ts",
+        "results.push(await checkNats(config, hints, options.natsConnect), checkNatsTransport(config));",
+        "results.push(await checkNats(config, hints, options.natsConnect));",
+      ),
+    ],
+    tests: ["tests/e2e/status_doctor_test.ts"],
+    filter: "default NATS password",
+  },
 ];
