@@ -772,6 +772,14 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/e2e/nats_api_test.ts"],
     filter: "before enrollment the status subjects say so",
   },
+  {
+    name: "upload-ip-servername",
+    promise:
+      "an upload to https://<IP address> through a proxy verifies that address, sending no SNI (README: uploads)",
+    edits: [edit("lib/uploads.ts", "...tlsTarget(url)", "servername: url.hostname")],
+    tests: ["tests/e2e/proxy_test.ts"],
+    filter: "https://<IP address>",
+  },
   // the local API with the published default password (README "Safe by default")
   {
     name: "nats-default-password-writes",
