@@ -780,6 +780,16 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/e2e/proxy_test.ts"],
     filter: "https://<IP address>",
   },
+  {
+    name: "failed-change-at-debug",
+    promise:
+      "a change that fails after its action was answered is warned with snapd's error and counted (README: status)",
+    edits: [
+      edit("lib/dms/snap_order.ts", 'outcome.kind === "ready" && outcome.change.status === "Error"', "false"),
+    ],
+    tests: ["tests/unit/dms/snap_order_test.ts"],
+    filter: "ends in Error",
+  },
   // the local API with the published default password (README "Safe by default")
   {
     name: "nats-default-password-writes",
