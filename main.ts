@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { LocalApi } from "./lib/agent.ts";
 import { ConfigError, describeConfig, loadConfig, settingsDigest } from "./lib/config.ts";
-import { type AgentConfig, DEFAULT_NATS_PASSWORD, SETTINGS } from "./lib/settings.ts";
+import { type AgentConfig, SETTINGS } from "./lib/settings.ts";
 import type { OpenSession } from "./lib/dms/link.ts";
 import { installLastResortGuard } from "./lib/guard.ts";
 import type { InstanceLock } from "./lib/instance_lock.ts";
@@ -148,6 +148,15 @@ async function daemon(
   const { config, paths } = loaded;
   const lock = await claimDataDirectory(name, paths);
   addSecret(config["nats.snapd.password"]);
+  for (const url of config["nats.url"]) {
+    const password = URL.parse(url)?.password ?? "";
+    addSecret(password);
+    try {
+      addSecret(decodeURIComponent(password)); // the form nats.js sends
+    } catch {
+      // a stray % is not an escape: the raw form above is the one that travels
+    }
+  }
   const log = createLogger(name, { level: config["log.level"] });
   log.info(`iot-agent ${VERSION} ${name} starting`, {
     data: paths.dataDir,
@@ -346,18 +355,29 @@ async function localApi(
   log: Logger,
   proxies: Proxies,
 ): Promise<(status: () => AgentStatus) => LocalApi> {
-  const [{ NatsService }, { systemClock }, { operatorHints }, { natsTunnel }, { connectNats }] = await Promise
+  const [
+    { NatsService },
+    { systemClock },
+    { operatorHints },
+    { natsTunnel },
+    { connectNats },
+    { DEFAULT_PASSWORD_RISK, privatePasswordHint, writeRefusal: refusalFor },
+  ] = await Promise
     .all([
       import("./lib/nats/service.ts"),
       import("./lib/clock.ts"),
       import("./lib/operator_hints.ts"),
       import("./lib/net/agent_proxies.ts"),
       import("./lib/adapters/nats_connect.ts"),
+      import("./lib/nats/write_guard.ts"),
     ]);
   const password = config["nats.snapd.password"];
-  if (password === DEFAULT_NATS_PASSWORD) {
+  const writeRefusal = refusalFor(password, operatorHints(paths));
+  if (writeRefusal) {
     log.warn(
-      `nats.snapd.password is the well-known default: set your own (${operatorHints(paths).setNatsPassword})`,
+      `the local API refuses every write: ${DEFAULT_PASSWORD_RISK}; ${
+        privatePasswordHint(operatorHints(paths))
+      }`,
     );
   }
   const caFile = config["nats.ca"];
@@ -368,7 +388,7 @@ async function localApi(
       password,
       ca,
       connect: (options) => connectNats(options, natsTunnel(proxies)),
-      ports: { snapd, status },
+      ports: { snapd, status, writeRefusal },
       log,
       clock: systemClock,
       backoff: { initialMs: config["backoff.initial"], maxMs: config["backoff.max"] },

@@ -32,11 +32,14 @@ import { forgetEnrollment } from "./store/agent_db.ts";
 import { VERSION } from "./version.ts";
 import type { WatchRemoval } from "./adapters/file_watch.ts";
 import type { RequestEnrollment } from "./identity/enroll_request.ts";
+import type { ChangeFailure } from "./dms/snap_order.ts";
 
 /** The local API as the agent sees it. */
 export interface LocalApi {
   readonly connected: boolean;
   readonly lastError: string | undefined;
+  /** Why every write subject is refused (the published default password), if it is. */
+  readonly writeRefusal?: string;
   stop(): Promise<void>;
 }
 
@@ -158,10 +161,12 @@ export class Agent {
         : undefined,
       lastHealthAt: iso(link?.lastHealthAt),
       outboxDepth: link?.outboxDepth ?? 0,
+      ...(link?.changeFailure ? { failedChanges: failedChanges(link.changeFailure) } : {}),
       nats: {
         enabled: this.#options.config["nats.enabled"],
         connected: this.#localApi?.connected ?? false,
         lastError: this.#localApi?.lastError,
+        writesRefused: this.#localApi?.writeRefusal,
       },
       memory: processMemory(),
     };
@@ -314,4 +319,10 @@ function untilAborted(signal: AbortSignal): Promise<void> {
     if (signal.aborted) return resolve();
     signal.addEventListener("abort", () => resolve(), { once: true });
   });
+}
+
+/** A failed change as the status shows it. */
+function failedChanges(failure: ChangeFailure): NonNullable<AgentStatus["failedChanges"]> {
+  const { count, changeId, id, snap, error } = failure;
+  return { count, last: { changeId, actionId: id, snap, error } };
 }

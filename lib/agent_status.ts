@@ -32,8 +32,19 @@ export interface AgentStatus {
   lastHealthAt?: string;
   /** Responses waiting for the broker. */
   outboxDepth: number;
+  /** snapd changes that ended in Error after their action was answered (since the agent started), and the last. */
+  failedChanges?: {
+    count: number;
+    last: { changeId: string; actionId: string; snap: string; error: string };
+  };
   /** The local API's own connection. */
-  nats?: { enabled: boolean; connected: boolean; lastError?: string };
+  nats?: {
+    enabled: boolean;
+    connected: boolean;
+    lastError?: string;
+    /** Why every write subject is refused: the password is the published default. */
+    writesRefused?: string;
+  };
   /** The agent process's memory, in bytes. */
   memory?: ProcessMemory;
 }

@@ -15,6 +15,7 @@ import {
   SETTINGS,
 } from "./settings.ts";
 import { showValue } from "./shown.ts";
+import { hideUserinfo } from "./log.ts";
 import type { Snapctl } from "./adapters/snapctl.ts";
 import { errorMessage } from "./errors.ts";
 
@@ -116,7 +117,7 @@ export function buildConfig(sources: ConfigSources): LoadedConfig {
     try {
       config[key] = definition.parse(entry.value);
     } catch {
-      const shown = definition.secret ? "(hidden)" : showValue(entry.value);
+      const shown = definition.secret ? "(hidden)" : hideUserinfo(showValue(entry.value));
       throw new ConfigError(
         `invalid configuration: ${key}=${shown} (from ${entry.origin}): expected ${definition.allowed}`,
       );

@@ -62,13 +62,27 @@ export function addSecret(value: string | undefined): void {
   masks = masks.sort((a, b) => b.length - a.length);
 }
 
-/** Replaces every form of every registered secret in `text` by `***`. */
+/**
+ * `scheme://user:password@` anywhere in a text: up to the last `@` before a `/`, `?`, `#`, quote or space (a
+ * password may hold an unescaped `@` or `,`; the next URL of a list starts after its `//`).
+ */
+const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#"']+@/gi;
+
+/** `text` with the user name and password of every URL in it replaced by `***` (`nats://***@host:4222`). */
+export function hideUserinfo(text: string): string {
+  return text.replace(USERINFO, "$1***@");
+}
+
+/**
+ * Replaces every form of every registered secret in `text` by `***`, and every URL's userinfo: a setting such as
+ * `nats.url` may carry a password nobody registered.
+ */
 export function redact(text: string): string {
   let out = text;
   for (const mask of masks) {
     if (out.includes(mask)) out = out.split(mask).join("***");
   }
-  return out;
+  return hideUserinfo(out);
 }
 
 /** Writes lines to stderr synchronously, so nothing is lost or reordered when the process exits. */

@@ -7,7 +7,7 @@
  * lower case (snapd allows no other).
  */
 import { formatDuration, parseDuration } from "./duration.ts";
-import { isLogLevel, LOG_LEVELS, type LogLevel } from "./log.ts";
+import { hideUserinfo, isLogLevel, LOG_LEVELS, type LogLevel } from "./log.ts";
 import { parseBrokerEntry } from "./mqtt/broker_address.ts";
 
 /** The definition of one setting. */
@@ -187,6 +187,8 @@ const urlList = (fallback: string, schemes: string[], description: string) =>
     fallback,
     description,
     allowed: `a comma-separated list of ${schemes.join(" or ")} URLs`,
+    // nats://user:password@host is allowed: its password must not reach the start-up log
+    show: (urls) => urls.map(hideUserinfo).join(","),
     parse(raw) {
       const urls = text(raw).split(",").map((part) => part.trim()).filter((part) => part !== "");
       if (urls.length === 0) throw new RangeError("empty");

@@ -211,6 +211,14 @@ export function formatStatus(report: StatusReport, now: number): string {
     }
     rows.push(["Last health", ago(agent.lastHealthAt, now)]);
     rows.push(["Outbox", `${agent.outboxDepth} response(s) waiting for the broker`]);
+    const failed = agent.failedChanges;
+    if (failed) {
+      rows.push([
+        "Failed changes",
+        `${failed.count} after their reply; last: change ${failed.last.changeId} of action ${failed.last.actionId} ` +
+        `on ${failed.last.snap}: ${failed.last.error}`,
+      ]);
+    }
     if (agent.memory) {
       const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
       const { rss, heapUsed, heapTotal } = agent.memory;
@@ -224,9 +232,9 @@ export function formatStatus(report: StatusReport, now: number): string {
       "NATS",
       !nats?.enabled
         ? "disabled"
-        : nats.connected
-        ? "connected"
-        : `not connected${nats.lastError ? `: ${nats.lastError}` : ""}`,
+        : `${nats.connected ? "connected" : `not connected${nats.lastError ? `: ${nats.lastError}` : ""}`}${
+          nats.writesRefused ? `; every ${nats.writesRefused}` : ""
+        }`,
     ]);
   }
   const check = watchdog.lastCheck;

@@ -7,6 +7,7 @@ import https from "node:https";
 import type { Socket } from "node:net";
 import { Readable } from "node:stream";
 import tls from "node:tls";
+import { isIP } from "node:net";
 import { type Proxies, proxyAuthorization, proxyFor, tunnel } from "./net/proxy.ts";
 
 /** Answers larger than this are cut in error messages. */
@@ -18,6 +19,18 @@ export interface UploadOptions {
   timeoutMs?: number;
   /** The proxies; the one that applies to the URL carries the upload (https through a CONNECT tunnel). */
   proxies?: Proxies;
+  /** PEM CAs trusted instead of the system's for an https upload. @default the system store */
+  ca?: string;
+}
+
+/**
+ * Whom TLS inside a tunnel verifies: a host name is sent as SNI; an IP address may not be (RFC 6066, and node
+ * refuses it: "servername must not be an IP address"), so it goes as `host`, which the certificate is checked
+ * against (its IP SAN), as lib/mqtt/broker_address.ts does for the broker.
+ */
+function tlsTarget(url: URL): { servername?: string; host: string } {
+  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  return isIP(host) ? { host } : { servername: host, host };
 }
 
 /** PUTs `body` (`length` bytes) to `url`. @throws {Error} with the status and the start of the answer. */
@@ -53,7 +66,10 @@ export async function uploadStream(
         method: "PUT",
         headers: { "Content-Length": length },
         timeout: timeoutMs,
-        ...(socket ? { createConnection: () => tls.connect({ socket, servername: url.hostname }) } : {}),
+        ...(options.ca ? { ca: options.ca } : {}),
+        ...(socket
+          ? { createConnection: () => tls.connect({ socket, ...tlsTarget(url), ca: options.ca }) }
+          : {}),
       });
     request.on("timeout", () => request.destroy(new Error(`no answer within ${timeoutMs / 1000}s`)));
     request.on("error", (error) => reject(new Error(`upload to ${url.host} failed: ${error.message}`)));

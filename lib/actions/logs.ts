@@ -6,8 +6,11 @@
 import type { ActionHandler } from "./context.ts";
 import { parseDataObject, requireUploadUrl } from "./validation.ts";
 
-/** Lines uploaded when `limit` is absent. */
+/** Lines uploaded when `limit` is absent (or 0, the Go agent's zero value for absent). */
 export const DEFAULT_LOG_LINES = 100;
+
+/** The most lines one `logs` action asks snapd for: a bound on what one request makes the device read and upload. */
+export const MAX_LOG_LINES = 10_000;
 
 /** An RFC 3339 time as Go's `time.Time.String()` prints it (`2021-06-01 12:00:00.12 +0000 UTC`). */
 export function goTimeString(rfc3339: string): string {
@@ -25,8 +28,11 @@ export const logsAction: ActionHandler = async (request, context) => {
   const data = parseDataObject(request.data, "logs");
   const url = requireUploadUrl(data.url, "logs", context.allowHttpUploads);
   const limit = data.limit ?? DEFAULT_LOG_LINES;
-  if (typeof limit !== "number" || !Number.isInteger(limit)) {
-    throw new TypeError('invalid data for logs: "limit" must be a whole number of lines');
+  // snapd reads n<0 as "everything": a negative or huge limit would upload the whole journal
+  if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 0 || limit > MAX_LOG_LINES) {
+    throw new TypeError(
+      `invalid data for logs: "limit" must be a whole number of lines from 1 to ${MAX_LOG_LINES}`,
+    );
   }
   const path = await Deno.makeTempFile({ prefix: "iot-agent-logs-" });
   try {

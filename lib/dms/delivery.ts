@@ -29,7 +29,7 @@ import type { Logger } from "../log.ts";
 import { type BackoffOptions, retry } from "../retry.ts";
 import type { SnapdPort } from "../snapd/port.ts";
 import { ActionJournal, type JournalEntry } from "./journal.ts";
-import { SnapOrder } from "./snap_order.ts";
+import { type ChangeFailure, SnapOrder } from "./snap_order.ts";
 import {
   type ActionRequest,
   type ActionResponse,
@@ -118,6 +118,11 @@ export class Delivery {
       signal: this.#stopping.signal,
       log: options.log,
     });
+  }
+
+  /** Changes that failed after their action was answered. */
+  get changeFailure(): ChangeFailure | undefined {
+    return this.#order.failed;
   }
 
   /** Responses waiting for the broker. */

@@ -16,6 +16,7 @@ import { type DeviceTopics, deviceTopics } from "../dms_protocol/topics.ts";
 import { RequiredInstaller } from "./required_install.ts";
 import type { BackoffOptions } from "../retry.ts";
 import { Delivery } from "./delivery.ts";
+import type { ChangeFailure } from "./snap_order.ts";
 import { type ReadMetrics, Telemetry } from "./telemetry.ts";
 
 /** What the link needs of a broker session (`MqttSession` is one). */
@@ -136,6 +137,11 @@ export class DmsLink {
   /** When the last health message was acknowledged (ms since the epoch). */
   get lastHealthAt(): number | undefined {
     return this.#telemetry.lastHealthAt;
+  }
+
+  /** snapd changes that failed after their action was answered: the count and the last. */
+  get changeFailure(): ChangeFailure | undefined {
+    return this.#delivery.changeFailure;
   }
 
   /** Responses waiting for the broker. */

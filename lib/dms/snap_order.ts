@@ -26,6 +26,16 @@ export interface EarlierChange {
   actionId: string;
 }
 
+/** A change that ended in Error after its action was answered (snapd's `err`), with the count so far. */
+export interface ChangeFailure {
+  count: number;
+  changeId: string;
+  /** The action's id. */
+  id: string;
+  snap: string;
+  error: string;
+}
+
 /** Options of {@link SnapOrder}. */
 export interface SnapOrderOptions {
   journal: ActionJournal;
@@ -78,6 +88,9 @@ export class SnapOrder {
     };
   }
 
+  /** The changes that ended in Error after their action was answered: how many, and the last one. */
+  failed: ChangeFailure | undefined;
+
   /** True when `snap` has no wait for earlier changes still to be queued. */
   settled(snap: string): boolean {
     return !this.#earlier || this.#scheduled.has(snap);
@@ -97,7 +110,17 @@ export class SnapOrder {
       signal: this.#options.signal,
       onReadError: (error) => log.debug(`reading change ${changeId} failed: ${error.message}`),
     });
-    if (outcome.kind === "ready") {
+    if (outcome.kind === "ready" && outcome.change.status === "Error") {
+      // answered at snapd's 202 already: this line and status are where the failure shows
+      this.failed = {
+        count: (this.failed?.count ?? 0) + 1,
+        changeId,
+        id: action.id,
+        snap: action.snap,
+        error: outcome.change.err ?? "",
+      };
+      log.warn(`change ${changeId} of action ${action.id} on ${action.snap} failed: ${this.failed.error}`);
+    } else if (outcome.kind === "ready") {
       log.debug(`change ${changeId} of action ${action.id} is ${outcome.change.status}`);
     } else if (outcome.kind === "timed out") {
       log.warn(

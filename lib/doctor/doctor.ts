@@ -16,7 +16,7 @@ import { changeDatabasePath } from "../changes/location.ts";
 import type { CheckResult } from "./check_result.ts";
 import { checkAssertions, checkChangeDatabase, checkDisk, checkSnapd } from "./device_checks.ts";
 import { checkCredentials, checkIdentity, enrollmentFailure, readEnrollment } from "./enrollment_checks.ts";
-import { checkBroker, checkNats, checkProxies } from "./network_checks.ts";
+import { checkBroker, checkNats, checkNatsTransport, checkProxies } from "./network_checks.ts";
 import type { Snapctl } from "../adapters/snapctl.ts";
 
 export { type CheckResult, formatDoctor } from "./check_result.ts";
@@ -55,7 +55,9 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> 
   results.push(await checkIdentity(params, enrolled, hints, options.proxies));
   results.push(...checkCredentials(enrollment, now, await enrollmentFailure(paths), params, hints));
   if (enrolled) results.push(await checkBroker(enrollment, config, options.proxies));
-  if (config["nats.enabled"]) results.push(await checkNats(config, hints, options.natsConnect));
+  if (config["nats.enabled"]) {
+    results.push(await checkNats(config, hints, options.natsConnect), checkNatsTransport(config));
+  }
   results.push(checkChangeDatabase(changeDatabasePath(config, paths, options.env)));
   results.push(await checkDisk(paths.dataDir, options.freeBytes));
   return results;

@@ -8,6 +8,8 @@ import { brokerAddress } from "../mqtt/broker_address.ts";
 import { brokerHandshake, HandshakeTimeoutError } from "../mqtt/broker_handshake.ts";
 import { brokerTrust, explainVerificationFailure } from "../mqtt/tls.ts";
 import { NATS_USER } from "../nats/service.ts";
+import { DEFAULT_PASSWORD_RISK, privatePasswordHint, writeRefusal } from "../nats/write_guard.ts";
+import { hideUserinfo } from "../log.ts";
 import type { ConnectionOptions, NatsConnection } from "nats";
 import { type Proxies, proxyFor, showProxy, tunnel } from "../net/proxy.ts";
 import { errorMessage, isAuthorizationRefused, isPeerCertificateUnverified } from "../errors.ts";
@@ -101,6 +103,21 @@ export async function checkBroker(
     : fail(name, `cannot reach ${broker}: ${error.message}`, "check the network and the broker");
 }
 
+/** Without `nats.ca` the NATS password goes out in clear: whoever listens on the port first receives it. */
+export function checkNatsTransport(config: AgentConfig): CheckResult {
+  const name = "NATS transport";
+  const servers = config["nats.url"].map(hideUserinfo).join(",");
+  if (config["nats.ca"]) {
+    return ok(name, `TLS: ${servers} must prove itself against nats.ca before the password`);
+  }
+  return warn(
+    name,
+    `no nats.ca: the password of user ${NATS_USER} travels in clear to whatever listens on ${servers}`,
+    "run the NATS server with TLS and set nats.ca to the PEM bundle of its CA (the agent then verifies the server first)",
+  );
+}
+
+/** Connects as the agent would and says whether the server accepts user snapd, and whether writes are open. */
 export async function checkNats(
   config: AgentConfig,
   hints: OperatorHints,
@@ -120,19 +137,26 @@ export async function checkNats(
     });
     const server = connection.getServer();
     await connection.close();
+    if (writeRefusal(config["nats.snapd.password"], hints)) {
+      return warn(
+        name,
+        `${server} accepts user ${NATS_USER}; the local API refuses every write: ${DEFAULT_PASSWORD_RISK}`,
+        privatePasswordHint(hints),
+      );
+    }
     return ok(name, `${server} accepts user ${NATS_USER}`);
   } catch (error) {
     const message = errorMessage(error);
     if (isAuthorizationRefused(error)) {
       return fail(
         name,
-        `${servers.join(",")} refuses user ${NATS_USER}: ${message}`,
+        `${servers.map(hideUserinfo).join(",")} refuses user ${NATS_USER}: ${message}`,
         `nats.snapd.password must match the NATS server's: ${hints.setNatsPassword}`,
       );
     }
     return warn(
       name,
-      `${servers.join(",")} not reachable: ${message}`,
+      `${servers.map(hideUserinfo).join(",")} not reachable: ${message}`,
       "is the NATS snap installed and running? (the local API is unavailable)",
     );
   }

@@ -18,6 +18,8 @@ export interface NatsApiPorts {
   snapd: SnapdPort;
   /** The agent's current status. */
   status(): AgentStatus;
+  /** When set, every write subject answers this error and never reaches snapd (see write_guard.ts). */
+  writeRefusal?: string;
 }
 
 /** A request the handler refuses; its message is the reply's error. */
@@ -33,6 +35,8 @@ export interface Subject {
   handle(request: Record<string, unknown>, ports: NatsApiPorts, tokens: string[]): Promise<unknown>;
   /** The reply to a failure. */
   failure(message: string): unknown;
+  /** It changes the device (a snapd POST): refused while the password is the published default. */
+  writes?: true;
 }
 
 const snapdFailure = (message: string) => ({ error: message });
@@ -136,11 +140,12 @@ function mqttStatus(_request: Record<string, unknown>, ports: NatsApiPorts) {
 export const SUBJECTS: readonly Subject[] = [
   { subject: "v1.snapd.v2.assertions.get", handle: assertionsGet, failure: snapdFailure },
   { subject: "v1.snapd.v2.snaps.get", handle: snapsGet, failure: snapdFailure },
-  { subject: "v1.snapd.v2.apps.post", handle: appsPost, failure: snapdFailure },
+  { subject: "v1.snapd.v2.apps.post", handle: appsPost, failure: snapdFailure, writes: true },
   {
     subject: "v1.snapd.v2.snaps.*.post",
     handle: snapPost,
     failure: (message) => ({ changeId: "-1", error: message }),
+    writes: true,
   },
   { subject: "v1.snapd.v2.changes.get", handle: changesGet, failure: snapdFailure },
   {
@@ -160,6 +165,7 @@ export const SUBJECTS: readonly Subject[] = [
     subject: "snapd.v2.apps.post",
     handle: appsPost,
     failure: (message) => ({ changeId: "", error: message }),
+    writes: true,
   },
 ];
 
@@ -185,6 +191,8 @@ export async function answer(
   payload: Uint8Array,
   ports: NatsApiPorts,
 ): Promise<unknown> {
+  // before the payload is read: a refused client learns nothing but why
+  if (definition.writes && ports.writeRefusal) return definition.failure(ports.writeRefusal);
   try {
     return await definition.handle(decodeRequest(payload), ports, subject.split("."));
   } catch (error) {

@@ -8,7 +8,7 @@
 import type { ConnectionOptions, Msg, NatsConnection } from "nats";
 import type { Clock } from "../clock.ts";
 import { FailureLog } from "../failure_log.ts";
-import type { Logger } from "../log.ts";
+import { hideUserinfo, type Logger } from "../log.ts";
 import { type BackoffOptions, retry } from "../retry.ts";
 import { answer, type NatsApiPorts, type Subject, SUBJECTS } from "./api.ts";
 import { errorMessage, isAuthorizationRefused, isTlsFailure } from "../errors.ts";
@@ -43,12 +43,20 @@ export class NatsService {
 
   constructor(options: NatsServiceOptions) {
     this.#options = options;
-    this.#failures = new FailureLog(options.log, `connecting to NATS ${options.servers.join(",")}`);
+    this.#failures = new FailureLog(
+      options.log,
+      `connecting to NATS ${options.servers.map(hideUserinfo).join(",")}`,
+    );
   }
 
   /** True while connected to a NATS server. */
   get connected(): boolean {
     return this.#connection !== undefined && !this.#connection.isClosed() && !this.#reconnecting;
+  }
+
+  /** Why every write subject is refused, if it is (the published default password). */
+  get writeRefusal(): string | undefined {
+    return this.#options.ports.writeRefusal;
   }
 
   /** Why the last connection attempt failed, if it did. */
@@ -103,7 +111,11 @@ export class NatsService {
       this.#reconnecting = false;
       for (const subject of SUBJECTS) this.#serve(connection, subject);
       await connection.flush().catch(() => {}); // the server has the subscriptions before we say we serve
-      log.info(`connected to NATS ${connection.getServer()}; serving ${SUBJECTS.length} subjects`);
+      log.info(
+        `connected to NATS ${connection.getServer()}; serving ${SUBJECTS.length} subjects${
+          this.writeRefusal ? ", the writes refused (default password)" : ""
+        }`,
+      );
       this.#watch(connection);
       const error = await connection.closed();
       this.#connection = undefined;

@@ -14,6 +14,7 @@ import { NatsServer } from "../support/nats_server.ts";
 import { assertionFixture } from "../support/fixtures.ts";
 import { freePort } from "../support/ports.ts";
 import { sleep } from "../support/wait.ts";
+import type { Child } from "../support/child.ts";
 import { E2E, withWorld, type World } from "../support/world.ts";
 
 const root = new URL("../../", import.meta.url);
@@ -87,15 +88,32 @@ async function request(
   return reply;
 }
 
-/** Runs the agent with the local API against a nats-server started from the example configuration. */
-async function withApi(fn: (world: World, server: NatsServer, client: NatsConnection) => Promise<void>) {
+/** A private password, as an operator sets it on the NATS server and the agent: the API's writes are open. */
+const PRIVATE_PASSWORD = "a private test password 4e1f";
+
+/** The example configuration with the password the agent is given. */
+const configWith = (password: string) =>
+  serverConfig.replace(`"${DEFAULT_NATS_PASSWORD}"`, JSON.stringify(password));
+
+/**
+ * Runs the agent with the local API against a nats-server started from the example configuration, both given
+ * `password` (a private one unless said).
+ */
+async function withApi(
+  fn: (world: World, server: NatsServer, client: NatsConnection, agent: Child) => Promise<void>,
+  password = PRIVATE_PASSWORD,
+) {
   await withWorld(async (world) => {
-    const server = await NatsServer.fromConfig(serverConfig);
-    const client = await connectNats({ servers: server.url, user: "snapd", pass: DEFAULT_NATS_PASSWORD });
+    const server = await NatsServer.fromConfig(configWith(password));
+    const client = await connectNats({ servers: server.url, user: "snapd", pass: password });
     try {
-      const agent = world.agent([], { IOTAGENT_NATS_ENABLED: "true", IOTAGENT_NATS_URL: server.url });
+      const agent = world.agent([], {
+        IOTAGENT_NATS_ENABLED: "true",
+        IOTAGENT_NATS_URL: server.url,
+        IOTAGENT_NATS_SNAPD_PASSWORD: password,
+      });
       await agent.waitForLine(/connected to NATS .*; serving/);
-      await fn(world, server, client);
+      await fn(world, server, client, agent);
     } finally {
       await client.close();
       await server.stop();
@@ -290,7 +308,7 @@ Deno.test({
     await withApi(async (world, server) => {
       await world.online();
       await server.restart();
-      const client = await connectNats({ servers: server.url, user: "snapd", pass: DEFAULT_NATS_PASSWORD });
+      const client = await connectNats({ servers: server.url, user: "snapd", pass: PRIVATE_PASSWORD });
       try {
         let reply: Record<string, unknown> | undefined;
         for (let i = 0; i < 40 && !reply; i++) {
@@ -488,5 +506,140 @@ Deno.test({
         assertEquals(heard, [], `${who} heard the API's traffic`);
       }
     });
+  },
+});
+
+Deno.test({
+  name: "a password in nats.url reaches no line of the agent's log",
+  ...E2E,
+  async fn() {
+    await withWorld(async (world) => {
+      const secret = "url-held-password-7";
+      const agent = world.agent([], {
+        IOTAGENT_NATS_ENABLED: "true",
+        IOTAGENT_NATS_URL: `nats://snapd:${secret}@127.0.0.1:${freePort()}`,
+      });
+      const setting = await agent.waitForLine(/DEBUG .*setting nats\.url=/);
+      assertMatch(setting, /setting nats\.url=nats:\/\/\*\*\*@127\.0\.0\.1:\d+ \(env IOTAGENT_NATS_URL\)/);
+      await agent.waitForLine(/WARN .*connecting to NATS .* failed/);
+      assertEquals(agent.matching(new RegExp(secret)), [], "the password is never logged");
+      assertEquals(agent.matching(/snapd:/), [], "nor the user name with it");
+    }, { configure: false });
+  },
+});
+
+Deno.test({
+  name: "with the published default password every write subject is refused and says why; reads are answered",
+  ...E2E,
+  async fn() {
+    await withApi(async (world, _server, attacker, agent) => {
+      await world.online();
+      const refusal =
+        /^write refused: nats\.snapd\.password is the published default, so any local client could change this device; set a private password: set nats\.snapd\.password \(IOTAGENT_NATS_SNAPD_PASSWORD/;
+      const writes = SUBJECTS.filter((s) => s.writes);
+      assertEquals(writes.map((s) => s.subject), [
+        "v1.snapd.v2.apps.post",
+        "v1.snapd.v2.snaps.*.post",
+        "snapd.v2.apps.post",
+      ]);
+      for (const { subject } of writes) {
+        const concrete = subject.replace("*", "peer-svc");
+        for (
+          const body of [
+            { action: "stop", names: ["peer-svc.daemon"] },
+            { action: "restart", names: ["peer-svc"] },
+            { action: "switch", channel: "latest/edge" },
+            "{not json",
+          ]
+        ) {
+          const reply = await request(attacker, concrete, body);
+          assertMatch(reply.error as string, refusal, `${concrete} ${JSON.stringify(body)}`);
+        }
+      }
+      assertEquals(
+        world.snapd.requests.filter((r) => r.method === "POST").map((r) => r.path),
+        [],
+        "no write reached snapd",
+      );
+      // the read-only subjects keep working for the same client
+      assertMatch(
+        (await request(attacker, "v1.snapd.v2.assertions.get", { type: "model" })).stream as string,
+        /^type: model\n/,
+      );
+      assertEquals(((await request(attacker, "v1.snapd.v2.snaps.get", {})).snaps as unknown[]).length, 3);
+      assertOk(Array.isArray((await request(attacker, "v1.snapd.v2.changes.get", {})).changes));
+      assertEquals(await request(attacker, "iot.agent.mqtt.connection.status", {}), { connected: true });
+      const status = await request(attacker, "v1.iot.agent.status", {});
+      assertMatch((status.nats as { writesRefused: string }).writesRefused, refusal);
+      assertEquals(
+        agent.matching(
+          /WARN .*the local API refuses every write: nats\.snapd\.password is the published default/,
+        ).length,
+        1,
+      );
+    }, DEFAULT_NATS_PASSWORD);
+  },
+});
+
+/**
+ * A rogue plain-text listener on the port the agent dials for NATS: it greets like nats-server (with and without
+ * claiming TLS) and records every byte the agent sends.
+ */
+async function rogueNats(tlsRequired: boolean, fn: (url: string, received: () => string) => Promise<void>) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const chunks: Uint8Array[] = [];
+  const info = { server_id: "ROGUE", version: "2.9.10", proto: 1, auth_required: true, max_payload: 1048576 };
+  const serving = (async () => {
+    for await (const connection of listener) {
+      (async () => {
+        await connection.write(
+          new TextEncoder().encode(`INFO ${JSON.stringify({ ...info, tls_required: tlsRequired })}\r\n`),
+        );
+        for await (const chunk of connection.readable) {
+          chunks.push(chunk);
+          // it cannot finish a TLS handshake the agent verifies: it hangs up, as a real impostor would
+          if (tlsRequired) break;
+        }
+      })().catch(() => {});
+    }
+  })().catch(() => {});
+  try {
+    await fn(
+      `nats://127.0.0.1:${listener.addr.port}`,
+      () => chunks.map((c) => new TextDecoder("latin1").decode(c)).join(""),
+    );
+  } finally {
+    listener.close();
+    await serving;
+  }
+}
+
+Deno.test({
+  name:
+    "a rogue plain-text listener on the NATS port learns no password when nats.ca is set (and does without)",
+  ...E2E,
+  async fn() {
+    await withWorld(async (world) => {
+      const env = { IOTAGENT_NATS_ENABLED: "true", IOTAGENT_NATS_SNAPD_PASSWORD: PRIVATE_PASSWORD };
+      for (const tlsRequired of [false, true]) {
+        await rogueNats(tlsRequired, async (url, received) => {
+          const agent = world.agent([], { ...env, IOTAGENT_NATS_URL: url, IOTAGENT_NATS_CA: world.caFile });
+          await agent.waitForLine(/WARN .*connecting to NATS .* failed/);
+          await agent.stop();
+          assertOk(
+            !received().includes(PRIVATE_PASSWORD),
+            `tls_required ${tlsRequired}: the rogue read the password`,
+          );
+          assertOk(!received().includes("CONNECT"), `tls_required ${tlsRequired}: the rogue read a CONNECT`);
+        });
+      }
+      // the same listener without nats.ca: the password goes out in clear, as doctor warns
+      await rogueNats(false, async (url, received) => {
+        const agent = world.agent([], { ...env, IOTAGENT_NATS_URL: url });
+        for (let i = 0; i < 100 && !received().includes(PRIVATE_PASSWORD); i++) await sleep(50);
+        await agent.stop();
+        assertOk(received().includes(PRIVATE_PASSWORD), "without nats.ca the rogue reads the password");
+      });
+    }, { configure: false });
   },
 });

@@ -13,6 +13,7 @@ import { DEFAULT_NATS_PASSWORD } from "../../lib/settings.ts";
 import { NatsServer } from "../support/nats_server.ts";
 import { freePort } from "../support/ports.ts";
 import { HttpProxy } from "../support/http_proxy.ts";
+import { TestCA } from "../support/pki.ts";
 import { until } from "../support/wait.ts";
 import { E2E, withWorld } from "../support/world.ts";
 
@@ -43,6 +44,41 @@ Deno.test("proxy sources: the settings, then the environment, then snapd's syste
   assertEquals(proxyFor(proxies, { tls: false, host: "id.example.com", port: 80 })?.host, "env-http:8080");
   assertEquals(showProxy(new URL("http://alice:s3cret@proxy:3128")), "http://***@proxy:3128");
   assertOk(bypasses(resolveProxies([{ name: "x", noProxy: "*" }]), "anything", 1));
+});
+
+Deno.test({
+  name: "an upload to https://<IP address> through the https proxy: TLS in the tunnel verifies that address",
+  ...E2E,
+  async fn() {
+    const proxy = await HttpProxy.start({});
+    const ca = TestCA.create();
+    const stranger = TestCA.create("another CA");
+    const issued = ca.issue("upload server", { ips: ["127.0.0.1"] });
+    const received: string[] = [];
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, cert: issued.certPem, key: issued.keyPem, onListen() {} },
+      async (request) => {
+        received.push(await request.text());
+        return new Response("stored");
+      },
+    );
+    try {
+      const url = new URL(`https://127.0.0.1:${server.addr.port}/snapshots/device-1.zip`);
+      const proxies = resolveProxies([{ name: "settings", https: proxy.url() }]);
+      const upload = (trust: TestCA) =>
+        uploadStream(url, new Blob(["snapshot"]).stream(), 8, { proxies, ca: trust.certPem });
+      await upload(ca);
+      assertEquals(received, ["snapshot"]);
+      assertEquals(await proxy.requests(), [`CONNECT 127.0.0.1:${server.addr.port}`]);
+      // still verified: a certificate of another CA for the same address is refused
+      const refused = await upload(stranger).then(() => "uploaded", (error: Error) => error.message);
+      assertMatch(refused, /^upload to 127\.0\.0\.1:\d+ failed: .*(certificate|issuer)/i);
+      assertEquals(received.length, 1);
+    } finally {
+      await server.shutdown();
+      await proxy.stop();
+    }
+  },
 });
 
 Deno.test({

@@ -14,14 +14,28 @@ import { resolvePaths } from "../../lib/paths.ts";
 import { systemClock } from "../../lib/clock.ts";
 import { createLogger, MemorySink } from "../../lib/log.ts";
 import { openSnapd } from "../../lib/adapters/snapd_http.ts";
+import { DEFAULT_NATS_PASSWORD } from "../../lib/settings.ts";
 
 const serverConfig = await Deno.readTextFile(new URL("../../snap/nats-server.conf", import.meta.url));
 
+/** A private NATS password: a healthy device has one (the published default keeps the API read-only). */
+const PRIVATE_PASSWORD = "a private test password 9c2d";
+
 /** The world, its agent with the local API, and the watchdog daemon, all running. */
-async function withDevice(fn: (world: World, env: Record<string, string>) => Promise<void>) {
+async function withDevice(
+  fn: (world: World, env: Record<string, string>) => Promise<void>,
+  password = PRIVATE_PASSWORD,
+) {
   await withWorld(async (world) => {
-    const nats = await NatsServer.fromConfig(serverConfig);
-    const env = { ...world.env, IOTAGENT_NATS_ENABLED: "true", IOTAGENT_NATS_URL: nats.url };
+    const nats = await NatsServer.fromConfig(
+      serverConfig.replace(`"${DEFAULT_NATS_PASSWORD}"`, JSON.stringify(password)),
+    );
+    const env = {
+      ...world.env,
+      IOTAGENT_NATS_ENABLED: "true",
+      IOTAGENT_NATS_URL: nats.url,
+      IOTAGENT_NATS_SNAPD_PASSWORD: password,
+    };
     const agent = world.agent([], env);
     const watchdog = startAgent(["watchdog"], env);
     try {
@@ -132,6 +146,30 @@ Deno.test({
       await Deno.writeTextFile(corrupt, "not a database ".repeat(500));
       await provoke({ IOTAGENT_SNAPLOGGER_DATABASE_LOCATION: corrupt }, /^\[FAIL\] change database: /m);
     });
+  },
+});
+
+Deno.test({
+  name: "the published default NATS password: status and doctor say in one line each that writes are refused",
+  ...E2E,
+  async fn() {
+    await withDevice(async (_world, env) => {
+      const status = await runAgent(["status"], env);
+      assertMatch(
+        line(status.output, "NATS"),
+        /^NATS +connected; every write refused: nats\.snapd\.password is the published default, so any local client could change this device; set a private password: set nats\.snapd\.password /,
+      );
+      const doctor = await runAgent(["doctor"], env);
+      assertEquals(doctor.code, 0, doctor.output);
+      assertMatch(
+        doctor.output,
+        /^\[warn\] NATS: 127\.0\.0\.1:\d+ accepts user snapd; the local API refuses every write: nats\.snapd\.password is the published default.*\n {7}hint: set a private password: set nats\.snapd\.password /m,
+      );
+      assertMatch(
+        doctor.output,
+        /^\[warn\] NATS transport: no nats\.ca: the password of user snapd travels in clear to whatever listens on nats:\/\/127\.0\.0\.1:\d+\n {7}hint: run the NATS server with TLS and set nats\.ca/m,
+      );
+    }, DEFAULT_NATS_PASSWORD);
   },
 });
 

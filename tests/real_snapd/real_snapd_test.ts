@@ -9,7 +9,6 @@
  * cannot run, every test here is skipped with one line saying why — except under CI=true.
  */
 import { join } from "node:path";
-import { DEFAULT_NATS_PASSWORD } from "../../lib/settings.ts";
 import { connectNats } from "../../lib/adapters/nats_connect.ts";
 import { assertEquals, assertIncludes, assertMatch, assertOk } from "../support/assert.ts";
 import { startAgent } from "../support/agent_process.ts";
@@ -329,10 +328,12 @@ Deno.test({
   name: "real snapd: the local NATS API lists the real snaps and starts real changes",
   ...TEST,
   async fn() {
-    const server = await NatsServer.start({ users: [{ user: "snapd", password: DEFAULT_NATS_PASSWORD }] });
+    // a private password: with the published default the API refuses every write
+    const password = "a private real-snapd test password";
+    const server = await NatsServer.start({ users: [{ user: "snapd", password }] });
     try {
       await withRealWorld(async (_world, snapd) => {
-        const client = await connectNats({ servers: server.url, user: "snapd", pass: DEFAULT_NATS_PASSWORD });
+        const client = await connectNats({ servers: server.url, user: "snapd", pass: password });
         try {
           const ask = async (subject: string, body: unknown) =>
             JSON.parse(new TextDecoder().decode(
@@ -371,7 +372,11 @@ Deno.test({
         } finally {
           await client.close();
         }
-      }, { IOTAGENT_NATS_ENABLED: "true", IOTAGENT_NATS_URL: server.url });
+      }, {
+        IOTAGENT_NATS_ENABLED: "true",
+        IOTAGENT_NATS_URL: server.url,
+        IOTAGENT_NATS_SNAPD_PASSWORD: password,
+      });
     } finally {
       await server.stop();
     }

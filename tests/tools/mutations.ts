@@ -384,6 +384,28 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/unit/support/fake_snapd_test.ts"],
     filter: "captured snapd",
   },
+  {
+    name: "log-userinfo-shown",
+    promise: "a URL's user:password never reaches a log line, registered or not (README: secrets; nats.url)",
+    edits: [edit("lib/log.ts", "  return hideUserinfo(out);\n", "  return out;\n")],
+    tests: ["tests/unit/log_test.ts", "tests/e2e/nats_api_test.ts"],
+    filter: "password",
+  },
+  {
+    name: "setting-userinfo-shown",
+    promise: "the start-up list of settings hides nats.url's user:password (README: nats.url)",
+    edits: [edit("lib/settings.ts", 'show: (urls) => urls.map(hideUserinfo).join(","),', "")],
+    tests: ["tests/unit/config_test.ts"],
+    filter: "hide the user name",
+  },
+  // the logs action (README's action table)
+  {
+    name: "logs-limit-unbounded",
+    promise: "a logs limit outside 1–10,000 is refused before snapd reads the journal (README: actions)",
+    edits: [edit("lib/actions/logs.ts", " || limit < 0 || limit > MAX_LOG_LINES", "")],
+    tests: ["tests/unit/actions/handlers_test.ts"],
+    filter: "limit outside",
+  },
   // logs (README: secrets never reach a line; design: values escaped)
   {
     name: "log-control-unescaped",
@@ -791,5 +813,65 @@ export const MUTATIONS: Mutation[] = [
     edits: [edit("lib/identity/enroller.ts", 'this.#phase = "waiting for a URL";', "")],
     tests: ["tests/e2e/nats_api_test.ts"],
     filter: "before enrollment the status subjects say so",
+  },
+  {
+    name: "upload-ip-servername",
+    promise:
+      "an upload to https://<IP address> through a proxy verifies that address, sending no SNI (README: uploads)",
+    edits: [edit("lib/uploads.ts", "...tlsTarget(url)", "servername: url.hostname")],
+    tests: ["tests/e2e/proxy_test.ts"],
+    filter: "https://<IP address>",
+  },
+  {
+    name: "failed-change-at-debug",
+    promise:
+      "a change that fails after its action was answered is warned with snapd's error and counted (README: status)",
+    edits: [
+      edit("lib/dms/snap_order.ts", 'outcome.kind === "ready" && outcome.change.status === "Error"', "false"),
+    ],
+    tests: ["tests/unit/dms/snap_order_test.ts"],
+    filter: "ends in Error",
+  },
+  // the local API with the published default password (README "Safe by default")
+  {
+    name: "nats-default-password-writes",
+    promise:
+      "while nats.snapd.password is the published default every write subject is refused (README: NATS)",
+    edits: [
+      edit(
+        "lib/nats/api.ts",
+        "if (definition.writes && ports.writeRefusal) return definition.failure(ports.writeRefusal);",
+        "",
+      ),
+    ],
+    tests: ["tests/e2e/nats_api_test.ts"],
+    filter: "published default password",
+  },
+  {
+    name: "nats-ca-ignored",
+    promise: "with nats.ca set a rogue plain-text listener on the NATS port reads no password (README: NATS)",
+    edits: [edit("lib/nats/service.ts", "            ...(ca ? { tls: { ca } } : {}),\n", "")],
+    tests: ["tests/e2e/nats_api_test.ts"],
+    filter: "rogue plain-text listener",
+  },
+  {
+    name: "status-default-password-silent",
+    promise: "status says on its NATS line that the writes are refused, and why (README: NATS)",
+    edits: [edit("lib/status_report.ts", 'nats.writesRefused ? `; every ${nats.writesRefused}` : ""', '""')],
+    tests: ["tests/e2e/status_doctor_test.ts"],
+    filter: "default NATS password",
+  },
+  {
+    name: "doctor-cleartext-silent",
+    promise: "doctor warns that the NATS password travels in clear without nats.ca (README: NATS)",
+    edits: [
+      edit(
+        "lib/doctor/doctor.ts",
+        "results.push(await checkNats(config, hints, options.natsConnect), checkNatsTransport(config));",
+        "results.push(await checkNats(config, hints, options.natsConnect));",
+      ),
+    ],
+    tests: ["tests/e2e/status_doctor_test.ts"],
+    filter: "default NATS password",
   },
 ];

@@ -128,6 +128,20 @@ Deno.test("describeConfig shows durations as written and masks secrets", () => {
   assertEquals(lines.join("\n").includes("hunter2-long"), false);
 });
 
+Deno.test("describeConfig and a refused value hide the user name and password of nats.url", () => {
+  const env = { IOTAGENT_NATS_URL: "nats://snapd:url-secret-1@nats.lan:4222, tls://a:url-secret-2@b:4443" };
+  const lines = describeConfig(buildConfig({ env }));
+  assertEquals(
+    lines.find((l) => l.startsWith("nats.url=")),
+    "nats.url=nats://***@nats.lan:4222,tls://***@b:4443 (env IOTAGENT_NATS_URL)",
+  );
+  assertThrows(
+    () => buildConfig({ env: { IOTAGENT_NATS_URL: "ftp://snapd:url-secret-3@nats.lan" } }),
+    ConfigError,
+    'invalid configuration: nats.url="ftp://***@nats.lan" (from env IOTAGENT_NATS_URL)',
+  );
+});
+
 Deno.test("loadConfig reads IOTAGENT_CONFIG and checks that mqtt.ca exists", async () => {
   const dir = await Deno.makeTempDir();
   const file = `${dir}/agent.json`;

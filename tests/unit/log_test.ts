@@ -82,3 +82,20 @@ Deno.test("each line comes with its record: level, category, message and fields 
   const [masked] = sink.records({ category: "agent.mqtt" });
   assertEquals([masked.message, masked.fields.cause], ["password *** refused", "***"]);
 });
+
+Deno.test("a URL's user name and password never reach a line or a record, though nobody registered them", () => {
+  const sink = new MemorySink();
+  const log = createLogger("agent", { sink, timestamps: false, level: "debug" });
+  log.debug("setting nats.url=nats://snapd:unregistered-pw@nats.lan:4222,tls://u:p%40ss@other:4443 (snap)", {
+    server: "nats://snapd:field-pw@nats.lan:4222",
+  });
+  const [line] = sink.lines;
+  for (const secret of ["unregistered-pw", "field-pw", "p%40ss", "snapd:"]) {
+    assertOk(!line.includes(secret), line);
+    assertOk(!JSON.stringify(sink.records()).includes(secret), JSON.stringify(sink.records()));
+  }
+  assertEquals(
+    line,
+    'DEBUG agent: setting nats.url=nats://***@nats.lan:4222,tls://***@other:4443 (snap) server="nats://***@nats.lan:4222"',
+  );
+});

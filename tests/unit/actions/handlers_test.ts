@@ -304,6 +304,21 @@ Deno.test("unregister: the device as result, and the agent is told to clear the 
   });
 });
 
+Deno.test("logs: a limit outside 1–10,000 lines is refused before snapd is asked", async () => {
+  await withActionEnv(async ({ snapd, context }) => {
+    for (const limit of [-1, -100, 10_001, 1e9]) {
+      assertEquals(
+        failed(
+          await run(request("logs", { data: JSON.stringify({ url: "https://x/logs", limit }) }), context),
+        ),
+        'invalid data for logs: "limit" must be a whole number of lines from 1 to 10000',
+        `limit ${limit}`,
+      );
+    }
+    assertEquals(snapd.requestsTo("GET", "/v2/logs").length, 0, "no out-of-range limit reached snapd");
+  });
+});
+
 Deno.test("logs: the journal in Go's line format, PUT with its length, default 100 lines; errors reported", async () => {
   const uploads = UploadServer.start();
   try {

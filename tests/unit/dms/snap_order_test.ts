@@ -134,3 +134,31 @@ Deno.test("snapd's changes cannot be read after a restart: one warning, and the 
     await restarted.idle();
   });
 });
+
+Deno.test("a change that ends in Error after its action was answered is warned with the snap, the action and snapd's error, and counted", async () => {
+  await withDelivery(async (bench) => {
+    bench.snapd.running = true;
+    const delivery = bench.delivery();
+    bench.send({ id: "d1", action: "disable", snap: "peer-svc" });
+    await settle();
+    assertEquals(bench.responses("d1").map((r) => r.result), ["51"], "answered at the 202");
+    const err =
+      'cannot perform the following tasks:\n- Run configure hook of "peer-svc" snap (exit status 1)';
+    bench.snapd.finish("51", "Error");
+    Object.assign(bench.snapd.list.find((c) => c.id === "51")!, { err });
+    await bench.clock.advance(3000);
+    assertEquals(
+      bench.logs.records({ level: "warn", message: `change 51 of action d1 on peer-svc failed: ${err}` })
+        .length,
+      1,
+    );
+    assertEquals(delivery.changeFailure, {
+      count: 1,
+      changeId: "51",
+      id: "d1",
+      snap: "peer-svc",
+      error: err,
+    });
+    delivery.stop();
+  });
+});
