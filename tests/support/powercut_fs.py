@@ -604,10 +604,23 @@ def unmount(mountpoint):
             continue
 
 
+def parent_alive(parent):
+    if os.getppid() != parent:
+        return False
+    try:
+        with open(f"/proc/{parent}/stat") as status:
+            state = status.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    # A zombie whose last thread is stuck in a request we block never gets reaped (we stay its child): its death
+    # has to be seen here, and answering the blocked requests lets it finish.
+    return state != "Z"
+
+
 def watch_parent(fs):
     """Unmounts when the process that started us dies (a test runner killed before it could unmount)."""
     parent = os.getppid()
-    while os.getppid() == parent:
+    while parent_alive(parent):
         time.sleep(0.5)
     with fs.cond:
         fs.orphaned = True
