@@ -20,6 +20,7 @@ import type { LocalApi } from "./lib/agent.ts";
 import { ConfigError, describeConfig, loadConfig, settingsDigest } from "./lib/config.ts";
 import { type AgentConfig, SETTINGS } from "./lib/settings.ts";
 import type { OpenSession } from "./lib/dms/link.ts";
+import type { ParamsFile } from "./lib/identity/params.ts";
 import { installLastResortGuard } from "./lib/guard.ts";
 import type { InstanceLock } from "./lib/instance_lock.ts";
 import type { ProcessIdentity } from "./lib/system/process.ts";
@@ -238,6 +239,9 @@ export async function runAgentDaemon(
   ]);
   const proxies = await dialProxies(config, snapd, log.child("proxy"));
   const db = await openAgentDb(join(paths.dataDir, "agent.db"), log.child("store"));
+  const params = new ParamsFile(paths, log.child("params"), {
+    allowInsecureHttp: config["identity.allow-insecure-http"],
+  });
   try {
     const agent = new Agent({
       config,
@@ -247,9 +251,9 @@ export async function runAgentDaemon(
       ports: {
         snapd,
         db,
-        params: new ParamsFile(paths, log.child("params")),
+        params,
         credentials: new CredentialsStore(paths, log.child("credentials")),
-        openSession: await mqttSessions(config, log.child("dms.mqtt"), proxies),
+        openSession: await mqttSessions(config, log.child("dms.mqtt"), proxies, params),
         upload: (url, body, length) => uploadStream(url, body, length, { proxies }),
         readMetrics: (deviceId, onError) => metrics.readMetrics(deviceId, onError),
         clock: clock.systemClock,
@@ -307,7 +311,12 @@ async function dialProxies(config: AgentConfig, snapd: SnapdClient, log: Logger)
   return proxies;
 }
 
-async function mqttSessions(config: AgentConfig, log: Logger, proxies: Proxies): Promise<OpenSession> {
+async function mqttSessions(
+  config: AgentConfig,
+  log: Logger,
+  proxies: Proxies,
+  params: ParamsFile,
+): Promise<OpenSession> {
   const [
     { MqttSession },
     { brokerTrust },
@@ -333,6 +342,7 @@ async function mqttSessions(config: AgentConfig, log: Logger, proxies: Proxies):
         verify: config["mqtt.verify"],
         caFile: config["mqtt.ca"],
         organizationRoot: enrollment.organization.rootcert,
+        organizationRootFrom: await identityUrlOf(params),
       }),
       keepaliveMs: config["mqtt.keepalive"],
       reconnectSpreadMs: config["mqtt.reconnect-spread"],
@@ -345,6 +355,12 @@ async function mqttSessions(config: AgentConfig, log: Logger, proxies: Proxies):
       failbackMs: config["mqtt.failback-interval"],
       ...handlers,
     });
+}
+
+/** The identity service URL the enrollment came from, as `params` holds it (refused or not). */
+async function identityUrlOf(params: ParamsFile): Promise<string | undefined> {
+  const state = await params.inspect();
+  return state.kind === "configured" ? state.params.url : state.kind === "refused" ? state.url : undefined;
 }
 
 /** Starts the local NATS API (loaded only when enabled); it never delays enrollment or MQTT. */
@@ -537,17 +553,23 @@ async function doctor(configFile: string | undefined, flags: Record<string, stri
   }
 }
 
-async function configure(url: string | undefined): Promise<void> {
+async function configure(
+  url: string | undefined,
+  configFile: string | undefined,
+  flags: Record<string, string>,
+): Promise<void> {
   if (!url) fail("configure needs --url URL (or --check)", EXIT_USAGE);
   const { ParamsFile, validateIdentityUrl } = await import("./lib/identity/params.ts");
+  // the settings decide whether plain http is allowed, so they are read (and validated) first
+  const { config, paths } = await settings(configFile, flags);
+  const urlOptions = { allowInsecureHttp: config["identity.allow-insecure-http"] };
   try {
-    validateIdentityUrl(url);
+    validateIdentityUrl(url, urlOptions);
   } catch (error) {
     fail(errorMessage(error), EXIT_CONFIG);
   }
-  const paths = processPaths();
   const log = createLogger("configure", { timestamps: false });
-  await new ParamsFile(paths, log).write(url);
+  await new ParamsFile(paths, log, urlOptions).write(url);
   console.log(`Using url ${url} (written to ${paths.params})`);
 }
 
@@ -572,7 +594,7 @@ if (import.meta.main) {
         await daemon("watchdog", configFile, flags, runWatchdog);
         break;
       case "configure":
-        await (check ? checkConfiguration(configFile, flags) : configure(url));
+        await (check ? checkConfiguration(configFile, flags) : configure(url, configFile, flags));
         break;
       case "status":
         Deno.exit(await status(configFile, flags, json));

@@ -53,9 +53,10 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   const paths = processPaths();
-  const service = `${Deno.env.get("SNAP_NAME")}.agent`;
+  // the instance name: a parallel install (`iot-agent_foo`) stops and starts its own agent, not the other one
+  const service = `${paths.snapName}.agent`;
   if (paths.inSnap && !isRoot()) {
-    console.error("unregister: must be run as root: sudo iot-agent.unregister");
+    console.error(`unregister: must be run as root: sudo ${paths.snapName}.unregister`);
     return 77;
   }
   let stopped = false;

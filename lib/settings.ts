@@ -286,6 +286,10 @@ export const SETTINGS = {
     "2m",
     "How long an action retries while snapd answers 409 snap-change-conflict before it replies with the error.",
   ),
+  "identity.allow-insecure-http": flag(
+    false,
+    "Allow an http:// identity service URL outside loopback: anyone on the path reads the device's key (insecure).",
+  ),
   "uploads.allow-http": flag(
     false,
     "Allow logs and snapshot uploads to plain http URLs (https only by default).",

@@ -84,13 +84,35 @@ export async function requestEnrollment(
   }
 }
 
+/**
+ * The body as text, read at most {@link MAX_RESPONSE_BYTES}: a declared length over the limit is refused before
+ * reading, and an undeclared one (chunked) is counted as it streams and cut at the limit — never buffered whole.
+ */
 async function readLimited(response: Response): Promise<string> {
   const declared = Number(response.headers.get("Content-Length") ?? "0");
   if (declared > MAX_RESPONSE_BYTES) {
     await response.body?.cancel();
     throw new Error(`answer too large (${declared} bytes)`);
   }
-  const bytes = new Uint8Array(await response.arrayBuffer());
-  if (bytes.length > MAX_RESPONSE_BYTES) throw new Error(`answer too large (${bytes.length} bytes)`);
+  if (!response.body) return "";
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    length += value.length;
+    if (length > MAX_RESPONSE_BYTES) {
+      await reader.cancel();
+      throw new Error(`answer too large (more than ${MAX_RESPONSE_BYTES} bytes)`);
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
   return new TextDecoder().decode(bytes);
 }

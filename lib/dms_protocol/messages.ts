@@ -37,6 +37,12 @@ export type DecodedRequest =
 /** Requests larger than this are refused (Part 1 §3). */
 export const MAX_REQUEST_BYTES = 256 * 1024;
 
+/** Longer ids are refused: no DMS issues one (they are KSUIDs), and each is kept in the journal and replies. */
+export const MAX_ID_LENGTH = 256;
+
+/** Longer actions are refused: the longest action name is a few letters. */
+export const MAX_ACTION_LENGTH = 64;
+
 const FIELDS = ["id", "action", "snap", "data"] as const;
 
 /** Decodes and type-checks a request payload. Never throws. */
@@ -65,17 +71,28 @@ export function decodeActionRequest(payload: Uint8Array, maxBytes = MAX_REQUEST_
     return { kind: "unanswerable", error: id === undefined || id === "" ? "no id" : `"id" is not a string` };
   }
   const action = typeof values.action === "string" ? values.action : "";
+  // a refusal carries the id and action cut to their bounds, as the oversized-payload path does: what is echoed
+  // and recorded stays small however long the DMS's values were
+  const refuse = (error: string): DecodedRequest => ({
+    kind: "invalid",
+    id: id.slice(0, MAX_ID_LENGTH),
+    action: action.slice(0, MAX_ACTION_LENGTH),
+    error,
+  });
   for (const field of FIELDS) {
     const value = values[field];
     if (value !== undefined && value !== null && typeof value !== "string") {
       const type = Array.isArray(value) ? "array" : typeof value;
-      return {
-        kind: "invalid",
-        id,
-        action,
-        error: `invalid request: "${field}" must be a string, got ${type}`,
-      };
+      return refuse(`invalid request: "${field}" must be a string, got ${type}`);
     }
+  }
+  if (id.length > MAX_ID_LENGTH) {
+    return refuse(`invalid request: "id" is ${id.length} characters long (limit ${MAX_ID_LENGTH})`);
+  }
+  if (action.length > MAX_ACTION_LENGTH) {
+    return refuse(
+      `invalid request: "action" is ${action.length} characters long (limit ${MAX_ACTION_LENGTH})`,
+    );
   }
   return {
     kind: "request",

@@ -48,7 +48,9 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> 
   const results: CheckResult[] = [];
   results.push(await checkSnapd(snapd, paths.inSnap, options.snapctl, hints));
   results.push(await checkAssertions(snapd));
-  const params = await new ParamsFile(paths, log).inspect();
+  const params = await new ParamsFile(paths, log, {
+    allowInsecureHttp: config["identity.allow-insecure-http"],
+  }).inspect();
   const enrollment = await readEnrollment(paths.credentials);
   const enrolled = enrollment !== undefined && !(enrollment instanceof Error);
   results.push(...await checkProxies(options.proxies));

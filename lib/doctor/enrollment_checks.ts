@@ -54,6 +54,9 @@ export async function checkIdentity(
       `set the URL again: ${hints.setUrl}`,
     );
   }
+  if (params.kind === "refused") {
+    return problem(`params: ${params.error}`, `set an https URL: ${hints.setUrl}`);
+  }
   if (params.kind !== "configured") {
     return problem("no identity service URL (params missing or empty)", hints.setUrl);
   }

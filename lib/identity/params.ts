@@ -17,18 +17,27 @@ export interface Params {
   path: string;
 }
 
+/** Options of {@link validateIdentityUrl} and {@link ParamsFile}. */
+export interface IdentityUrlOptions {
+  /**
+   * `identity.allow-insecure-http`: accept `http://` to a host outside loopback, where anyone on the path reads
+   * the device's private key and can swap the organisation root certificate. @default false
+   */
+  allowInsecureHttp?: boolean;
+}
+
 /**
- * Checks an identity service URL exactly as it will be stored and used: http or https, a host, nothing that the
- * URL parser would quietly drop or rewrite (control characters, white space) and no credentials (they would be
- * stored in clear and shown in every message).
+ * Checks an identity service URL exactly as it will be stored and used: https (http only to a loopback host,
+ * or with `allowInsecureHttp`), a host, nothing that the URL parser would quietly drop or rewrite (control
+ * characters, white space) and no credentials (they would be stored in clear and shown in every message).
  * @throws {TypeError} one line saying what is wrong; a password in the URL is never repeated.
  */
-export function validateIdentityUrl(url: string): string {
-  const problem = identityUrlProblem(url);
+export function validateIdentityUrl(url: string, options: IdentityUrlOptions = {}): string {
+  const problem = identityUrlProblem(url) ?? clearTextProblem(url, options);
   if (problem) {
     throw new TypeError(
       `invalid identity service URL ${showValue(withoutCredentials(url))}: ${problem}; ` +
-        `expected http(s)://host[:port][/path]`,
+        `expected https://host[:port][/path]`,
     );
   }
   return url;
@@ -54,6 +63,28 @@ function identityUrlProblem(url: string): string | undefined {
   return undefined;
 }
 
+/**
+ * True when an enrollment from `url` crosses a network in clear text: `http://` to a host outside loopback
+ * (127.0.0.0/8, ::1, `localhost`). Such an answer's root certificate may have been swapped on the way.
+ */
+export function travelsInClearText(url: string): boolean {
+  const parsed = URL.parse(url);
+  return parsed?.protocol === "http:" && !isLoopbackHost(parsed.hostname);
+}
+
+/** 127.0.0.0/8, ::1 and `localhost` (with or without a trailing dot): traffic that never leaves the device. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/^\[|\]$/g, "").replace(/\.$/, "");
+  if (host === "localhost" || host === "::1") return true;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+function clearTextProblem(url: string, options: IdentityUrlOptions): string | undefined {
+  if (options.allowInsecureHttp || !travelsInClearText(url)) return undefined;
+  return "plain http outside loopback lets anyone on the path read the device's private key and swap the " +
+    "broker's root certificate; use https, or set identity.allow-insecure-http=true (insecure)";
+}
+
 /** The URL with any `user:password@` replaced, for messages. */
 function withoutCredentials(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, "$1***@");
@@ -65,6 +96,8 @@ export type ParamsState =
   | { kind: "corrupt"; error: string }
   /** There, but without a URL: not configured. */
   | { kind: "empty" }
+  /** There, with a URL the settings refuse (plain http outside loopback): not used. */
+  | { kind: "refused"; url: string; error: string }
   | { kind: "configured"; params: Params };
 
 /** Reads and writes `params`. */
@@ -72,7 +105,11 @@ export class ParamsFile {
   constructor(
     private readonly paths: Pick<AgentPaths, "params" | "credentialsPathForParams">,
     private readonly log: Logger,
+    private readonly options: IdentityUrlOptions = {},
   ) {}
+
+  /** The last refusal logged, so a polled `params` says it once, not every poll. */
+  #refusalLogged: string | undefined;
 
   /** The file's path. */
   get path(): string {
@@ -94,6 +131,12 @@ export class ParamsFile {
     }
     const { url, path } = parsed as { url?: unknown; path?: unknown };
     if (typeof url !== "string" || url.trim() === "") return { kind: "empty" };
+    try {
+      // the Go agent's configure wrote any URL: it is checked here as `configure --url` checks it
+      validateIdentityUrl(url.trim(), this.options);
+    } catch (error) {
+      return { kind: "refused", url: url.trim(), error: errorMessage(error) };
+    }
     return {
       kind: "configured",
       params: {
@@ -113,6 +156,10 @@ export class ParamsFile {
       const aside = await moveAside(this.paths.params);
       this.log.error(`${this.paths.params} is corrupt (${state.error}); moved to ${aside}`);
     }
+    if (state.kind === "refused" && state.error !== this.#refusalLogged) {
+      this.log.error(`${this.paths.params}: ${state.error}`);
+    }
+    this.#refusalLogged = state.kind === "refused" ? state.error : undefined;
     return state.kind === "configured" ? state.params : undefined;
   }
 
@@ -124,7 +171,7 @@ export class ParamsFile {
   /** Writes `{"url","path"}` atomically with mode 0600. */
   async write(url: string): Promise<void> {
     const content = JSON.stringify({
-      url: validateIdentityUrl(url),
+      url: validateIdentityUrl(url, this.options),
       path: this.paths.credentialsPathForParams,
     });
     await writeFileAtomic(this.paths.params, content);

@@ -7,6 +7,8 @@ import { rootCertificates } from "node:tls";
 import { readTextIfExists } from "../files.ts";
 import { BrokerNameMismatchError } from "./broker_address.ts";
 import { errorMessage } from "../errors.ts";
+import { travelsInClearText } from "../identity/params.ts";
+import { hideUserinfo } from "../log.ts";
 
 /** The system CA bundle on Debian and Ubuntu (Ubuntu Core included). */
 export const SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
@@ -28,6 +30,12 @@ export interface BrokerTrustOptions {
   caFile?: string;
   /** The enrollment's organisation root certificate (PEM), possibly empty. */
   organizationRoot: string;
+  /**
+   * The identity service URL the enrollment (and its root certificate) came from. Over plain http outside
+   * loopback the root certificate may have been swapped on the way, so it is not trusted: the broker must then
+   * be vouched for by `mqtt.ca` (or the system store).
+   */
+  organizationRootFrom?: string;
   /** @default SYSTEM_CA_BUNDLE */
   systemBundle?: string;
 }
@@ -42,8 +50,16 @@ export async function brokerTrust(options: BrokerTrustOptions): Promise<BrokerTr
   const system = await readTextIfExists(options.systemBundle ?? SYSTEM_CA_BUNDLE).catch(() => undefined);
   if (system) ca.push(...splitPem(system));
   if (options.organizationRoot) {
-    ca.push(options.organizationRoot);
-    sources.push("organisation root certificate");
+    if (options.organizationRootFrom && travelsInClearText(options.organizationRootFrom)) {
+      sources.push(
+        `not the organisation root certificate (it came over plain http from ${
+          hideUserinfo(options.organizationRootFrom)
+        }, where anyone on the path could have swapped it; set mqtt.ca)`,
+      );
+    } else {
+      ca.push(options.organizationRoot);
+      sources.push("organisation root certificate");
+    }
   }
   if (options.caFile) {
     let bundle: string;

@@ -212,6 +212,34 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "an id over 256 characters or an action over 64 gets one refusal, cut to the bounds, and never runs",
+  ...E2E,
+  async fn() {
+    await withWorld(async (world) => {
+      world.agent();
+      const id = await world.online({ timeoutMs: 30_000 });
+      const longId = "L".repeat(300);
+      await world.dms.send(id, JSON.stringify({ id: longId, action: "device" }));
+      assertEquals(await world.dms.response(id, longId.slice(0, 256)), {
+        action: "device",
+        id: longId.slice(0, 256),
+        message: 'invalid request: "id" is 300 characters long (limit 256)',
+        success: false,
+      });
+      await world.dms.send(id, JSON.stringify({ id: "long-action", action: "device".repeat(20) }));
+      const refused = await world.dms.response(id, "long-action");
+      assertEquals([refused.action, refused.success], ["device".repeat(20).slice(0, 64), false]);
+      assertEquals((await world.dms.request(id, { action: "device" })).success, true, "still answering");
+      assertEquals(
+        world.dms.responses(id).filter((r) => r.json?.id === longId.slice(0, 256)).length,
+        1,
+        "one reply",
+      );
+    });
+  },
+});
+
 for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
   Deno.test({
     name: `${signal} stops the agent cleanly: MQTT DISCONNECT and exit code 0`,

@@ -135,6 +135,93 @@ Deno.test("configure hook: a bad value is refused with the agent's message; noth
   }
 });
 
+Deno.test("configure hook: an http:// URL outside loopback is refused unless identity.allow-insecure-http is set", async () => {
+  const snap = await fakeSnap();
+  try {
+    await runIn(snap, hook);
+    await snap.setConfig({ ...(await snap.config()), url: "http://identity.example.com" });
+    const refused = await runIn(snap, hook);
+    assertEquals(refused.code, 1);
+    assertMatch(
+      refused.stderr.trim(),
+      /^invalid identity service URL "http:\/\/identity\.example\.com": plain http outside loopback .*identity\.allow-insecure-http=true \(insecure\)/,
+    );
+    assertEquals(refused.stderr.trim().split("\n").length, 1, "one line");
+    assertEquals(await Deno.stat(join(snap.env.SNAP_DATA, "params")).then(() => true, () => false), false);
+    await snap.setConfig({ ...(await snap.config()), identity: { "allow-insecure-http": true } });
+    const accepted = await runIn(snap, hook);
+    assertEquals(accepted.code, 0, accepted.stderr);
+    assertEquals(
+      JSON.parse(await Deno.readTextFile(join(snap.env.SNAP_DATA, "params"))).url,
+      "http://identity.example.com",
+    );
+  } finally {
+    await snap.remove();
+  }
+});
+
+Deno.test("configure hook: the same URL again after unregister writes params; unset url removes them", async () => {
+  const snap = await fakeSnap();
+  try {
+    const params = join(snap.env.SNAP_DATA, "params");
+    const exists = () => Deno.stat(params).then(() => true, () => false);
+    const url = "https://identity.example.com:8030";
+    await runIn(snap, hook);
+    await snap.setConfig({ ...(await snap.config()), url });
+    assertEquals((await runIn(snap, hook)).code, 0);
+    assertOk(await exists());
+    assertEquals((await runIn(snap, join(snap.env.SNAP, "bin/unregister"))).code, 0);
+    assertEquals(await exists(), false, "unregister removed params");
+    // `snap set iot-agent url=<the same URL>`: snapd runs the hook with an unchanged url
+    const again = await runIn(snap, hook);
+    assertEquals(again.code, 0, again.stderr);
+    assertEquals(JSON.parse(await Deno.readTextFile(params)).url, url, "params written again");
+    assertEquals(
+      (await snap.calls()).filter((c) => c.startsWith("restart")).at(-1),
+      "restart iot-agent.agent",
+    );
+
+    const { url: _, ...withoutUrl } = await snap.config();
+    await snap.setConfig(withoutUrl); // `snap unset iot-agent url`
+    assertEquals((await runIn(snap, hook)).code, 0);
+    assertEquals(await exists(), false, "the withdrawn URL is not kept for the next enrollment");
+    assertEquals((await runIn(snap, hook)).code, 0, "nothing to do");
+
+    // a Go agent's params, url never set in the snap: a refresh's hook run keeps them
+    const goParams = JSON.stringify({ url, path: "/var/snap/iot-agent/current/.secret" });
+    await Deno.writeTextFile(params, goParams);
+    assertEquals((await runIn(snap, hook)).code, 0);
+    assertEquals(await Deno.readTextFile(params), goParams);
+  } finally {
+    await snap.remove();
+  }
+});
+
+Deno.test("a parallel install (iot-agent_foo): the hook and unregister act on their own instance's services", async () => {
+  const snap = await fakeSnap({ instanceName: "iot-agent_foo" });
+  try {
+    await runIn(snap, hook);
+    await snap.setConfig({ ...(await snap.config()), url: "https://identity.example.com" });
+    assertEquals((await runIn(snap, hook)).code, 0);
+    await snap.setConfig({ ...(await snap.config()), watchdog: { reboot: false } });
+    assertEquals((await runIn(snap, hook)).code, 0);
+    const unregister = await runIn(snap, join(snap.env.SNAP, "bin/unregister"));
+    assertEquals(unregister.code, 0, unregister.stderr);
+    assertMatch(unregister.stdout, /snap set iot-agent_foo url=/);
+    assertEquals(
+      (await snap.calls()).filter((c) => /^(restart|stop|start) /.test(c)),
+      [
+        "restart iot-agent_foo.agent",
+        "restart iot-agent_foo.watchdog",
+        "stop iot-agent_foo.agent",
+        "start iot-agent_foo.agent",
+      ],
+    );
+  } finally {
+    await snap.remove();
+  }
+});
+
 Deno.test("unregister in the snap: as root, stops the agent, removes .secret and params, starts it; idempotent", async () => {
   const snap = await fakeSnap();
   try {

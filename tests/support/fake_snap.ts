@@ -59,8 +59,14 @@ else:
     sys.exit(2)
 `;
 
-/** Creates a fake snap named `iot-agent`. */
-export async function fakeSnap(): Promise<FakeSnap> {
+/** Options of {@link fakeSnap}. */
+export interface FakeSnapOptions {
+  /** `$SNAP_INSTANCE_NAME`, as snapd sets it for a parallel install (`iot-agent_foo`). @default "iot-agent" */
+  instanceName?: string;
+}
+
+/** Creates a fake snap named `iot-agent` (installed as `instanceName`). */
+export async function fakeSnap(options: FakeSnapOptions = {}): Promise<FakeSnap> {
   const dir = await Deno.makeTempDir({ prefix: "fake-snap-" });
   const snap = join(dir, "snap");
   const bin = join(dir, "path");
@@ -83,6 +89,8 @@ export async function fakeSnap(): Promise<FakeSnap> {
   const env = {
     SNAP: snap,
     SNAP_NAME: "iot-agent",
+    // snapd sets both; they differ only in a parallel install
+    SNAP_INSTANCE_NAME: options.instanceName ?? "iot-agent",
     SNAP_DATA: data,
     SNAP_COMMON: common,
     PATH: `${bin}:${Deno.env.get("PATH")}`,

@@ -874,4 +874,108 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/e2e/status_doctor_test.ts"],
     filter: "default NATS password",
   },
+  // no enrollment in clear text (README "How enrollment works"; docs/protocol.md §1)
+  {
+    name: "identity-http-accepted",
+    promise:
+      "an http:// identity URL outside loopback is refused without identity.allow-insecure-http (README)",
+    edits: [
+      edit(
+        "lib/identity/params.ts",
+        "if (options.allowInsecureHttp || !travelsInClearText(url)) return undefined;",
+        "return undefined;",
+      ),
+    ],
+    tests: ["tests/e2e/clear_text_enrollment_test.ts", "tests/e2e/snap_test.ts"],
+    filter: "/outside loopback is refused|man in the middle/",
+  },
+  {
+    name: "params-url-unchecked",
+    promise:
+      "a params file (the Go agent's) holding an http:// URL outside loopback is never dialled (protocol §1)",
+    edits: [edit("lib/identity/params.ts", "      validateIdentityUrl(url.trim(), this.options);\n", "")],
+    tests: ["tests/e2e/clear_text_enrollment_test.ts"],
+    filter: "man in the middle",
+  },
+  {
+    name: "clear-text-root-trusted",
+    promise: "a root certificate that came over plain http is never the only trust for the broker (README)",
+    edits: [
+      edit(
+        "lib/mqtt/tls.ts",
+        "if (options.organizationRootFrom && travelsInClearText(options.organizationRootFrom)) {",
+        "if (false) {",
+      ),
+    ],
+    tests: ["tests/e2e/clear_text_enrollment_test.ts"],
+    filter: "not trusted alone",
+  },
+  // the configure hook and parallel installs (README "On a device")
+  {
+    name: "hook-same-url-ignored",
+    promise: "after unregister, setting the same URL again writes params (README: unregister)",
+    edits: [
+      edit(
+        "snap/hooks/configure",
+        ' || ! grep -qF "{\\"url\\":\\"$url\\"," "$params" 2>/dev/null; }',
+        "; }",
+      ),
+    ],
+    tests: ["tests/e2e/snap_test.ts"],
+    filter: "same URL again",
+  },
+  {
+    name: "hook-unset-keeps-params",
+    promise: "snap unset url removes params: the withdrawn URL is not used to enroll (README: configuration)",
+    edits: [edit("snap/hooks/configure", '  rm -f "$params"\n', "  :\n")],
+    tests: ["tests/e2e/snap_test.ts"],
+    filter: "same URL again",
+  },
+  {
+    name: "hook-snap-name",
+    promise: "the configure hook restarts its own instance's daemons in a parallel install (README)",
+    edits: [
+      edit(
+        "snap/hooks/configure",
+        'snapctl restart "$SNAP_INSTANCE_NAME.agent"',
+        'snapctl restart "$SNAP_NAME.agent"',
+      ),
+    ],
+    tests: ["tests/e2e/snap_test.ts"],
+    filter: "parallel install",
+  },
+  {
+    name: "unregister-snap-name",
+    promise: "unregister stops and starts its own instance's agent in a parallel install (README)",
+    edits: [
+      edit(
+        "unregister.ts",
+        "const service = `${paths.snapName}.agent`;",
+        'const service = `${Deno.env.get("SNAP_NAME")}.agent`;',
+      ),
+    ],
+    tests: ["tests/e2e/snap_test.ts"],
+    filter: "parallel install",
+  },
+  // bounds by bytes (design: every queue and store has a bound)
+  {
+    name: "identity-answer-buffered",
+    promise: "an identity answer without Content-Length is cut at 1 MiB while streaming, never read whole",
+    edits: [edit("lib/adapters/identity_http.ts", "if (length > MAX_RESPONSE_BYTES) {", "if (false) {")],
+    tests: ["tests/unit/identity/identity_answer_limit_test.ts"],
+  },
+  {
+    name: "request-id-unbounded",
+    promise: "a request id over 256 characters is refused, cut to 256 (docs/protocol.md §2 Payloads)",
+    edits: [edit("lib/dms_protocol/messages.ts", "if (id.length > MAX_ID_LENGTH) {", "if (false) {")],
+    tests: ["tests/unit/dms/request_bounds_test.ts", "tests/e2e/agent_e2e_test.ts"],
+    filter: "/over 256/",
+  },
+  {
+    name: "request-action-unbounded",
+    promise: "a request action over 64 characters is refused, cut to 64 (docs/protocol.md §2 Payloads)",
+    edits: [edit("lib/dms_protocol/messages.ts", "if (action.length > MAX_ACTION_LENGTH) {", "if (false) {")],
+    tests: ["tests/unit/dms/request_bounds_test.ts"],
+    filter: "over 64",
+  },
 ];
