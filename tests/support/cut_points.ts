@@ -86,10 +86,11 @@ export async function cutAt<S>(
       const ran = scenario.run(state).then(() => "completed" as const);
       // never rejects: a run that completes first leaves it waiting out its time
       const froze = fs.waitFrozen(RUN_TIMEOUT_MS).then(() => "frozen" as const, () => "never" as const);
-      const outcome = await within(Promise.race([ran, froze]), `the run cut at ${k}`, RUN_TIMEOUT_MS);
+      await within(Promise.race([ran, froze]), `the run cut at ${k}`, RUN_TIMEOUT_MS);
       ran.catch(() => {}); // the run fails once its processes die
       let cut: CutPoint | undefined;
-      if (outcome === "frozen") {
+      // a run may complete right as its last operation froze the filesystem: frozen is frozen
+      if (await fs.frozen()) {
         const { lastOp } = await fs.status();
         cut = { k, op: lastOp?.op ?? "?", file: fileKind(lastOp?.path ?? "?") };
         await scenario.kill(state);
