@@ -246,6 +246,12 @@ export const SETTINGS = {
     "10s",
     "After a broker connection drops, the first reconnect waits a random delay up to this (a fleet spreads out).",
   ),
+  "mqtt.max-reply-bytes": count(
+    131072,
+    1024,
+    268_435_455,
+    "Largest reply to the DMS (its MQTT packet), in bytes; a larger one is replaced by an error naming its size.",
+  ),
   "mqtt.brokers": brokerList(
     "Extra brokers, tried in order after the one the identity service names, with the same client certificate.",
   ),

@@ -30,14 +30,11 @@ import { type BackoffOptions, retry } from "../retry.ts";
 import type { SnapdPort } from "../snapd/port.ts";
 import { ActionJournal, type JournalEntry } from "./journal.ts";
 import { type ChangeFailure, SnapOrder } from "./snap_order.ts";
-import {
-  type ActionRequest,
-  type ActionResponse,
-  decodeActionRequest,
-  encodeActionResponse,
-} from "../dms_protocol/messages.ts";
+import { type ActionRequest, type ActionResponse, decodeActionRequest } from "../dms_protocol/messages.ts";
 import { Outbox } from "./outbox.ts";
 import { answerWithoutRecord } from "./unrecorded.ts";
+import { answerKnownId } from "./redelivery.ts";
+import { DEFAULT_MAX_REPLY_BYTES, encodeBoundedReply } from "./reply_size.ts";
 import { announceResponse, logAction } from "./action_log.ts";
 import { asError, errorMessage, isStorageFull } from "../errors.ts";
 import { failpoint } from "../failpoints.ts";
@@ -78,6 +75,8 @@ export interface DeliveryOptions extends DeliveryPorts {
   changePoll?: BackoffOptions;
   /** Called once an `unregister` reply was acknowledged: clear the enrollment. */
   onUnregister(): Promise<void>;
+  /** The largest reply, as its PUBLISH packet, in bytes (`mqtt.max-reply-bytes`). @default 131072 */
+  maxReplyBytes?: number;
 }
 
 /** The delivery unit of one enrollment. */
@@ -130,6 +129,11 @@ export class Delivery {
     return this.#outbox.depth;
   }
 
+  /** Responses set aside because the broker kept refusing them (see outbox.ts). */
+  get setAsideReplies(): number {
+    return this.#outbox.setAside;
+  }
+
   /** Why the last write of action state failed, while writes fail (a full disk). */
   get storageProblem(): string | undefined {
     return this.#storage.lastCause;
@@ -157,7 +161,7 @@ export class Delivery {
           accepted = this.#journal.accept(request, now, this.#answer(response));
         } catch (error) {
           if (!isStorageFull(error)) throw error;
-          return void this.#options.publish(this.#options.responseTopic, encodeActionResponse(response))
+          return void this.#options.publish(this.#options.responseTopic, this.#encode(response))
             .catch(() => {});
         }
         if (!accepted.fresh) return this.#redelivered(accepted.entry, redelivered);
@@ -228,35 +232,14 @@ export class Delivery {
       run,
       early,
       log: this.#log,
-      publish: (response) => publish(responseTopic, encodeActionResponse(response)),
+      publish: (response) => publish(responseTopic, this.#encode(response)),
     });
   }
 
-  /**
-   * A known id again. Sent anew by the DMS (it asks again): the stored response goes out again. Redelivered by the
-   * broker (DUP: the agent stopped after recording it, before acknowledging it): its response is already queued or
-   * delivered, so nothing more is sent.
-   */
+  /** A known id again: see redelivery.ts. */
   #redelivered(entry: JournalEntry, redelivered: boolean): void {
-    const { id } = entry.request;
-    if (!entry.response) {
-      this.#log.info(`action ${id} is already in progress: ignoring the redelivery`);
-    } else if (redelivered) {
-      this.#log.info(
-        `action ${id} was redelivered by the broker after a restart; its reply is already on its way`,
-      );
-    } else {
-      this.#log.info(`action ${id} was already answered: sending the stored response again`);
-      try {
-        this.#outbox.add(this.#options.responseTopic, entry.response);
-      } catch (error) {
-        if (!isStorageFull(error)) throw error;
-        // the DMS asked again and gets the same answer; without room to queue it, it goes out once, directly
-        void this.#options.publish(this.#options.responseTopic, entry.response).catch(() => {});
-        return;
-      }
-      void this.flush();
-    }
+    const { publish, responseTopic } = this.#options;
+    answerKnownId(entry, redelivered, { outbox: this.#outbox, publish, responseTopic, log: this.#log });
   }
 
   /**
@@ -372,7 +355,13 @@ export class Delivery {
   }
 
   #answer(response: ActionResponse) {
-    return { topic: this.#options.responseTopic, payload: encodeActionResponse(response) };
+    return { topic: this.#options.responseTopic, payload: this.#encode(response) };
+  }
+
+  /** A reply the broker can take: one over `maxReplyBytes` is replaced by a refusal naming its size. */
+  #encode(response: ActionResponse): string {
+    const { responseTopic, maxReplyBytes = DEFAULT_MAX_REPLY_BYTES } = this.#options;
+    return encodeBoundedReply(response, responseTopic, maxReplyBytes);
   }
 
   /** Reads from snapd, retried within the lookup budget. */

@@ -64,6 +64,8 @@ export interface DmsLinkOptions {
   log: Logger;
   /** Called once an `unregister` reply was acknowledged: clear the enrollment. */
   onUnregister(): Promise<void>;
+  /** The largest reply, in bytes (`mqtt.max-reply-bytes`). */
+  maxReplyBytes?: number;
 }
 
 /** The DMS link of one enrollment. */
@@ -100,6 +102,7 @@ export class DmsLink {
       backoff,
       patienceMs: actions.conflictTimeoutMs,
       onUnregister: options.onUnregister,
+      maxReplyBytes: options.maxReplyBytes,
     });
     this.#telemetry = new Telemetry({
       device,
@@ -147,6 +150,11 @@ export class DmsLink {
   /** Responses waiting for the broker. */
   get outboxDepth(): number {
     return this.#delivery.outboxDepth;
+  }
+
+  /** Responses set aside because the broker kept refusing them. */
+  get setAsideReplies(): number {
+    return this.#delivery.setAsideReplies;
   }
 
   /** Why the last write of action state failed, while writes fail (a full disk). */

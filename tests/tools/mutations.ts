@@ -874,4 +874,21 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/e2e/status_doctor_test.ts"],
     filter: "default NATS password",
   },
+  // floods and bounds (README "Bounds under load"; docs/protocol.md §3)
+  {
+    name: "reply-size-unbounded",
+    promise:
+      "a reply over mqtt.max-reply-bytes is replaced by an error naming its size (README: Bounds under load)",
+    edits: [edit("lib/dms/reply_size.ts", "if (bytes <= maxBytes) return payload;", "return payload;")],
+    tests: ["tests/e2e/oversized_reply_test.ts"],
+    filter: "answered with its size",
+  },
+  {
+    name: "refused-reply-retried-forever",
+    promise:
+      "a reply the broker keeps refusing is set aside and the replies after it go out (README: Bounds under load)",
+    edits: [edit("lib/dms/outbox.ts", "if (lostInFlight(error) && this.#refused(entry)) continue;", "")],
+    tests: ["tests/e2e/oversized_reply_test.ts"],
+    filter: "set aside after three tries",
+  },
 ];
