@@ -250,7 +250,8 @@ export async function runAgentDaemon(
         params: new ParamsFile(paths, log.child("params")),
         credentials: new CredentialsStore(paths, log.child("credentials")),
         openSession: await mqttSessions(config, log.child("dms.mqtt"), proxies),
-        upload: (url, body, length) => uploadStream(url, body, length, { proxies }),
+        upload: (url, body, length) =>
+          uploadStream(url, body, length, { proxies, timeoutMs: config["uploads.timeout"] }),
         readMetrics: (deviceId, onError) => metrics.readMetrics(deviceId, onError),
         clock: clock.systemClock,
         startLocalApi: config["nats.enabled"]

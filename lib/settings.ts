@@ -296,6 +296,11 @@ export const SETTINGS = {
     false,
     "Allow logs and snapshot uploads to plain http URLs (https only by default).",
   ),
+  "uploads.timeout": duration(
+    "10m",
+    "Time limit of one logs or snapshot upload, from its first byte to the server's answer.",
+    { minMs: 1000 },
+  ),
   "snaplogger.database.location": pathTemplate("$SNAP_DATA/changes.db", "sqlite database of snap changes."),
   "snaplogger.maximum.changes.keep": count(
     1000,

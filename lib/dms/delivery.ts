@@ -34,6 +34,7 @@ import { type ActionRequest, type ActionResponse, decodeActionRequest } from "..
 import { Outbox } from "./outbox.ts";
 import { answerWithoutRecord } from "./unrecorded.ts";
 import { answerKnownId } from "./redelivery.ts";
+import { queueKey } from "./queue_key.ts";
 import { DEFAULT_MAX_REPLY_BYTES, encodeBoundedReply } from "./reply_size.ts";
 import { announceResponse, logAction } from "./action_log.ts";
 import { asError, errorMessage, isStorageFull } from "../errors.ts";
@@ -250,7 +251,7 @@ export class Delivery {
     const { queue } = this.#options;
     const earlier = this.#order.firstWait(request.snap);
     if (earlier) queue.run(request.snap, earlier).catch(() => {});
-    queue.run(request.snap, () => this.#process(request, resumed, early)).catch((error) => {
+    queue.run(queueKey(request), () => this.#process(request, resumed, early)).catch((error) => {
       if (this.#stopping.signal.aborted) return;
       this.#log.error(`action ${request.id} could not be completed: ${errorMessage(error)}`);
     });

@@ -891,4 +891,26 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/e2e/oversized_reply_test.ts"],
     filter: "set aside after three tries",
   },
+  {
+    name: "uploads-share-snap-queue",
+    promise: "a stalled upload holds no device, server or list (README: Bounds under load)",
+    edits: [
+      edit(
+        "lib/dms/queue_key.ts",
+        "UPLOAD_ACTIONS.has(request.action) ? UPLOAD_QUEUE : request.snap",
+        "request.snap",
+      ),
+    ],
+    tests: ["tests/e2e/upload_stall_test.ts"],
+    filter: "holds no device",
+  },
+  {
+    name: "upload-without-deadline",
+    promise: "an upload the server never answers fails at uploads.timeout (README: Bounds under load)",
+    edits: [
+      edit("lib/uploads.ts", 'request.on("close", () => clearTimeout(deadline));', "clearTimeout(deadline);"),
+    ],
+    tests: ["tests/e2e/upload_stall_test.ts"],
+    filter: "fails at uploads.timeout",
+  },
 ];
