@@ -250,6 +250,7 @@ export class Agent {
       backoff,
       log: log.child("dms"),
       maxReplyBytes: config["mqtt.max-reply-bytes"],
+      waiting: { maxActions: config["actions.max-waiting"], maxBytes: config["actions.max-waiting-bytes"] },
       onUnregister: async () => {
         await ports.credentials.clear();
         await ports.params.remove();

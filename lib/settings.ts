@@ -296,6 +296,18 @@ export const SETTINGS = {
     false,
     "Allow logs and snapshot uploads to plain http URLs (https only by default).",
   ),
+  "actions.max-waiting": count(
+    64,
+    1,
+    100_000,
+    "DMS actions waiting in memory at most (queued or running, not answered); beyond it the broker holds the rest.",
+  ),
+  "actions.max-waiting-bytes": count(
+    4_194_304,
+    1024,
+    1_073_741_824,
+    "Bytes of the DMS actions waiting in memory at most; beyond it the broker holds the rest (PUBACK withheld).",
+  ),
   "uploads.timeout": duration(
     "10m",
     "Time limit of one logs or snapshot upload, from its first byte to the server's answer.",

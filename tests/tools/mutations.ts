@@ -913,4 +913,17 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/e2e/upload_stall_test.ts"],
     filter: "fails at uploads.timeout",
   },
+  {
+    name: "waiting-actions-unbounded",
+    promise: "beyond actions.max-waiting the next PUBACK is withheld (README: Bounds under load)",
+    edits: [edit("lib/dms/delivery.ts", "if (this.#admission.full) return", "if (false) return")],
+    tests: ["tests/unit/dms/admission_test.ts"],
+  },
+  {
+    name: "waiting-room-freed-late",
+    promise:
+      "room is made when an action is answered, never by an incoming packet (README: Bounds under load)",
+    edits: [edit("lib/dms/delivery.ts", "    this.#admission.leave(response.id);\n", "")],
+    tests: ["tests/unit/dms/admission_test.ts"],
+  },
 ];
