@@ -254,7 +254,8 @@ export async function runAgentDaemon(
         params,
         credentials: new CredentialsStore(paths, log.child("credentials")),
         openSession: await mqttSessions(config, log.child("dms.mqtt"), proxies, params),
-        upload: (url, body, length) => uploadStream(url, body, length, { proxies }),
+        upload: (url, body, length) =>
+          uploadStream(url, body, length, { proxies, timeoutMs: config["uploads.timeout"] }),
         readMetrics: (deviceId, onError) => metrics.readMetrics(deviceId, onError),
         clock: clock.systemClock,
         startLocalApi: config["nats.enabled"]

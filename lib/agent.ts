@@ -161,6 +161,7 @@ export class Agent {
         : undefined,
       lastHealthAt: iso(link?.lastHealthAt),
       outboxDepth: link?.outboxDepth ?? 0,
+      ...(link?.setAsideReplies ? { setAsideReplies: link.setAsideReplies } : {}),
       ...(link?.changeFailure ? { failedChanges: failedChanges(link.changeFailure) } : {}),
       nats: {
         enabled: this.#options.config["nats.enabled"],
@@ -248,6 +249,8 @@ export class Agent {
       metricsIntervalMs: config["metrics.interval"],
       backoff,
       log: log.child("dms"),
+      maxReplyBytes: config["mqtt.max-reply-bytes"],
+      waiting: { maxActions: config["actions.max-waiting"], maxBytes: config["actions.max-waiting-bytes"] },
       onUnregister: async () => {
         await ports.credentials.clear();
         await ports.params.remove();

@@ -32,6 +32,8 @@ export interface AgentStatus {
   lastHealthAt?: string;
   /** Responses waiting for the broker. */
   outboxDepth: number;
+  /** Responses set aside because the broker kept refusing them (kept in agent.db, no longer sent). */
+  setAsideReplies?: number;
   /** snapd changes that ended in Error after their action was answered (since the agent started), and the last. */
   failedChanges?: {
     count: number;

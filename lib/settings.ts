@@ -246,6 +246,12 @@ export const SETTINGS = {
     "10s",
     "After a broker connection drops, the first reconnect waits a random delay up to this (a fleet spreads out).",
   ),
+  "mqtt.max-reply-bytes": count(
+    131072,
+    1024,
+    268_435_455,
+    "Largest reply to the DMS (its MQTT packet), in bytes; a larger one is replaced by an error naming its size.",
+  ),
   "mqtt.brokers": brokerList(
     "Extra brokers, tried in order after the one the identity service names, with the same client certificate.",
   ),
@@ -293,6 +299,23 @@ export const SETTINGS = {
   "uploads.allow-http": flag(
     false,
     "Allow logs and snapshot uploads to plain http URLs (https only by default).",
+  ),
+  "actions.max-waiting": count(
+    64,
+    1,
+    100_000,
+    "DMS actions waiting in memory at most (queued or running, not answered); beyond it the broker holds the rest.",
+  ),
+  "actions.max-waiting-bytes": count(
+    4_194_304,
+    1024,
+    1_073_741_824,
+    "Bytes of the DMS actions waiting in memory at most; beyond it the broker holds the rest (PUBACK withheld).",
+  ),
+  "uploads.timeout": duration(
+    "10m",
+    "Time limit of one logs or snapshot upload, from its first byte to the server's answer.",
+    { minMs: 1000 },
   ),
   "snaplogger.database.location": pathTemplate("$SNAP_DATA/changes.db", "sqlite database of snap changes."),
   "snaplogger.maximum.changes.keep": count(

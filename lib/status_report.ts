@@ -210,7 +210,11 @@ export function formatStatus(report: StatusReport, now: number): string {
       ]);
     }
     rows.push(["Last health", ago(agent.lastHealthAt, now)]);
-    rows.push(["Outbox", `${agent.outboxDepth} response(s) waiting for the broker`]);
+    rows.push([
+      "Outbox",
+      `${agent.outboxDepth} response(s) waiting for the broker` +
+      (agent.setAsideReplies ? `; ${agent.setAsideReplies} set aside (the broker kept refusing them)` : ""),
+    ]);
     const failed = agent.failedChanges;
     if (failed) {
       rows.push([

@@ -15,7 +15,10 @@ const ERROR_BODY_LIMIT = 200;
 
 /** Options of {@link uploadStream}. */
 export interface UploadOptions {
-  /** @default 600000 */
+  /**
+   * The whole upload's time limit, from its first byte to the server's answer, in ms (`uploads.timeout`): a
+   * server that takes the body and never answers fails the upload then, not never. @default 600000
+   */
   timeoutMs?: number;
   /** The proxies; the one that applies to the URL carries the upload (https through a CONNECT tunnel). */
   proxies?: Proxies;
@@ -71,6 +74,13 @@ export async function uploadStream(
           ? { createConnection: () => tls.connect({ socket, ...tlsTarget(url), ca: options.ca }) }
           : {}),
       });
+    // the socket's own timeout only counts silence: a server that trickles, or that holds an answered body, would
+    // hold the upload for ever
+    const deadline = setTimeout(
+      () => request.destroy(new Error(`not finished within ${timeoutMs / 1000}s (uploads.timeout)`)),
+      timeoutMs,
+    );
+    request.on("close", () => clearTimeout(deadline));
     request.on("timeout", () => request.destroy(new Error(`no answer within ${timeoutMs / 1000}s`)));
     request.on("error", (error) => reject(new Error(`upload to ${url.host} failed: ${error.message}`)));
     request.on("response", (response) => {

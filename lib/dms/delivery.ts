@@ -26,18 +26,18 @@ import type { Clock } from "../clock.ts";
 import { FailureLog } from "../failure_log.ts";
 import type { KeyedQueue } from "../keyed_queue.ts";
 import type { Logger } from "../log.ts";
-import { type BackoffOptions, retry } from "../retry.ts";
+import type { BackoffOptions } from "../retry.ts";
 import type { SnapdPort } from "../snapd/port.ts";
 import { ActionJournal, type JournalEntry } from "./journal.ts";
 import { type ChangeFailure, SnapOrder } from "./snap_order.ts";
-import {
-  type ActionRequest,
-  type ActionResponse,
-  decodeActionRequest,
-  encodeActionResponse,
-} from "../dms_protocol/messages.ts";
+import { type ActionRequest, type ActionResponse, decodeActionRequest } from "../dms_protocol/messages.ts";
 import { Outbox } from "./outbox.ts";
 import { answerWithoutRecord } from "./unrecorded.ts";
+import { answerKnownId } from "./redelivery.ts";
+import { queueKey } from "./queue_key.ts";
+import { Admission, requestBytes } from "./admission.ts";
+import { durably, lookup, type Patience } from "./patience.ts";
+import { DEFAULT_MAX_REPLY_BYTES, encodeBoundedReply } from "./reply_size.ts";
 import { announceResponse, logAction } from "./action_log.ts";
 import { asError, errorMessage, isStorageFull } from "../errors.ts";
 import { failpoint } from "../failpoints.ts";
@@ -78,6 +78,13 @@ export interface DeliveryOptions extends DeliveryPorts {
   changePoll?: BackoffOptions;
   /** Called once an `unregister` reply was acknowledged: clear the enrollment. */
   onUnregister(): Promise<void>;
+  /** The largest reply, as its PUBLISH packet, in bytes (`mqtt.max-reply-bytes`). @default 131072 */
+  maxReplyBytes?: number;
+  /**
+   * The bound of the actions waiting in memory, beyond which the next message's PUBACK is withheld (admission.ts).
+   * @default {maxActions: 64, maxBytes: 4194304}
+   */
+  waiting?: { maxActions: number; maxBytes: number };
 }
 
 /** The delivery unit of one enrollment. */
@@ -89,11 +96,23 @@ export class Delivery {
   readonly #storage: FailureLog;
   readonly #stopping = new AbortController();
   readonly #order: SnapOrder;
+  readonly #admission: Admission;
+  readonly #patience: Patience;
 
   constructor(options: DeliveryOptions) {
     this.#options = options;
+    this.#admission = new Admission(options.waiting ?? { maxActions: 64, maxBytes: 4 * 1024 * 1024 });
     this.#log = options.log;
     this.#storage = new FailureLog(options.log, "storing action state");
+    const { clock, backoff, patienceMs } = options;
+    this.#patience = {
+      clock,
+      backoff,
+      patienceMs,
+      signal: this.#stopping.signal,
+      log: this.#log,
+      storage: this.#storage,
+    };
     this.#journal = new ActionJournal(options.db, {
       onPruneFailed: (error) => this.#storage.failed(`forgetting old action ids: ${error.message}`),
       changesDevice: (action) => !READ_ONLY_ACTIONS.has(action),
@@ -108,9 +127,10 @@ export class Delivery {
       journal: this.#journal,
       snapd: options.snapd,
       inProgress: () =>
-        this.#lookup(
+        lookup(
           "reading snapd's changes in progress",
           async () => (await options.snapd.changes({ select: "in-progress" })).map((change) => change.id),
+          this.#patience,
         ),
       clock: options.clock,
       patienceMs: options.patienceMs,
@@ -130,16 +150,27 @@ export class Delivery {
     return this.#outbox.depth;
   }
 
+  /** Responses set aside because the broker kept refusing them (see outbox.ts). */
+  get setAsideReplies(): number {
+    return this.#outbox.setAside;
+  }
+
   /** Why the last write of action state failed, while writes fail (a full disk). */
   get storageProblem(): string | undefined {
     return this.#storage.lastCause;
   }
 
   /**
-   * Takes one payload from `devices/sub/<id>`; runs before the broker's acknowledgement.
+   * Takes one payload from `devices/sub/<id>`; runs before the broker's acknowledgement, which waits while the
+   * actions waiting in memory are over their bound (the returned promise resolves once it is taken).
    * @throws only when the journal cannot record it (the message must then not be acknowledged)
    */
-  accept(payload: Uint8Array, redelivered = false): void {
+  accept(payload: Uint8Array, redelivered = false): void | Promise<void> {
+    if (this.#admission.full) return this.#admission.room().then(() => this.#take(payload, redelivered));
+    this.#take(payload, redelivered);
+  }
+
+  #take(payload: Uint8Array, redelivered: boolean): void {
     failpoint("received");
     const decoded = decodeActionRequest(payload);
     const now = this.#options.clock.now();
@@ -157,7 +188,7 @@ export class Delivery {
           accepted = this.#journal.accept(request, now, this.#answer(response));
         } catch (error) {
           if (!isStorageFull(error)) throw error;
-          return void this.#options.publish(this.#options.responseTopic, encodeActionResponse(response))
+          return void this.#options.publish(this.#options.responseTopic, this.#encode(response))
             .catch(() => {});
         }
         if (!accepted.fresh) return this.#redelivered(accepted.entry, redelivered);
@@ -223,40 +254,14 @@ export class Delivery {
   #unrecorded(request: ActionRequest, error: Error, early?: Promise<ActionReply>): void {
     this.#storage.failed(`recording actions: ${error.message}`);
     const { queue, run, publish, responseTopic } = this.#options;
-    answerWithoutRecord(request, error, {
-      queue,
-      run,
-      early,
-      log: this.#log,
-      publish: (response) => publish(responseTopic, encodeActionResponse(response)),
-    });
+    const send = (response: ActionResponse) => publish(responseTopic, this.#encode(response));
+    answerWithoutRecord(request, error, { queue, run, early, log: this.#log, publish: send });
   }
 
-  /**
-   * A known id again. Sent anew by the DMS (it asks again): the stored response goes out again. Redelivered by the
-   * broker (DUP: the agent stopped after recording it, before acknowledging it): its response is already queued or
-   * delivered, so nothing more is sent.
-   */
+  /** A known id again: see redelivery.ts. */
   #redelivered(entry: JournalEntry, redelivered: boolean): void {
-    const { id } = entry.request;
-    if (!entry.response) {
-      this.#log.info(`action ${id} is already in progress: ignoring the redelivery`);
-    } else if (redelivered) {
-      this.#log.info(
-        `action ${id} was redelivered by the broker after a restart; its reply is already on its way`,
-      );
-    } else {
-      this.#log.info(`action ${id} was already answered: sending the stored response again`);
-      try {
-        this.#outbox.add(this.#options.responseTopic, entry.response);
-      } catch (error) {
-        if (!isStorageFull(error)) throw error;
-        // the DMS asked again and gets the same answer; without room to queue it, it goes out once, directly
-        void this.#options.publish(this.#options.responseTopic, entry.response).catch(() => {});
-        return;
-      }
-      void this.flush();
-    }
+    const { publish, responseTopic } = this.#options;
+    answerKnownId(entry, redelivered, { outbox: this.#outbox, publish, responseTopic, log: this.#log });
   }
 
   /**
@@ -267,10 +272,11 @@ export class Delivery {
     const { queue } = this.#options;
     const earlier = this.#order.firstWait(request.snap);
     if (earlier) queue.run(request.snap, earlier).catch(() => {});
-    queue.run(request.snap, () => this.#process(request, resumed, early)).catch((error) => {
+    this.#admission.enter(request.id, requestBytes(request));
+    queue.run(queueKey(request), () => this.#process(request, resumed, early)).catch((error) => {
       if (this.#stopping.signal.aborted) return;
       this.#log.error(`action ${request.id} could not be completed: ${errorMessage(error)}`);
-    });
+    }).finally(() => this.#admission.leave(request.id));
   }
 
   async #process(
@@ -307,15 +313,17 @@ export class Delivery {
       baselineReady: entry.baselineReady,
       markedAt: entry.startedAt ?? entry.receivedAt,
     };
-    const change: ChangeLookup = await this.#lookup(
+    const change: ChangeLookup = await lookup(
       `looking up what ${id} started`,
       () => findStartedChange(this.#options.snapd, mark, this.#options.clock.now()),
+      this.#patience,
     ).catch((error) => ({ error: errorMessage(error) }));
     let next = recover(request, change);
     if (!next) {
-      const effect: EffectLookup = await this.#lookup(
+      const effect: EffectLookup = await lookup(
         `reading the state of ${snap}`,
         () => effectVisible(this.#options.snapd, action, snap),
+        this.#patience,
       ).catch((error) => ({ error: errorMessage(error) }));
       next = recover(request, change, effect)!;
     }
@@ -341,9 +349,10 @@ export class Delivery {
   async #markStarted(request: ActionRequest): Promise<boolean> {
     let baseline: Baseline;
     try {
-      baseline = await this.#lookup(
+      baseline = await lookup(
         `reading the changes of ${request.snap}`,
         () => baselineOf(this.#options.snapd, request.snap),
+        this.#patience,
       );
     } catch (error) {
       await this.#complete({
@@ -354,13 +363,20 @@ export class Delivery {
       });
       return false;
     }
-    await this.#durably(() => this.#journal.markStarted(request.id, this.#options.clock.now(), baseline));
+    const { clock } = this.#options;
+    await durably(() => this.#journal.markStarted(request.id, clock.now(), baseline), this.#patience);
     return true;
   }
 
   /** Stores the response with its outbox entry and publishes; returns the outbox sequence number. */
   async #complete(response: ActionResponse): Promise<number> {
-    const seq = await this.#durably(() => this.#journal.complete(response.id, this.#answer(response)));
+    const seq = await durably(
+      () => this.#journal.complete(response.id, this.#answer(response)),
+      this.#patience,
+    );
+    // answered: its room is free now, not when its change is ready or its reply acknowledged (which, while a
+    // message is held, would need a packet that cannot arrive)
+    this.#admission.leave(response.id);
     failpoint("stored");
     this.#announce(response);
     return seq;
@@ -372,32 +388,12 @@ export class Delivery {
   }
 
   #answer(response: ActionResponse) {
-    return { topic: this.#options.responseTopic, payload: encodeActionResponse(response) };
+    return { topic: this.#options.responseTopic, payload: this.#encode(response) };
   }
 
-  /** Reads from snapd, retried within the lookup budget. */
-  #lookup<T>(what: string, read: () => Promise<T>): Promise<T> {
-    const { clock, backoff, patienceMs } = this.#options;
-    return retry(read, {
-      ...backoff,
-      clock,
-      budgetMs: patienceMs,
-      signal: this.#stopping.signal,
-      onRetry: (error, delay) =>
-        this.#log.warn(`${what} failed: ${errorMessage(error)}`, { retry_in: `${Math.round(delay)}ms` }),
-    });
-  }
-
-  /** A journal write, retried with backoff until it succeeds (a full disk must not lose an action). */
-  async #durably<T>(write: () => T): Promise<T> {
-    const { clock, backoff } = this.#options;
-    const result = await retry(() => Promise.resolve().then(write), {
-      ...backoff,
-      clock,
-      signal: this.#stopping.signal,
-      onRetry: (error, delay) => this.#storage.failed(errorMessage(error), delay),
-    });
-    this.#storage.succeeded();
-    return result;
+  /** A reply the broker can take: one over `maxReplyBytes` is replaced by a refusal naming its size. */
+  #encode(response: ActionResponse): string {
+    const { responseTopic, maxReplyBytes = DEFAULT_MAX_REPLY_BYTES } = this.#options;
+    return encodeBoundedReply(response, responseTopic, maxReplyBytes);
   }
 }

@@ -42,7 +42,7 @@ export interface BrokerSession {
 export interface SessionHandlers {
   subscriptions: { topic: string; qos: 0 | 1 }[];
   /** Runs before the broker's acknowledgement; a throw withholds it. `redelivered`: the broker's DUP flag. */
-  onMessage(topic: string, payload: Uint8Array, redelivered: boolean): void;
+  onMessage(topic: string, payload: Uint8Array, redelivered: boolean): void | Promise<void>;
   onConnect(): void;
   onDisconnect(): void;
 }
@@ -64,6 +64,10 @@ export interface DmsLinkOptions {
   log: Logger;
   /** Called once an `unregister` reply was acknowledged: clear the enrollment. */
   onUnregister(): Promise<void>;
+  /** The largest reply, in bytes (`mqtt.max-reply-bytes`). */
+  maxReplyBytes?: number;
+  /** The bound of the actions waiting in memory (`actions.max-waiting`, `actions.max-waiting-bytes`). */
+  waiting?: { maxActions: number; maxBytes: number };
 }
 
 /** The DMS link of one enrollment. */
@@ -100,6 +104,8 @@ export class DmsLink {
       backoff,
       patienceMs: actions.conflictTimeoutMs,
       onUnregister: options.onUnregister,
+      maxReplyBytes: options.maxReplyBytes,
+      waiting: options.waiting,
     });
     this.#telemetry = new Telemetry({
       device,
@@ -149,6 +155,11 @@ export class DmsLink {
     return this.#delivery.outboxDepth;
   }
 
+  /** Responses set aside because the broker kept refusing them. */
+  get setAsideReplies(): number {
+    return this.#delivery.setAsideReplies;
+  }
+
   /** Why the last write of action state failed, while writes fail (a full disk). */
   get storageProblem(): string | undefined {
     return this.#delivery.storageProblem;
@@ -189,7 +200,7 @@ export class DmsLink {
     await this.#session?.stop();
   }
 
-  #route(topic: string, payload: Uint8Array, redelivered: boolean): void {
+  #route(topic: string, payload: Uint8Array, redelivered: boolean): void | Promise<void> {
     if (topic === this.topics.actions) return this.#delivery.accept(payload, redelivered);
     const command = topic.split("/").slice(3).join("/");
     if (command === "required-install") return this.#installer.receive(payload);

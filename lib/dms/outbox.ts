@@ -6,6 +6,11 @@
  * Storage that fails never stalls it: a response the broker acknowledged but whose removal failed is not
  * published again (the process remembers it) and its removal is retried; any storage failure while draining is
  * retried on its own after a jittered backoff delay, so the outbox resumes by itself once the storage works again.
+ *
+ * A reply the broker keeps refusing never blocks the others: when the connection drops while an entry awaits its
+ * acknowledgement {@link REFUSALS_BEFORE_SET_ASIDE} times (a broker drops a client that sends a packet over its
+ * size limit), the entry is set aside — kept in the database, counted by `status` and `doctor`, no longer sent —
+ * and the entries after it go out. The count is stored, so a restart does not start it over.
  */
 import type { DatabaseSync } from "node:sqlite";
 import type { Clock } from "../clock.ts";
@@ -24,8 +29,22 @@ export interface OutboxEntry {
   payload: string;
 }
 
-/** Publishes one entry; rejects when it was not acknowledged. */
+/**
+ * Publishes one entry; rejects when it was not acknowledged — with an error whose `inFlight` is true when the
+ * entry was sent and the connection dropped before the broker acknowledged it.
+ */
 export type PublishEntry = (entry: OutboxEntry) => Promise<void>;
+
+/**
+ * How often the connection may drop while the same entry awaits its acknowledgement before that entry is set
+ * aside: once is a network fault, three times in a row for one packet is a broker that refuses it.
+ */
+export const REFUSALS_BEFORE_SET_ASIDE = 3;
+
+/** True when a publish was sent and its connection dropped before the acknowledgement (see PublishEntry). */
+function lostInFlight(error: unknown): boolean {
+  return (error as { inFlight?: unknown } | null)?.inFlight === true;
+}
 
 /** Options of {@link Outbox}. */
 export interface OutboxOptions {
@@ -54,8 +73,16 @@ export class Outbox {
 
   /** Responses not yet acknowledged. */
   get depth(): number {
-    return (statement(this.db, "SELECT COUNT(*) AS n FROM outbox").get() as { n: number }).n -
-      this.#acknowledged.size;
+    return (statement(this.db, "SELECT COUNT(*) AS n FROM outbox WHERE set_aside_at IS NULL").get() as {
+      n: number;
+    }).n - this.#acknowledged.size;
+  }
+
+  /** Responses set aside because the broker kept refusing them (kept, no longer sent). */
+  get setAside(): number {
+    return (statement(this.db, "SELECT COUNT(*) AS n FROM outbox WHERE set_aside_at IS NOT NULL").get() as {
+      n: number;
+    }).n;
   }
 
   /** Queues an entry (outside an action: e.g. a stored response sent again); returns its sequence number. */
@@ -112,17 +139,48 @@ export class Outbox {
     }
   }
 
+  /**
+   * Counts one more dropped connection while `entry` was in flight; returns true once it is set aside (the drain
+   * goes on with the next entry, which waits for the next connection like any other).
+   */
+  #refused(entry: OutboxEntry): boolean {
+    // not synced: a count lost by a power cut only costs one more try
+    const row = unsynced(
+      this.db,
+      () =>
+        statement(this.db, "UPDATE outbox SET refusals = refusals + 1 WHERE seq = ? RETURNING refusals")
+          .get(entry.seq) as { refusals: number } | undefined,
+    );
+    if (!row || row.refusals < REFUSALS_BEFORE_SET_ASIDE) return false;
+    unsynced(
+      this.db,
+      () =>
+        statement(this.db, "UPDATE outbox SET set_aside_at = ? WHERE seq = ?").run(
+          this.options.clock.now(),
+          entry.seq,
+        ),
+    );
+    this.options.log.error(
+      `a response was set aside: the broker dropped the connection each of the ${row.refusals} times it was sent ` +
+        `(is it larger than the broker accepts? lower mqtt.max-reply-bytes); the responses after it go out`,
+      { seq: entry.seq, topic: entry.topic, bytes: new TextEncoder().encode(entry.payload).length },
+    );
+    return true;
+  }
+
   /** Publishes until empty or until a publish fails. @throws when the storage fails */
   async #drain(): Promise<Drained> {
     for (;;) {
-      const entry = statement(this.db, "SELECT seq, topic, payload FROM outbox ORDER BY seq LIMIT 1").get() as
-        | OutboxEntry
-        | undefined;
+      const entry = statement(
+        this.db,
+        "SELECT seq, topic, payload FROM outbox WHERE set_aside_at IS NULL ORDER BY seq LIMIT 1",
+      ).get() as OutboxEntry | undefined;
       if (!entry) return "empty";
       if (!this.#acknowledged.has(entry.seq)) {
         try {
           await this.options.publish(entry);
         } catch (error) {
+          if (lostInFlight(error) && this.#refused(entry)) continue;
           this.options.log.debug(`response kept for the next connection: ${errorMessage(error)}`);
           return "not published";
         }

@@ -18,6 +18,7 @@ import { checkAssertions, checkChangeDatabase, checkDisk, checkSnapd } from "./d
 import { checkCredentials, checkIdentity, enrollmentFailure, readEnrollment } from "./enrollment_checks.ts";
 import { checkBroker, checkNats, checkNatsTransport, checkProxies } from "./network_checks.ts";
 import type { Snapctl } from "../adapters/snapctl.ts";
+import { checkSetAsideReplies } from "./outbox_check.ts";
 
 export { type CheckResult, formatDoctor } from "./check_result.ts";
 
@@ -57,6 +58,8 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> 
   results.push(await checkIdentity(params, enrolled, hints, options.proxies));
   results.push(...checkCredentials(enrollment, now, await enrollmentFailure(paths), params, hints));
   if (enrolled) results.push(await checkBroker(enrollment, config, options.proxies));
+  const setAside = await checkSetAsideReplies(paths);
+  if (setAside) results.push(setAside);
   if (config["nats.enabled"]) {
     results.push(await checkNats(config, hints, options.natsConnect), checkNatsTransport(config));
   }

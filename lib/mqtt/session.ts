@@ -211,7 +211,7 @@ export class MqttSession {
       this.#pending.add(abandon);
       const settle = (error?: Error) => {
         if (!this.#pending.delete(abandon)) return;
-        if (error) reject(new NotConnectedError(`publish to ${topic} failed: ${error.message}`));
+        if (error) reject(new NotConnectedError(`publish to ${topic} failed: ${error.message}`, true));
         else resolve();
       };
       try {
@@ -271,7 +271,7 @@ export class MqttSession {
         this.#connectedSince = undefined;
         if (wasUp) this.#downSince = this.#clock.monotonic();
         for (const abandon of this.#pending) {
-          abandon(new NotConnectedError("connection lost before the broker acknowledged"));
+          abandon(new NotConnectedError("connection lost before the broker acknowledged", true));
         }
         this.#pending.clear();
         client.end(true);

@@ -31,6 +31,10 @@ const MIGRATIONS: Migrations = [
   `ALTER TABLE actions ADD COLUMN baseline_change INTEGER;`,
   // whether that change was ready at the mark: recovery then knows snapd still remembers what came after it
   `ALTER TABLE actions ADD COLUMN baseline_ready INTEGER;`,
+  // a reply the broker keeps refusing (it drops the connection each time it is sent): how often, and since when
+  // it is set aside, so that it no longer holds the replies behind it — across restarts too
+  `ALTER TABLE outbox ADD COLUMN refusals INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE outbox ADD COLUMN set_aside_at INTEGER;`,
 ];
 
 /**

@@ -36,6 +36,7 @@ const AREAS: Record<string, string> = {
   fuzz: "Fuzzing",
   corrupt: "Corrupt files",
   secrets: "Secrets in logs",
+  flood: "Floods (load held, memory at the bound, replies lost 0)",
 };
 
 const verdict = (o: Outcome) =>

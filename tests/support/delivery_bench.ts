@@ -5,7 +5,7 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 import type { ActionReply } from "../../lib/actions/dispatcher.ts";
-import { Delivery } from "../../lib/dms/delivery.ts";
+import { Delivery, type DeliveryOptions } from "../../lib/dms/delivery.ts";
 import type { ActionRequest } from "../../lib/dms_protocol/messages.ts";
 import { KeyedQueue } from "../../lib/keyed_queue.ts";
 import { createLogger, MemorySink } from "../../lib/log.ts";
@@ -116,7 +116,7 @@ export interface Bench {
   unregistered: number;
   /** Called as an action starts running (before it may be held). */
   onRun?: (id: string) => void;
-  delivery(): Delivery;
+  delivery(options?: Pick<DeliveryOptions, "waiting">): Delivery;
   /** `redelivered`: as the broker marks a message it sends again (DUP). */
   send(request: Partial<ActionRequest> & { id: string; action: string }, redelivered?: boolean): void;
   responses(id: string): Record<string, unknown>[];
@@ -142,8 +142,9 @@ export async function withDelivery(fn: (bench: Bench) => Promise<void>): Promise
     hold: new Set(),
     brokerUp: true,
     unregistered: 0,
-    delivery() {
+    delivery(options = {}) {
       const delivery = new Delivery({
+        ...options,
         db,
         responseTopic: TOPIC,
         queue: new KeyedQueue(),

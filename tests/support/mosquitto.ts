@@ -38,6 +38,8 @@ export interface MosquittoOptions {
   acl?: "file" | "dynamic-security";
   /** A CRL (PEM): client certificates it names are refused. */
   crl?: string;
+  /** `max_packet_size`: a client that sends a larger packet is disconnected, as a DMS broker may be set up. */
+  maxPacketSize?: number;
 }
 
 /** A device the broker lets in: its certificate CN, enrollment id (client id), serial and organisation. */
@@ -108,6 +110,7 @@ export class Mosquitto {
         "persistence false",
         "set_tcp_nodelay true",
         "per_listener_settings false",
+        ...options.maxPacketSize ? [`max_packet_size ${options.maxPacketSize}`] : [],
         "log_dest stderr",
         "log_type error",
         "log_type warning",

@@ -8,7 +8,7 @@
 export interface Outcome {
   /** What was done to the agent, e.g. "SIGKILL after the journal write, before the PUBACK". */
   fault: string;
-  /** The area of the table: "kill", "outage", "disk", "clock", "tls", "fuzz", "corrupt", "secrets". */
+  /** The area of the table: "kill", "outage", "disk", "clock", "tls", "fuzz", "corrupt", "secrets", "flood". */
   area: string;
   tries: number;
   /** Actions that got no reply, or whose effect never happened. */

@@ -1,4 +1,7 @@
-/** An HTTP server standing in for presigned upload URLs: records each PUT (headers and body) and answers `status`. */
+/**
+ * An HTTP server standing in for presigned upload URLs: records each PUT (headers and body) and answers `status` —
+ * or, while `stall` is set, takes the body and never answers (until `stop()`), as a wedged upload service does.
+ */
 
 /** A received upload. */
 export interface ReceivedUpload {
@@ -15,7 +18,10 @@ export class UploadServer {
   readonly received: ReceivedUpload[] = [];
   /** Status of the next answers. */
   status = 200;
+  /** Take each body and never answer, until stop(). */
+  stall = false;
   readonly #server: Deno.HttpServer;
+  readonly #released = Promise.withResolvers<void>();
 
   private constructor() {
     this.#server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
@@ -28,6 +34,7 @@ export class UploadServer {
         body,
         text: new TextDecoder().decode(body),
       });
+      if (this.stall) await this.#released.promise;
       return new Response(this.status >= 300 ? "denied" : null, { status: this.status });
     });
   }
@@ -42,6 +49,7 @@ export class UploadServer {
   }
 
   async stop(): Promise<void> {
+    this.#released.resolve();
     await this.#server.shutdown();
   }
 }

@@ -977,5 +977,56 @@ export const MUTATIONS: Mutation[] = [
     edits: [edit("lib/dms_protocol/messages.ts", "if (action.length > MAX_ACTION_LENGTH) {", "if (false) {")],
     tests: ["tests/unit/dms/request_bounds_test.ts"],
     filter: "over 64",
+  // floods and bounds (README "Bounds under load"; docs/protocol.md §3)
+  {
+    name: "reply-size-unbounded",
+    promise:
+      "a reply over mqtt.max-reply-bytes is replaced by an error naming its size (README: Bounds under load)",
+    edits: [edit("lib/dms/reply_size.ts", "if (bytes <= maxBytes) return payload;", "return payload;")],
+    tests: ["tests/e2e/oversized_reply_test.ts"],
+    filter: "answered with its size",
+  },
+  {
+    name: "refused-reply-retried-forever",
+    promise:
+      "a reply the broker keeps refusing is set aside and the replies after it go out (README: Bounds under load)",
+    edits: [edit("lib/dms/outbox.ts", "if (lostInFlight(error) && this.#refused(entry)) continue;", "")],
+    tests: ["tests/e2e/oversized_reply_test.ts"],
+    filter: "set aside after three tries",
+  },
+  {
+    name: "uploads-share-snap-queue",
+    promise: "a stalled upload holds no device, server or list (README: Bounds under load)",
+    edits: [
+      edit(
+        "lib/dms/queue_key.ts",
+        "UPLOAD_ACTIONS.has(request.action) ? UPLOAD_QUEUE : request.snap",
+        "request.snap",
+      ),
+    ],
+    tests: ["tests/e2e/upload_stall_test.ts"],
+    filter: "holds no device",
+  },
+  {
+    name: "upload-without-deadline",
+    promise: "an upload the server never answers fails at uploads.timeout (README: Bounds under load)",
+    edits: [
+      edit("lib/uploads.ts", 'request.on("close", () => clearTimeout(deadline));', "clearTimeout(deadline);"),
+    ],
+    tests: ["tests/e2e/upload_stall_test.ts"],
+    filter: "fails at uploads.timeout",
+  },
+  {
+    name: "waiting-actions-unbounded",
+    promise: "beyond actions.max-waiting the next PUBACK is withheld (README: Bounds under load)",
+    edits: [edit("lib/dms/delivery.ts", "if (this.#admission.full) return", "if (false) return")],
+    tests: ["tests/unit/dms/admission_test.ts"],
+  },
+  {
+    name: "waiting-room-freed-late",
+    promise:
+      "room is made when an action is answered, never by an incoming packet (README: Bounds under load)",
+    edits: [edit("lib/dms/delivery.ts", "    this.#admission.leave(response.id);\n", "")],
+    tests: ["tests/unit/dms/admission_test.ts"],
   },
 ];
