@@ -977,6 +977,7 @@ export const MUTATIONS: Mutation[] = [
     edits: [edit("lib/dms_protocol/messages.ts", "if (action.length > MAX_ACTION_LENGTH) {", "if (false) {")],
     tests: ["tests/unit/dms/request_bounds_test.ts"],
     filter: "over 64",
+  },
   // floods and bounds (README "Bounds under load"; docs/protocol.md §3)
   {
     name: "reply-size-unbounded",
