@@ -38,6 +38,7 @@ import { fillerNames } from "../support/test_snaps.ts";
 import { sleep } from "../support/wait.ts";
 import { startWorld, type World } from "../support/world.ts";
 import { openSnapd } from "../../lib/adapters/snapd_http.ts";
+import { flashWearRows } from "./flash_wear.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -523,6 +524,10 @@ try {
   }
   await natsFigures();
   await storeFigures(dir);
+  await flashWearRows((measure, ours, target, met) => row(measure, ours, "", target, judge(met)), {
+    perKind: QUICK ? 10 : 100,
+    idleSeconds: N.idleSeconds,
+  });
 } finally {
   await Deno.remove(dir, { recursive: true });
   await Deno.remove(runtime, { recursive: true });
