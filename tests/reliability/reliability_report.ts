@@ -1,6 +1,7 @@
 /**
- * `deno task reliability [--out FILE] [--quick] [TEST FILES…]`: the whole test suite with the reliability tests at
- * full counts (kill at every step five times, the broker down for 5 and 60 s, 10,000 fuzzed messages each way, …),
+ * `deno task reliability [--full] [--out FILE] [--quick] [TEST FILES…]`: the whole test suite with the reliability
+ * tests at full counts (kill at every step five times, a power cut at every write point, the broker down for 5 and
+ * 60 s, 10,000 fuzzed messages each way, …),
  * then docs/reliability.md: one table of every fault tried, how many times, and what came of it. The rows come
  * from the tests themselves as they ran (tests/support/reliability.ts records each try's counts before its
  * assertions), so the table says what happened: a try that failed prints "NOT survived" with its counts.
@@ -11,7 +12,8 @@ import type { Outcome } from "../support/reliability.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
-  options: { out: { type: "string" }, quick: { type: "boolean" } },
+  // --full is the default, spelled out: every count at its full value, every power-cut write point cut
+  options: { out: { type: "string" }, quick: { type: "boolean" }, full: { type: "boolean" } },
   allowPositionals: true,
 });
 const log = await Deno.makeTempFile({ prefix: "reliability-", suffix: ".jsonl" });
