@@ -245,7 +245,7 @@ for (
     name: `power cut at every write point of ${name}: whole or absent, old or new, finished when run again`,
     ...E2E,
     async fn() {
-      const { ops, rows } = await cutEveryPoint(scenario, points);
+      const { ops, rows } = await cutEveryPoint(scenario, points, { concurrency: FULL ? 3 : 1 });
       await report(name, ops, rows);
     },
   });

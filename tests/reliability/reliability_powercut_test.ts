@@ -167,7 +167,7 @@ Deno.test({
     "power cut at every write point of a burst of write and read-only actions: nothing lost, no effect twice",
   ...E2E,
   async fn() {
-    const { ops, rows } = await cutEveryPoint(actionBurst, points);
+    const { ops, rows } = await cutEveryPoint(actionBurst, points, { concurrency: FULL ? 3 : 1 });
     await report(
       "a burst of 12 actions (install, remove, enable, disable, refresh, switch, setconf, reads)",
       ops,
@@ -278,7 +278,7 @@ Deno.test({
     "power cut at every write point of a first enrollment: enrolled, able to enroll, or the lost enrollment said",
   ...E2E,
   async fn() {
-    const { ops, rows } = await cutEveryPoint(firstEnrollment, points);
+    const { ops, rows } = await cutEveryPoint(firstEnrollment, points, { concurrency: FULL ? 3 : 1 });
     await report("a first enrollment", ops, rows);
   },
 });

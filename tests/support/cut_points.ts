@@ -151,6 +151,7 @@ export interface CutRow {
 export async function cutEveryPoint<S>(
   scenario: CutScenario<S>,
   points: (n: number) => number[],
+  { concurrency = 1 }: { concurrency?: number } = {},
 ): Promise<{ ops: number; rows: CutRow[] }> {
   const counted = await countWritePoints(scenario);
   const rows = new Map<string, CutRow>();
@@ -179,8 +180,15 @@ export async function cutEveryPoint<S>(
     rows.set(kind, row);
   };
   add("none (the uncut run)", counted.verdict);
-  for (const k of points(counted.ops)) {
-    const { cut, verdict } = await cutAt(scenario, k);
+  // each cut has its filesystem and world of its own: several can run at once (they mostly wait)
+  const queue = points(counted.ops);
+  const results: { k: number; cut?: CutPoint; verdict: CutVerdict }[] = [];
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    for (let k = queue.shift(); k !== undefined; k = queue.shift()) {
+      results.push({ k, ...await cutAt(scenario, k) });
+    }
+  }));
+  for (const { k, cut, verdict } of results.sort((a, b) => a.k - b.k)) {
     add(cut ? `${cut.op} ${cut.file}` : "none (the run ended before its cut)", {
       ...verdict,
       problems: verdict.problems.map((p) => `cut at ${k}: ${p}`),
