@@ -4,10 +4,9 @@
  * ordinary disk as on a device's tmpfs). SD cards and eMMC wear with every write; an fsync forces one.
  */
 import { burstSnaps } from "../support/burst.ts";
-import { preEnroll } from "../support/enrolled_device.ts";
 import { capturedSnaps } from "../support/fake_snapd.ts";
 import { mountPowercutFs, type PowercutFs } from "../support/powercut_fs.ts";
-import { type PowercutWorld, powercutWorld, writeDurably } from "../support/powercut_world.ts";
+import { enrolledAgentOnFs, type PowercutWorld } from "../support/powercut_world.ts";
 import { sleep } from "../support/wait.ts";
 
 /** Adds one row to the bench's table: what, this agent's figure, the target, met or not. */
@@ -28,12 +27,8 @@ export async function flashWearRows(
 ): Promise<void> {
   const fs = await mountPowercutFs();
   try {
-    const setup = await powercutWorld(fs, { snaps: [...capturedSnaps(), ...burstSnaps(1)] });
+    const setup = await enrolledAgentOnFs(fs, DEVICE, { snaps: [...capturedSnaps(), ...burstSnaps(1)] });
     try {
-      const secret = await preEnroll(setup.world, DEVICE, setup.dataDir);
-      await writeDurably(secret, await Deno.readTextFile(secret));
-      setup.world.agent([], setup.env);
-      await setup.world.dms.health(DEVICE.id, { timeoutMs: 30_000 });
       await ask(setup, "warm-up", "device", "");
       for (
         const [action, snap, data] of [["device", ""], ["list", ""], ["info", "peer-b00"], [

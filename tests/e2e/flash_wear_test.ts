@@ -6,9 +6,8 @@
 import { assertEquals, assertOk } from "../support/assert.ts";
 import { burstSnaps } from "../support/burst.ts";
 import { capturedSnaps } from "../support/fake_snapd.ts";
-import { preEnroll } from "../support/enrolled_device.ts";
 import { mountPowercutFs, type PowercutFs } from "../support/powercut_fs.ts";
-import { type PowercutWorld, powercutWorld, writeDurably } from "../support/powercut_world.ts";
+import { enrolledAgentOnFs, type PowercutWorld } from "../support/powercut_world.ts";
 import { sleep, until } from "../support/wait.ts";
 import type { Child } from "../support/child.ts";
 import { E2E } from "../support/world.ts";
@@ -21,13 +20,9 @@ async function withAgentOnFs(
 ): Promise<void> {
   const fs = await mountPowercutFs();
   try {
-    const setup = await powercutWorld(fs, { snaps: [...capturedSnaps(), ...burstSnaps(1)] });
+    const setup = await enrolledAgentOnFs(fs, DEVICE, { snaps: [...capturedSnaps(), ...burstSnaps(1)] });
     try {
-      const secret = await preEnroll(setup.world, DEVICE, setup.dataDir);
-      await writeDurably(secret, await Deno.readTextFile(secret));
-      const agent = setup.world.agent([], setup.env);
-      await setup.world.dms.health(DEVICE.id, { timeoutMs: 30_000 });
-      await fn(setup, fs, agent);
+      await fn(setup, fs, setup.agent);
     } finally {
       await setup.world.stop();
     }

@@ -11,10 +11,11 @@ import { PROJECT_ROOT, startAgent } from "../support/agent_process.ts";
 import { Child } from "../support/child.ts";
 import {
   cutEveryPoint,
-  cutPoints,
-  type CutRow,
   type CutScenario,
   type CutVerdict,
+  emptyVerdict,
+  reportCuts,
+  sampledPoints,
 } from "../support/cut_points.ts";
 import {
   integrity,
@@ -23,43 +24,9 @@ import {
   wholeOrAbsent,
   writeDurably,
 } from "../support/powercut_world.ts";
-import { FULL, record } from "../support/reliability.ts";
+import { FULL } from "../support/reliability.ts";
 import { until, within } from "../support/wait.ts";
 import { E2E } from "../support/world.ts";
-
-const SAMPLE = 3;
-const points = (n: number) => FULL ? cutPoints(n) : cutPoints(n, SAMPLE);
-
-async function report(scenario: string, ops: number, rows: CutRow[]): Promise<void> {
-  for (const row of rows) {
-    await record({
-      area: "powercut",
-      fault: `${scenario} (${ops} write points): cut after ${row.kind}`,
-      tries: row.cuts,
-      lost: row.lost,
-      repeatedEffects: 0,
-      repeatedReplies: 0,
-      contradictory: row.contradictory,
-      damaged: row.damaged,
-      recovered: row.recovered,
-      note: [...new Set(row.notes)].join("; "),
-    });
-  }
-  assertEquals(rows.flatMap((row) => row.problems), [], `${scenario}: what the cuts left`);
-}
-
-function emptyVerdict(): CutVerdict {
-  return {
-    lost: 0,
-    repeatedEffects: 0,
-    repeatedReplies: 0,
-    contradictory: 0,
-    damaged: 0,
-    recovered: true,
-    problems: [],
-    notes: [],
-  };
-}
 
 /** Each of `files` whole or absent; counts and names the half-written ones. */
 async function wholeFiles(
@@ -245,8 +212,8 @@ for (
     name: `power cut at every write point of ${name}: whole or absent, old or new, finished when run again`,
     ...E2E,
     async fn() {
-      const { ops, rows } = await cutEveryPoint(scenario, points, { concurrency: FULL ? 3 : 1 });
-      await report(name, ops, rows);
+      const { ops, rows } = await cutEveryPoint(scenario, sampledPoints(3), { concurrency: FULL ? 3 : 1 });
+      await reportCuts(name, ops, rows);
     },
   });
 }

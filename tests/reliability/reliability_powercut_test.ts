@@ -7,7 +7,6 @@
  * reliability` cuts every one. docs/reliability.md gets a row per kind of write point.
  */
 import { join } from "node:path";
-import { assertEquals } from "../support/assert.ts";
 import type { Child } from "../support/child.ts";
 import {
   type BurstAction,
@@ -21,45 +20,22 @@ import {
 import { capturedSnaps } from "../support/fake_snapd.ts";
 import {
   cutEveryPoint,
-  cutPoints,
-  type CutRow,
   type CutScenario,
-  type CutVerdict,
+  emptyVerdict,
+  reportCuts,
+  sampledPoints,
 } from "../support/cut_points.ts";
-import { preEnroll } from "../support/enrolled_device.ts";
 import {
+  enrolledAgentOnFs,
   integrity,
   type PowercutWorld,
   powercutWorld,
   wholeOrAbsent,
   writeDurably,
 } from "../support/powercut_world.ts";
-import { FULL, record } from "../support/reliability.ts";
+import { FULL } from "../support/reliability.ts";
 import { sleep, until } from "../support/wait.ts";
 import { E2E } from "../support/world.ts";
-
-/** Cut points sampled under `deno task test`. */
-const SAMPLE = 4;
-const points = (n: number) => FULL ? cutPoints(n) : cutPoints(n, SAMPLE);
-
-/** Records the rows and fails with every problem they hold. */
-async function report(scenario: string, ops: number, rows: CutRow[]): Promise<void> {
-  for (const row of rows) {
-    await record({
-      area: "powercut",
-      fault: `${scenario} (${ops} write points): cut after ${row.kind}`,
-      tries: row.cuts,
-      lost: row.lost,
-      repeatedEffects: row.repeatedEffects,
-      repeatedReplies: row.repeatedReplies,
-      contradictory: row.contradictory,
-      damaged: row.damaged,
-      recovered: row.recovered,
-      note: [...new Set(row.notes)].join("; "),
-    });
-  }
-  assertEquals(rows.flatMap((row) => row.problems), [], `${scenario}: what the cuts left`);
-}
 
 const DEVICE = { id: "2F0tPowerCutDevice0000000000", commonName: "power-cut-device", serial: "PEER0001" };
 
@@ -72,16 +48,12 @@ interface BurstState extends PowercutWorld {
 const actionBurst: CutScenario<BurstState> = {
   async prepare(fs) {
     const { installed, store } = mixedSnaps();
-    const setup = await powercutWorld(fs, { snaps: [...capturedSnaps(), ...installed] });
+    const setup = await enrolledAgentOnFs(fs, DEVICE, { snaps: [...capturedSnaps(), ...installed] });
     const { world } = setup;
     for (const snap of store) world.snapd.store.set(snap.name, snap);
     world.snapd.configureHooks.add("peer-b01");
     world.snapd.changeDurationMs = 300;
-    const secret = await preEnroll(world, DEVICE, setup.dataDir);
-    await writeDurably(secret, await Deno.readTextFile(secret));
-    const agent = world.agent([], setup.env);
-    await world.dms.health(DEVICE.id, { timeoutMs: 30_000 });
-    return { ...setup, agent, plan: mixedPlan(`b${crypto.randomUUID().slice(0, 6)}`) };
+    return { ...setup, plan: mixedPlan(`b${crypto.randomUUID().slice(0, 6)}`) };
   },
   async run({ world, plan }) {
     await sendBurst(world.dms, DEVICE.id, plan);
@@ -92,16 +64,7 @@ const actionBurst: CutScenario<BurstState> = {
   },
   async judge(state, cut) {
     const { world, plan } = state;
-    const verdict: CutVerdict = {
-      lost: 0,
-      repeatedEffects: 0,
-      repeatedReplies: 0,
-      contradictory: 0,
-      damaged: 0,
-      recovered: true,
-      problems: [],
-      notes: [],
-    };
+    const verdict = emptyVerdict();
     if (cut) {
       const after = world.dms.mark();
       state.agent = world.agent([], state.env);
@@ -167,8 +130,8 @@ Deno.test({
     "power cut at every write point of a burst of write and read-only actions: nothing lost, no effect twice",
   ...E2E,
   async fn() {
-    const { ops, rows } = await cutEveryPoint(actionBurst, points, { concurrency: FULL ? 3 : 1 });
-    await report(
+    const { ops, rows } = await cutEveryPoint(actionBurst, sampledPoints(4), { concurrency: FULL ? 3 : 1 });
+    await reportCuts(
       "a burst of 12 actions (install, remove, enable, disable, refresh, switch, setconf, reads)",
       ops,
       rows,
@@ -210,16 +173,7 @@ const firstEnrollment: CutScenario<EnrollState> = {
   },
   async judge(state, cut) {
     const { world, dataDir } = state;
-    const verdict: CutVerdict = {
-      lost: 0,
-      repeatedEffects: 0,
-      repeatedReplies: 0,
-      contradictory: 0,
-      damaged: 0,
-      recovered: true,
-      problems: [],
-      notes: [],
-    };
+    const verdict = emptyVerdict();
     for (const file of ["params", ".secret"]) {
       const shape = await wholeOrAbsent(join(dataDir, file));
       if (shape.startsWith("half")) {
@@ -278,7 +232,9 @@ Deno.test({
     "power cut at every write point of a first enrollment: enrolled, able to enroll, or the lost enrollment said",
   ...E2E,
   async fn() {
-    const { ops, rows } = await cutEveryPoint(firstEnrollment, points, { concurrency: FULL ? 3 : 1 });
-    await report("a first enrollment", ops, rows);
+    const { ops, rows } = await cutEveryPoint(firstEnrollment, sampledPoints(4), {
+      concurrency: FULL ? 3 : 1,
+    });
+    await reportCuts("a first enrollment", ops, rows);
   },
 });

@@ -9,6 +9,8 @@
 import { basename } from "node:path";
 import { mountPowercutFs, type PowercutFs } from "./powercut_fs.ts";
 import { within } from "./wait.ts";
+import { assertEquals } from "./assert.ts";
+import { FULL, record } from "./reliability.ts";
 
 /** A scenario whose write points are cut. */
 export interface CutScenario<S> {
@@ -48,6 +50,20 @@ export interface CutVerdict {
   problems: string[];
   /** Outcomes the promise allows but the table should show (e.g. "inside the enrollment window"). */
   notes?: string[];
+}
+
+/** A verdict with nothing found yet. */
+export function emptyVerdict(): CutVerdict {
+  return {
+    lost: 0,
+    repeatedEffects: 0,
+    repeatedReplies: 0,
+    contradictory: 0,
+    damaged: 0,
+    recovered: true,
+    problems: [],
+    notes: [],
+  };
 }
 
 /** How long a run may take before it counts as hung, in ms. */
@@ -110,6 +126,11 @@ export function cutPoints(n: number, sample?: number): number[] {
   const all = Array.from({ length: n }, (_, i) => i + 1);
   if (sample === undefined || sample >= n) return all;
   return [...new Set(Array.from({ length: sample }, (_, i) => Math.round(1 + i * (n - 1) / (sample - 1))))];
+}
+
+/** Every point in the full run (`deno task reliability`), a sample of `size` under `deno task test`. */
+export function sampledPoints(size: number): (n: number) => number[] {
+  return (n) => FULL ? cutPoints(n) : cutPoints(n, size);
 }
 
 /** A file as a kind: temporary names and sqlite's companions keep their role, folders end with `/`. */
@@ -195,4 +216,23 @@ export async function cutEveryPoint<S>(
     });
   }
   return { ops: counted.ops, rows: [...rows.values()] };
+}
+
+/** Records a row per kind of write point for docs/reliability.md, then fails with every problem they hold. */
+export async function reportCuts(scenario: string, ops: number, rows: CutRow[]): Promise<void> {
+  for (const row of rows) {
+    await record({
+      area: "powercut",
+      fault: `${scenario} (${ops} write points): cut after ${row.kind}`,
+      tries: row.cuts,
+      lost: row.lost,
+      repeatedEffects: row.repeatedEffects,
+      repeatedReplies: row.repeatedReplies,
+      contradictory: row.contradictory,
+      damaged: row.damaged,
+      recovered: row.recovered,
+      note: [...new Set(row.notes)].join("; "),
+    });
+  }
+  assertEquals(rows.flatMap((row) => row.problems), [], `${scenario}: what the cuts left`);
 }

@@ -8,6 +8,8 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { syncDirectory } from "../../lib/files.ts";
 import type { PowercutFs } from "./powercut_fs.ts";
+import type { Child } from "./child.ts";
+import { type EnrolledDevice, preEnroll } from "./enrolled_device.ts";
 import { startWorld, type World, type WorldOptions } from "./world.ts";
 
 /** A world whose agent keeps its files on `fs`. */
@@ -29,6 +31,25 @@ export async function powercutWorld(fs: PowercutFs, options: WorldOptions = {}):
   await syncDirectory(fs.path);
   const world = await startWorld({ configure: false, ...options });
   return { world, fs, dataDir, commonDir, env: { SNAP_DATA: dataDir, SNAP_COMMON: commonDir } };
+}
+
+/** A device enrolled already (its `.secret` synced), its agent started with its files on `fs`, and online. */
+export async function enrolledAgentOnFs(
+  fs: PowercutFs,
+  device: EnrolledDevice,
+  options: WorldOptions = {},
+): Promise<PowercutWorld & { agent: Child }> {
+  const setup = await powercutWorld(fs, options);
+  try {
+    const secret = await preEnroll(setup.world, device, setup.dataDir);
+    await writeDurably(secret, await Deno.readTextFile(secret));
+    const agent = setup.world.agent([], setup.env);
+    await setup.world.dms.health(device.id, { timeoutMs: 30_000 });
+    return { ...setup, agent };
+  } catch (error) {
+    await setup.world.stop();
+    throw error;
+  }
 }
 
 /** Writes `path` and syncs it and its directory: a file the device had before the cuts begin. */
