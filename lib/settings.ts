@@ -312,6 +312,12 @@ export const SETTINGS = {
     1_073_741_824,
     "Bytes of the DMS actions waiting in memory at most; beyond it the broker holds the rest (PUBACK withheld).",
   ),
+  "journal.max-bytes": count(
+    16_777_216,
+    65_536,
+    1_073_741_824,
+    "Bytes of requests and replies agent.db keeps at most; beyond it the oldest answered ids are forgotten.",
+  ),
   "uploads.timeout": duration(
     "10m",
     "Time limit of one logs or snapshot upload, from its first byte to the server's answer.",
