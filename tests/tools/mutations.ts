@@ -1017,6 +1017,63 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/e2e/upload_stall_test.ts"],
     filter: "fails at uploads.timeout",
   },
+  // the local API under a flood (README: Bounds under load; docs/protocol.md §5; asyncapi.yaml)
+  {
+    name: "nats-requests-unbounded",
+    promise:
+      "beyond nats.max-in-flight and nats.max-waiting a local request is answered busy (README: Bounds under load)",
+    edits: [
+      edit(
+        "lib/nats/service.ts",
+        "this.#ports = { ...options.ports, gate: new RequestGate(bounds) };",
+        "this.#ports = options.ports;",
+      ),
+    ],
+    tests: ["tests/e2e/nats_flood_test.ts"],
+  },
+  {
+    name: "nats-waiting-unbounded",
+    promise: "local requests wait in a bounded queue (README: Bounds under load)",
+    edits: [edit("lib/nats/request_gate.ts", "if (this.#waiting.length >= maxWaiting ||", "if (false ||")],
+    tests: ["tests/e2e/nats_flood_test.ts"],
+  },
+  {
+    name: "nats-invalid-waits-its-turn",
+    promise: "an invalid local request is answered at once, not behind valid ones (asyncapi.yaml)",
+    edits: [
+      edit("lib/nats/api.ts", "    definition.check?.(request, tokens);\n", ""),
+      edit(
+        "lib/nats/api.ts",
+        "const handle = () => definition.handle(request, ports, tokens);",
+        "const handle = () => (definition.check?.(request, tokens), definition.handle(request, ports, tokens));",
+      ),
+    ],
+    tests: ["tests/e2e/nats_flood_test.ts"],
+  },
+  {
+    name: "nats-snapd-not-yielding",
+    promise: "the DMS's actions take snapd's free turns before local requests (README: Bounds under load)",
+    edits: [
+      edit(
+        "main.ts",
+        "ports: { snapd: snapd.yielding(), status, writeRefusal }",
+        "ports: { snapd, status, writeRefusal }",
+      ),
+    ],
+    tests: ["tests/e2e/nats_flood_test.ts"],
+  },
+  {
+    name: "limiter-without-priority",
+    promise: "a yielding task takes a turn only when no first task waits (lib/limiter.ts)",
+    edits: [
+      edit(
+        "lib/limiter.ts",
+        "this.#waiting.first.shift() ?? this.#waiting.yielding.shift()",
+        "this.#waiting.yielding.shift() ?? this.#waiting.first.shift()",
+      ),
+    ],
+    tests: ["tests/unit/limiter_test.ts", "tests/e2e/nats_flood_test.ts"],
+  },
   // the journal's bound in bytes (README: Bounds under load; docs/protocol.md §3)
   {
     name: "journal-bytes-unbounded",
