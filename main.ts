@@ -405,7 +405,13 @@ async function localApi(
       password,
       ca,
       connect: (options) => connectNats(options, natsTunnel(proxies)),
-      ports: { snapd, status, writeRefusal },
+      // the local API's snapd requests give way to the DMS's when snapd's request limit is reached
+      ports: { snapd: snapd.yielding(), status, writeRefusal },
+      bounds: {
+        maxInFlight: config["nats.max-in-flight"],
+        maxWaiting: config["nats.max-waiting"],
+        maxWaitingBytes: config["nats.max-waiting-bytes"],
+      },
       log,
       clock: systemClock,
       backoff: { initialMs: config["backoff.initial"], maxMs: config["backoff.max"] },

@@ -251,6 +251,7 @@ export class Agent {
       log: log.child("dms"),
       maxReplyBytes: config["mqtt.max-reply-bytes"],
       waiting: { maxActions: config["actions.max-waiting"], maxBytes: config["actions.max-waiting-bytes"] },
+      journalMaxBytes: config["journal.max-bytes"],
       onUnregister: async () => {
         await ports.credentials.clear();
         await ports.params.remove();

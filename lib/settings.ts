@@ -280,6 +280,24 @@ export const SETTINGS = {
   "nats.url": urlList("nats://localhost:4222", ["nats", "tls"], "NATS servers of the local API."),
   "nats.snapd.password": nonEmpty(DEFAULT_NATS_PASSWORD, "Password of NATS user snapd.", true),
   "nats.ca": optionalPath("PEM bundle of the CA of the NATS server's certificate: connect with TLS."),
+  "nats.max-in-flight": count(
+    32,
+    1,
+    10_000,
+    "Local API requests handled at once; more wait (nats.max-waiting), beyond that they are answered busy.",
+  ),
+  "nats.max-waiting": count(
+    256,
+    0,
+    100_000,
+    "Local API requests waiting for a turn at most; beyond it a request is answered at once: busy, try again.",
+  ),
+  "nats.max-waiting-bytes": count(
+    4_194_304,
+    1024,
+    1_073_741_824,
+    "Payload bytes of the waiting local API requests at most; beyond it a request is answered busy.",
+  ),
   "log.level": logLevel("Level of the agent's log."),
   "proxy.http": proxyUrl(
     "HTTP proxy for plain http (the identity service, uploads); before HTTP_PROXY and snapd's.",
@@ -311,6 +329,12 @@ export const SETTINGS = {
     1024,
     1_073_741_824,
     "Bytes of the DMS actions waiting in memory at most; beyond it the broker holds the rest (PUBACK withheld).",
+  ),
+  "journal.max-bytes": count(
+    16_777_216,
+    65_536,
+    1_073_741_824,
+    "Bytes of requests and replies agent.db keeps at most; beyond it the oldest answered ids are forgotten.",
   ),
   "uploads.timeout": duration(
     "10m",

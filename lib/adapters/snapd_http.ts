@@ -7,12 +7,13 @@
  * retried with capped full-jitter backoff within the time limit: any method when the connection itself failed
  * (socket missing, refused, `EAGAIN` — nothing was sent), GETs for any transport failure. A POST or PUT that
  * failed after it was sent is never retried: snapd may have started a change. At most `maxRequests` requests are
- * in flight at once; the others wait their turn.
+ * in flight at once; the others wait their turn — those of {@link SnapdTransport.yielding} (the local API's) only
+ * once no other request waits (lib/limiter.ts).
  */
 import { parseJsonKeepingNumbers } from "../canonical_json.ts";
 import type { Clock } from "../clock.ts";
 import { FailureLog } from "../failure_log.ts";
-import { ConcurrencyLimit } from "../limiter.ts";
+import { ConcurrencyLimit, type Priority } from "../limiter.ts";
 import type { Logger } from "../log.ts";
 import { retry, RetryError } from "../retry.ts";
 import { setLongTimeout } from "../timer.ts";
@@ -97,8 +98,26 @@ export class SnapdTransport implements SnapdHttp {
     path: string,
     options: RequestOptions,
     consume: (response: Response) => Promise<T>,
+    priority: Priority = "first",
   ): Promise<T> {
-    return this.#limit.run(() => this.#timedExchange(method, path, options, consume));
+    return this.#limit.run(() => this.#timedExchange(method, path, options, consume), priority);
+  }
+
+  /** The same way to snapd, whose requests take a free turn only when no other request waits for one. */
+  yielding(): SnapdHttp {
+    const load = () => this.load;
+    return {
+      socketPath: this.socketPath,
+      get load() {
+        return load();
+      },
+      close: () => this.close(),
+      envelope: (response, keepNumbers) => this.envelope(response, keepNumbers),
+      fail: (response) => this.fail(response),
+      exchange: (method, path, options, consume) => this.exchange(method, path, options, consume, "yielding"),
+      request: (method, path, options = {}) =>
+        this.exchange(method, path, options, (response) => Promise.resolve(response), "yielding"),
+    };
   }
 
   async #timedExchange<T>(

@@ -80,11 +80,10 @@ export interface DeliveryOptions extends DeliveryPorts {
   onUnregister(): Promise<void>;
   /** The largest reply, as its PUBLISH packet, in bytes (`mqtt.max-reply-bytes`). @default 131072 */
   maxReplyBytes?: number;
-  /**
-   * The bound of the actions waiting in memory, beyond which the next message's PUBACK is withheld (admission.ts).
-   * @default {maxActions: 64, maxBytes: 4194304}
-   */
+  /** The bound of the actions waiting in memory (admission.ts). @default {maxActions: 64, maxBytes: 4194304} */
   waiting?: { maxActions: number; maxBytes: number };
+  /** Bytes of requests and responses stored at most (`journal.max-bytes`, journal.ts). @default 16 MiB */
+  journalMaxBytes?: number;
 }
 
 /** The delivery unit of one enrollment. */
@@ -116,12 +115,14 @@ export class Delivery {
     this.#journal = new ActionJournal(options.db, {
       onPruneFailed: (error) => this.#storage.failed(`forgetting old action ids: ${error.message}`),
       changesDevice: (action) => !READ_ONLY_ACTIONS.has(action),
+      maxBytes: options.journalMaxBytes,
     });
     this.#outbox = new Outbox(options.db, {
       publish: (entry) => options.publish(entry.topic, entry.payload),
       log: options.log.child("outbox"),
       clock: options.clock,
       backoff: options.backoff,
+      bytes: this.#journal.bytes,
     });
     this.#order = new SnapOrder({
       journal: this.#journal,

@@ -1,7 +1,12 @@
 /**
  * The action journal: every action id the agent accepted, its state and its response, in sqlite, so that a
  * redelivered id is answered with the stored response instead of running again, and an agent restart resumes
- * what was accepted but not finished. Bounded: entries older than 7 days, or beyond the newest 10,000, go.
+ * what was accepted but not finished. Bounded: entries older than 7 days, or beyond the newest 10,000, go; and
+ * beyond `journal.max-bytes` of requests and responses stored (journal and outbox together, counted as they are
+ * written: stored_bytes.ts) the oldest done entries go until the rest fits, and the pages they held are given
+ * back to the file system (incremental vacuum). An entry not done, or whose reply the broker has not yet
+ * acknowledged, is never forgotten: those alone may exceed the bound, and are bounded by the actions waiting in
+ * memory (admission.ts) and by the outbox draining.
  *
  * States, each written before the side effect it guards:
  *   accepted — before the broker's acknowledgement;
@@ -19,6 +24,7 @@ import type { ActionRequest } from "../dms_protocol/messages.ts";
 import type { Baseline } from "./recovery.ts";
 import { statement } from "../store/statements.ts";
 import { unsynced } from "../store/database.ts";
+import { ROW_BYTES, StoredBytes, utf8Length } from "./stored_bytes.ts";
 import { asError } from "../errors.ts";
 
 /** A journal entry. */
@@ -38,6 +44,10 @@ export interface JournalEntry {
 /** Retention of handled ids. */
 export const JOURNAL_KEEP_MS = 7 * 24 * 3600 * 1000;
 export const JOURNAL_KEEP_COUNT = 10_000;
+/** Bytes of requests and responses kept at most, by default (`journal.max-bytes`). */
+export const JOURNAL_MAX_BYTES = 16 * 1024 * 1024;
+/** Done entries looked at per step of the byte prune. */
+const PRUNE_BATCH = 64;
 
 interface Row {
   request: string;
@@ -81,6 +91,8 @@ export interface JournalOptions {
   onPruneFailed?: (error: Error) => void;
   /** Whether an action may change the device (its acceptance is then synced). @default every action may */
   changesDevice?: (action: string) => boolean;
+  /** Bytes of requests and responses kept at most (`journal.max-bytes`). @default {@link JOURNAL_MAX_BYTES} */
+  maxBytes?: number;
 }
 
 /** The journal over an open agent database. */
@@ -91,10 +103,15 @@ export class ActionJournal {
 
   readonly #onPruneFailed: (error: Error) => void;
   readonly #changesDevice: (action: string) => boolean;
+  readonly #maxBytes: number;
+  /** The bytes stored in the journal and the outbox; the outbox shares it. */
+  readonly bytes: StoredBytes;
 
   constructor(private readonly db: DatabaseSync, options: JournalOptions = {}) {
     this.#onPruneFailed = options.onPruneFailed ?? (() => {});
     this.#changesDevice = options.changesDevice ?? (() => true);
+    this.#maxBytes = options.maxBytes ?? JOURNAL_MAX_BYTES;
+    this.bytes = new StoredBytes(db);
   }
 
   /**
@@ -127,6 +144,8 @@ export class ActionJournal {
     } catch (error) {
       if (!this.#recorded(request.id)) throw error;
     }
+    // the response is stored twice: in the journal and in its outbox entry
+    this.bytes.add(utf8Length(JSON.stringify(request)) + 2 * utf8Length(answer?.payload ?? ""));
     this.#maintain(now);
     return { fresh: true };
   }
@@ -148,8 +167,10 @@ export class ActionJournal {
       if (this.#rows > JOURNAL_KEEP_COUNT) {
         unsynced(this.db, () => this.#pruneOldest(this.#rows! - JOURNAL_KEEP_COUNT));
       }
+      if (this.bytes.total > this.#maxBytes) unsynced(this.db, () => this.#pruneBytes());
     } catch (error) {
       this.#rows = undefined; // counted afresh next time
+      this.bytes.recount();
       this.#sincePrune = PRUNE_EVERY;
       this.#onPruneFailed(asError(error));
     }
@@ -177,13 +198,21 @@ export class ActionJournal {
    */
   complete(id: string, answer: Answer): number {
     const marked = statement(this.db, "SELECT 1 FROM actions WHERE id = ? AND state = 'started'").get(id);
-    return this.#transaction(marked !== undefined, () => {
-      statement(this.db, "UPDATE actions SET state = 'done', response = ? WHERE id = ?").run(
-        answer.payload,
-        id,
-      );
-      return this.#queue(id, answer);
-    });
+    let seq;
+    try {
+      seq = this.#transaction(marked !== undefined, () => {
+        statement(this.db, "UPDATE actions SET state = 'done', response = ? WHERE id = ?").run(
+          answer.payload,
+          id,
+        );
+        return this.#queue(id, answer);
+      });
+    } catch (error) {
+      this.bytes.recount(); // it may have landed all the same
+      throw error;
+    }
+    this.bytes.add(2 * utf8Length(answer.payload));
+    return seq;
   }
 
   /** Entries accepted or started but not done, oldest first (to resume after a restart). */
@@ -245,19 +274,66 @@ export class ActionJournal {
 
   /** Forgets handled ids older than the retention time. */
   #pruneOld(now: number): void {
-    const deleted = statement(this.db, "DELETE FROM actions WHERE state = 'done' AND received_at < ?").run(
-      now - JOURNAL_KEEP_MS,
-    ).changes;
+    const deleted = statement(
+      this.db,
+      `DELETE FROM actions WHERE state = 'done' AND received_at < ? RETURNING ${ROW_BYTES} AS bytes`,
+    ).all(now - JOURNAL_KEEP_MS) as { bytes: number }[];
     this.#sincePrune = 0;
-    this.#rows! -= Number(deleted);
+    this.#forgot(deleted);
   }
 
   /** Forgets the oldest handled ids beyond the count limit (walking only those, in insertion order). */
   #pruneOldest(excess: number): void {
     const deleted = statement(
       this.db,
-      "DELETE FROM actions WHERE rowid IN (SELECT rowid FROM actions WHERE state = 'done' ORDER BY rowid LIMIT ?)",
-    ).run(excess).changes;
-    this.#rows! -= Number(deleted);
+      `DELETE FROM actions WHERE rowid IN (SELECT rowid FROM actions WHERE state = 'done' ORDER BY rowid LIMIT ?)
+       RETURNING ${ROW_BYTES} AS bytes`,
+    ).all(excess) as { bytes: number }[];
+    this.#forgot(deleted);
+  }
+
+  /** Counts the rows a prune deleted out of the running totals. */
+  #forgot(deleted: { bytes: number }[]): void {
+    this.#rows! -= deleted.length;
+    for (const row of deleted) this.bytes.add(-row.bytes);
+  }
+
+  /**
+   * Forgets the oldest done entries whose reply left the outbox until the stored bytes are down to three quarters
+   * of `journal.max-bytes`, and gives their pages back (the database has auto_vacuum=INCREMENTAL: without the vacuum the file keeps them).
+   */
+  #pruneBytes(): void {
+    // down to three quarters: the prune, its vacuum and checkpoint then run once per quarter of the bound
+    // written, not at every action once the journal is full
+    let excess = this.bytes.total - Math.floor(this.#maxBytes * 3 / 4);
+    let after = 0;
+    let pruned = false;
+    while (excess > 0) {
+      const rows = statement(
+        this.db,
+        `SELECT rowid AS r, ${ROW_BYTES} AS bytes FROM actions
+          WHERE state = 'done' AND rowid > ? AND NOT EXISTS (SELECT 1 FROM outbox WHERE action_id = actions.id)
+          ORDER BY rowid LIMIT ${PRUNE_BATCH}`,
+      ).all(after) as { r: number; bytes: number }[];
+      if (rows.length === 0) break; // what is left is unfinished or unsent: admission.ts bounds those
+      const chosen = [];
+      for (const row of rows) {
+        if (excess <= 0) break;
+        chosen.push(row.r);
+        excess -= row.bytes;
+        this.bytes.add(-row.bytes);
+        after = row.r;
+      }
+      const deleted =
+        statement(this.db, "DELETE FROM actions WHERE rowid IN (SELECT value FROM json_each(?))")
+          .run(JSON.stringify(chosen)).changes;
+      this.#rows! -= Number(deleted);
+      pruned = true;
+    }
+    if (!pruned) return;
+    // stepped to the end: exec() stops this pragma after its first step, one page freed
+    statement(this.db, "PRAGMA incremental_vacuum").all();
+    // the freed pages leave the file only when the WAL is checkpointed; TRUNCATE empties the WAL too
+    this.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
   }
 }

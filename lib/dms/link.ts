@@ -68,6 +68,8 @@ export interface DmsLinkOptions {
   maxReplyBytes?: number;
   /** The bound of the actions waiting in memory (`actions.max-waiting`, `actions.max-waiting-bytes`). */
   waiting?: { maxActions: number; maxBytes: number };
+  /** Bytes of requests and responses the journal and outbox keep at most (`journal.max-bytes`). */
+  journalMaxBytes?: number;
 }
 
 /** The DMS link of one enrollment. */
@@ -106,6 +108,7 @@ export class DmsLink {
       onUnregister: options.onUnregister,
       maxReplyBytes: options.maxReplyBytes,
       waiting: options.waiting,
+      journalMaxBytes: options.journalMaxBytes,
     });
     this.#telemetry = new Telemetry({
       device,

@@ -21,6 +21,7 @@ import { type BackoffOptions, retry } from "../retry.ts";
 import { statement } from "../store/statements.ts";
 import { unsynced } from "../store/database.ts";
 import { errorMessage } from "../errors.ts";
+import { type StoredBytes, utf8Length } from "./stored_bytes.ts";
 
 /** A message to publish. */
 export interface OutboxEntry {
@@ -53,6 +54,8 @@ export interface OutboxOptions {
   clock: Clock;
   /** Retries after a storage failure. */
   backoff: BackoffOptions;
+  /** The running count of stored bytes (the journal's byte bound), kept up to date by adds and removals. */
+  bytes?: StoredBytes;
 }
 
 /** How a drain ended. */
@@ -92,6 +95,7 @@ export class Outbox {
       this.db,
       () => statement(this.db, "INSERT INTO outbox (topic, payload) VALUES (?, ?)").run(topic, payload),
     );
+    this.options.bytes?.add(utf8Length(payload));
     return Number(result.lastInsertRowid);
   }
 
@@ -191,6 +195,7 @@ export class Outbox {
       }
       // not synced: a power cut that loses this sends the reply again, byte for byte (the broker took it once)
       unsynced(this.db, () => statement(this.db, "DELETE FROM outbox WHERE seq = ?").run(entry.seq));
+      this.options.bytes?.add(-utf8Length(entry.payload));
       this.#acknowledged.delete(entry.seq);
       this.options.log.debug("response acknowledged by the broker", { seq: entry.seq, topic: entry.topic });
     }

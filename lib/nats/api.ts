@@ -3,6 +3,9 @@
  * agent's own status. Handlers are functions of the decoded request and the ports; they know nothing of NATS.
  * Every request gets exactly one reply: on failure `{"error": …}` (snapd subjects) or `{"errorInfo":{"message"}}`
  * (agent subjects). The contract, with JSON Schemas, is `asyncapi.yaml`.
+ *
+ * A request is checked (JSON, fields, snap name syntax) before it waits for a turn (request_gate.ts): an invalid
+ * one is answered at once, never behind the valid ones, and never takes a turn.
  */
 import { isSnapName, requireChannel } from "../actions/validation.ts";
 import { ZERO_TIME } from "../dms_protocol/device_snap.ts";
@@ -11,6 +14,7 @@ import type { SnapdPort } from "../snapd/port.ts";
 import type { AgentStatus } from "../agent_status.ts";
 import type { ChangeSelection, SnapdSnap } from "../snapd/types.ts";
 import { errorMessage } from "../errors.ts";
+import type { RequestGate } from "./request_gate.ts";
 
 /** What `v1.iot.agent.status` reports. */
 /** The ports of the API. */
@@ -20,6 +24,8 @@ export interface NatsApiPorts {
   status(): AgentStatus;
   /** When set, every write subject answers this error and never reaches snapd (see write_guard.ts). */
   writeRefusal?: string;
+  /** The bound of the requests in flight (request_gate.ts). @default unbounded */
+  gate?: Pick<RequestGate, "run">;
 }
 
 /** A request the handler refuses; its message is the reply's error. */
@@ -31,7 +37,9 @@ export class RequestError extends Error {
 export interface Subject {
   /** The subject (with `*` where a token varies). */
   subject: string;
-  /** Handles a decoded request; `tokens` are the subject's tokens. */
+  /** Refuses an invalid request (a {@link RequestError}), before it waits for a turn. */
+  check?(request: Record<string, unknown>, tokens: string[]): void;
+  /** Handles a decoded, checked request; `tokens` are the subject's tokens. */
   handle(request: Record<string, unknown>, ports: NatsApiPorts, tokens: string[]): Promise<unknown>;
   /** The reply to a failure. */
   failure(message: string): unknown;
@@ -41,9 +49,13 @@ export interface Subject {
 
 const snapdFailure = (message: string) => ({ error: message });
 
-async function assertionsGet(request: Record<string, unknown>, ports: NatsApiPorts) {
+function assertionsCheck(request: Record<string, unknown>) {
   const type = request.type;
   if (type !== "model" && type !== "serial") throw new RequestError('"type" must be "model" or "serial"');
+}
+
+async function assertionsGet(request: Record<string, unknown>, ports: NatsApiPorts) {
+  const type = request.type as "model" | "serial";
   const bundle = await ports.snapd.assertions(type);
   const first = bundle.count > 0 ? parseAssertions(bundle.text)[0] : undefined;
   if (!first) throw new RequestError(`the device has no ${type} assertion`);
@@ -78,7 +90,7 @@ async function snapsGet(_request: Record<string, unknown>, ports: NatsApiPorts) 
   return { snaps: (await ports.snapd.snaps("all")).map(toApiSnap) };
 }
 
-async function appsPost(request: Record<string, unknown>, ports: NatsApiPorts) {
+function appsCheck(request: Record<string, unknown>) {
   const { action, names } = request;
   if (action !== "start" && action !== "stop" && action !== "restart") {
     throw new RequestError('"action" must be "start", "stop" or "restart"');
@@ -90,26 +102,38 @@ async function appsPost(request: Record<string, unknown>, ports: NatsApiPorts) {
     const [snap, app, ...rest] = name.split(".");
     if (!isSnapName(snap) || rest.length > 0 || app === "") throw new RequestError(`invalid name "${name}"`);
   }
-  return { changeId: await ports.snapd.appsAction(action, names as string[]) };
 }
 
-async function snapPost(request: Record<string, unknown>, ports: NatsApiPorts, tokens: string[]) {
+async function appsPost(request: Record<string, unknown>, ports: NatsApiPorts) {
+  const action = request.action as "start" | "stop" | "restart";
+  return { changeId: await ports.snapd.appsAction(action, request.names as string[]) };
+}
+
+/** The channel of a checked switch request. */
+function switchChannel(request: Record<string, unknown>): string {
+  if (typeof request.channel !== "string") throw new RequestError('"channel" must be a string');
+  try {
+    return requireChannel(request.channel, "switch");
+  } catch (error) {
+    throw new RequestError(errorMessage(error));
+  }
+}
+
+function snapCheck(request: Record<string, unknown>, tokens: string[]) {
   const snap = tokens[4];
   if (!isSnapName(snap)) throw new RequestError(`invalid snap name "${snap}"`);
   if (request.action !== "switch") {
     throw new RequestError(`invalid action "${request.action}": only "switch" is supported`);
   }
-  if (typeof request.channel !== "string") throw new RequestError('"channel" must be a string');
-  let channel: string;
-  try {
-    channel = requireChannel(request.channel, "switch");
-  } catch (error) {
-    throw new RequestError(errorMessage(error));
-  }
-  return { changeId: await ports.snapd.snapAction(snap, "switch", { channel }) };
+  switchChannel(request);
 }
 
-async function changesGet(request: Record<string, unknown>, ports: NatsApiPorts) {
+async function snapPost(request: Record<string, unknown>, ports: NatsApiPorts, tokens: string[]) {
+  const channel = switchChannel(request);
+  return { changeId: await ports.snapd.snapAction(tokens[4], "switch", { channel }) };
+}
+
+function changesCheck(request: Record<string, unknown>) {
   const { select, for: snap } = request;
   if (select !== undefined && !["all", "in-progress", "ready"].includes(select as string)) {
     throw new RequestError('"select" must be "all", "in-progress" or "ready"');
@@ -117,6 +141,10 @@ async function changesGet(request: Record<string, unknown>, ports: NatsApiPorts)
   if (snap !== undefined && (typeof snap !== "string" || !isSnapName(snap))) {
     throw new RequestError('"for" must be a snap name');
   }
+}
+
+async function changesGet(request: Record<string, unknown>, ports: NatsApiPorts) {
+  const { select, for: snap } = request;
   return {
     changes: await ports.snapd.changes({
       select: select as ChangeSelection | undefined,
@@ -138,16 +166,28 @@ function mqttStatus(_request: Record<string, unknown>, ports: NatsApiPorts) {
 
 /** Every subject the agent serves. */
 export const SUBJECTS: readonly Subject[] = [
-  { subject: "v1.snapd.v2.assertions.get", handle: assertionsGet, failure: snapdFailure },
+  {
+    subject: "v1.snapd.v2.assertions.get",
+    check: assertionsCheck,
+    handle: assertionsGet,
+    failure: snapdFailure,
+  },
   { subject: "v1.snapd.v2.snaps.get", handle: snapsGet, failure: snapdFailure },
-  { subject: "v1.snapd.v2.apps.post", handle: appsPost, failure: snapdFailure, writes: true },
+  {
+    subject: "v1.snapd.v2.apps.post",
+    check: appsCheck,
+    handle: appsPost,
+    failure: snapdFailure,
+    writes: true,
+  },
   {
     subject: "v1.snapd.v2.snaps.*.post",
+    check: snapCheck,
     handle: snapPost,
     failure: (message) => ({ changeId: "-1", error: message }),
     writes: true,
   },
-  { subject: "v1.snapd.v2.changes.get", handle: changesGet, failure: snapdFailure },
+  { subject: "v1.snapd.v2.changes.get", check: changesCheck, handle: changesGet, failure: snapdFailure },
   {
     subject: "iot.agent.mqtt.connection.status",
     handle: mqttStatus,
@@ -159,10 +199,16 @@ export const SUBJECTS: readonly Subject[] = [
     failure: (message) => ({ errorInfo: { message } }),
   },
   // the pre-AsyncAPI subjects of old clients
-  { subject: "snapd.v2.assertions.get", handle: assertionsGet, failure: snapdFailure },
+  {
+    subject: "snapd.v2.assertions.get",
+    check: assertionsCheck,
+    handle: assertionsGet,
+    failure: snapdFailure,
+  },
   { subject: "snapd.v2.snaps.get", handle: snapsGet, failure: snapdFailure },
   {
     subject: "snapd.v2.apps.post",
+    check: appsCheck,
     handle: appsPost,
     failure: (message) => ({ changeId: "", error: message }),
     writes: true,
@@ -193,8 +239,12 @@ export async function answer(
 ): Promise<unknown> {
   // before the payload is read: a refused client learns nothing but why
   if (definition.writes && ports.writeRefusal) return definition.failure(ports.writeRefusal);
+  const tokens = subject.split(".");
   try {
-    return await definition.handle(decodeRequest(payload), ports, subject.split("."));
+    const request = decodeRequest(payload);
+    definition.check?.(request, tokens);
+    const handle = () => definition.handle(request, ports, tokens);
+    return await (ports.gate ? ports.gate.run(handle, payload.length) : handle());
   } catch (error) {
     return definition.failure(errorMessage(error) || "failed");
   }

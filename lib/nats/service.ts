@@ -3,7 +3,8 @@
  * the API once per connection (nats.js renews the subscriptions after its own reconnects), and answers each
  * request. It never blocks enrollment or MQTT: it runs on its own, connects whenever a server appears, and after
  * a connection is lost for good (or refused, e.g. a wrong password) tries again forever with capped full-jitter
- * backoff, logging each distinct cause once.
+ * backoff, logging each distinct cause once. Its requests are bounded (request_gate.ts): beyond
+ * `nats.max-in-flight` running and `nats.max-waiting` waiting, a request is answered at once that the agent is busy.
  */
 import type { ConnectionOptions, Msg, NatsConnection } from "nats";
 import type { Clock } from "../clock.ts";
@@ -11,6 +12,7 @@ import { FailureLog } from "../failure_log.ts";
 import { hideUserinfo, type Logger } from "../log.ts";
 import { type BackoffOptions, retry } from "../retry.ts";
 import { answer, type NatsApiPorts, type Subject, SUBJECTS } from "./api.ts";
+import { RequestGate, type RequestGateOptions } from "./request_gate.ts";
 import { errorMessage, isAuthorizationRefused, isTlsFailure } from "../errors.ts";
 
 /** Options of {@link NatsService}. */
@@ -23,6 +25,8 @@ export interface NatsServiceOptions {
   /** Connects to the NATS servers (main.ts wires nats.js, through a proxy when one applies). */
   connect(options: ConnectionOptions): Promise<NatsConnection>;
   ports: NatsApiPorts;
+  /** The bound of the requests in flight and waiting. @default {maxInFlight: 32, maxWaiting: 256, maxWaitingBytes: 4 MiB} */
+  bounds?: RequestGateOptions;
   log: Logger;
   clock: Clock;
   backoff: BackoffOptions;
@@ -34,6 +38,7 @@ export const NATS_USER = "snapd";
 /** The local API service. */
 export class NatsService {
   readonly #options: NatsServiceOptions;
+  readonly #ports: NatsApiPorts;
   readonly #failures: FailureLog;
   readonly #stopping = new AbortController();
   #connection: NatsConnection | undefined;
@@ -43,6 +48,8 @@ export class NatsService {
 
   constructor(options: NatsServiceOptions) {
     this.#options = options;
+    const bounds = options.bounds ?? { maxInFlight: 32, maxWaiting: 256, maxWaitingBytes: 4 * 1024 * 1024 };
+    this.#ports = { ...options.ports, gate: new RequestGate(bounds) };
     this.#failures = new FailureLog(
       options.log,
       `connecting to NATS ${options.servers.map(hideUserinfo).join(",")}`,
@@ -133,7 +140,7 @@ export class NatsService {
   }
 
   async #reply(definition: Subject, message: Msg): Promise<void> {
-    const reply = await answer(definition, message.subject, message.data, this.#options.ports);
+    const reply = await answer(definition, message.subject, message.data, this.#ports);
     if (!message.reply) {
       this.#options.log.debug(`request on ${message.subject} has no reply subject; nothing sent`);
       return;

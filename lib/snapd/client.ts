@@ -45,6 +45,14 @@ export class SnapdClient implements SnapdPort {
     this.#transport.close();
   }
 
+  /**
+   * A client of the same snapd whose requests give way: when snapd's request limit is reached, they take a turn
+   * only once no request of this client's other users waits (the local API's, so the DMS is served first).
+   */
+  yielding(): SnapdClient {
+    return new SnapdClient(this.#transport.yielding?.() ?? this.#transport);
+  }
+
   /** `GET /v2/system-info`. */
   async systemInfo(): Promise<SystemInfo> {
     return await this.#sync<SystemInfo>("GET", "/v2/system-info");

@@ -39,4 +39,6 @@ export interface SnapdHttp {
   ): Promise<T>;
   /** A request whose body is streamed: the time limit covers the response headers only. */
   request(method: string, path: string, options?: RequestOptions): Promise<Response>;
+  /** The same way to snapd at a lower priority: its requests wait while others wait for a turn. */
+  yielding?(): SnapdHttp;
 }

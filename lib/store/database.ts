@@ -28,6 +28,13 @@ export interface DatabaseOptions {
   exclusive?: boolean;
 }
 
+/**
+ * The size a WAL file is cut back to when it starts over after a checkpoint, in bytes. sqlite checkpoints at about
+ * 4 MiB of frames and then reuses the file from its start, keeping it at its largest for good; cut back, a database
+ * that was written in a burst holds at most this much WAL afterwards.
+ */
+export const WAL_SIZE_LIMIT = 1024 * 1024;
+
 function tryOpen(path: string, migrations: Migrations, options: DatabaseOptions): DatabaseSync {
   const db = new DatabaseSync(path);
   try {
@@ -35,6 +42,9 @@ function tryOpen(path: string, migrations: Migrations, options: DatabaseOptions)
     // auto_vacuum only takes effect before the first table exists: it lets deleted rows give space back
     db.exec("PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;");
     db.exec(`PRAGMA synchronous = ${options.synchronous ?? "NORMAL"};`);
+    // a WAL is reused from its start after each checkpoint but never shrinks by itself
+    db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT};`);
+
     db.exec("PRAGMA busy_timeout = 5000;");
     // 512 KiB of page cache instead of sqlite's 2 MiB: the agent's hot rows are few, and the OS caches the file
     db.exec("PRAGMA cache_size = -512;");

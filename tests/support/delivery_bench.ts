@@ -106,6 +106,8 @@ export interface Bench {
   clock: FakeClock;
   snapd: FakeChanges;
   db: DatabaseSync;
+  /** The agent database's file (its WAL beside it). */
+  dbPath: string;
   logs: MemorySink;
   published: { topic: string; payload: Record<string, unknown> }[];
   ran: string[];
@@ -116,7 +118,7 @@ export interface Bench {
   unregistered: number;
   /** Called as an action starts running (before it may be held). */
   onRun?: (id: string) => void;
-  delivery(options?: Pick<DeliveryOptions, "waiting">): Delivery;
+  delivery(options?: Pick<DeliveryOptions, "waiting" | "journalMaxBytes">): Delivery;
   /** `redelivered`: as the broker marks a message it sends again (DUP). */
   send(request: Partial<ActionRequest> & { id: string; action: string }, redelivered?: boolean): void;
   responses(id: string): Record<string, unknown>[];
@@ -135,6 +137,7 @@ export async function withDelivery(fn: (bench: Bench) => Promise<void>): Promise
     clock,
     snapd,
     db,
+    dbPath: `${dir}/agent.db`,
     logs,
     published: [],
     ran: [],

@@ -1017,6 +1017,101 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/e2e/upload_stall_test.ts"],
     filter: "fails at uploads.timeout",
   },
+  // the local API under a flood (README: Bounds under load; docs/protocol.md §5; asyncapi.yaml)
+  {
+    name: "nats-requests-unbounded",
+    promise:
+      "beyond nats.max-in-flight and nats.max-waiting a local request is answered busy (README: Bounds under load)",
+    edits: [
+      edit(
+        "lib/nats/service.ts",
+        "this.#ports = { ...options.ports, gate: new RequestGate(bounds) };",
+        "this.#ports = options.ports;",
+      ),
+    ],
+    tests: ["tests/e2e/nats_flood_test.ts"],
+  },
+  {
+    name: "nats-waiting-unbounded",
+    promise: "local requests wait in a bounded queue (README: Bounds under load)",
+    edits: [edit("lib/nats/request_gate.ts", "if (this.#waiting.length >= maxWaiting ||", "if (false ||")],
+    tests: ["tests/e2e/nats_flood_test.ts"],
+  },
+  {
+    name: "nats-invalid-waits-its-turn",
+    promise: "an invalid local request is answered at once, not behind valid ones (asyncapi.yaml)",
+    edits: [
+      edit("lib/nats/api.ts", "    definition.check?.(request, tokens);\n", ""),
+      edit(
+        "lib/nats/api.ts",
+        "const handle = () => definition.handle(request, ports, tokens);",
+        "const handle = () => (definition.check?.(request, tokens), definition.handle(request, ports, tokens));",
+      ),
+    ],
+    tests: ["tests/e2e/nats_flood_test.ts"],
+  },
+  {
+    name: "nats-snapd-not-yielding",
+    promise: "the DMS's actions take snapd's free turns before local requests (README: Bounds under load)",
+    edits: [
+      edit(
+        "main.ts",
+        "ports: { snapd: snapd.yielding(), status, writeRefusal }",
+        "ports: { snapd, status, writeRefusal }",
+      ),
+    ],
+    tests: ["tests/e2e/nats_flood_test.ts"],
+  },
+  {
+    name: "limiter-without-priority",
+    promise: "a yielding task takes a turn only when no first task waits (lib/limiter.ts)",
+    edits: [
+      edit(
+        "lib/limiter.ts",
+        "this.#waiting.first.shift() ?? this.#waiting.yielding.shift()",
+        "this.#waiting.yielding.shift() ?? this.#waiting.first.shift()",
+      ),
+    ],
+    tests: ["tests/unit/limiter_test.ts", "tests/e2e/nats_flood_test.ts"],
+  },
+  // the journal's bound in bytes (README: Bounds under load; docs/protocol.md §3)
+  {
+    name: "journal-bytes-unbounded",
+    promise: "beyond journal.max-bytes the oldest done entries are forgotten (README: Bounds under load)",
+    edits: [edit("lib/dms/journal.ts", "if (this.bytes.total > this.#maxBytes)", "if (false)")],
+    tests: ["tests/unit/dms/journal_bytes_test.ts"],
+    filter: "200 requests of 200 KiB",
+  },
+  {
+    name: "journal-prune-not-vacuumed",
+    promise: "the pages of forgotten entries are given back to the file system (README: Bounds under load)",
+    edits: [edit("lib/dms/journal.ts", 'statement(this.db, "PRAGMA incremental_vacuum").all();', "")],
+    tests: ["tests/unit/dms/journal_bytes_test.ts"],
+    filter: "gives the space back",
+  },
+  {
+    name: "journal-prune-not-checkpointed",
+    promise: "freed pages leave the file at once, not at the next checkpoint (README: Bounds under load)",
+    edits: [edit("lib/dms/journal.ts", 'this.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");', "")],
+    tests: ["tests/unit/dms/journal_bytes_test.ts"],
+    filter: "gives the space back",
+  },
+  {
+    name: "wal-never-cut",
+    promise: "the WAL is cut back to 1 MiB each time it starts over (README: Bounds under load)",
+    edits: [edit("lib/store/database.ts", "db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT};`);", "")],
+    tests: ["tests/unit/dms/journal_bytes_test.ts"],
+    filter: "cut back",
+  },
+  {
+    name: "journal-forgets-unsent",
+    promise: "an id whose reply is not yet acknowledged is never forgotten by the byte bound (protocol §3)",
+    edits: [
+      edit("lib/dms/journal.ts", " AND NOT EXISTS (SELECT 1 FROM outbox WHERE action_id = actions.id)", ""),
+    ],
+    tests: ["tests/unit/dms/journal_bytes_test.ts"],
+    filter: "never forgotten",
+  },
   {
     name: "waiting-actions-unbounded",
     promise: "beyond actions.max-waiting the next PUBACK is withheld (README: Bounds under load)",
