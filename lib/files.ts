@@ -137,6 +137,9 @@ export async function ensureDirectory(path: string, role: string): Promise<void>
         : `it cannot be read (${describeFsError(error)})`,
   );
   if (problem) throw new UnusableDirectoryError(`cannot use ${path} (${role}): ${problem}`);
+  // its name synced once more: an earlier start may have died between creating it and syncing its parent, and
+  // a later power cut would take it back with every synced file in it (one fsync per start, none while running)
+  await syncDirectory(dirname(path)).catch(() => {}); // a parent the agent may not open is not its to sync
 }
 
 /** An fs error's message without Deno's "…: os error N" noise repeated. */

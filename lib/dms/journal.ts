@@ -14,8 +14,8 @@
  *              for the snap at that moment (the baseline recovery compares against);
  *   done     — the response, stored in one transaction with its outbox entry.
  * What guards an effect is synced (the agent database commits with synchronous=FULL, so it survives a power cut,
- * not only a kill): the acceptance of an action that may change the device, its mark, and the answer of an action
- * that was marked. The rest guards nothing a power cut could repeat or lose for good — a read-only action, a
+ * not only a kill): the acceptance of an action that may change the device, its mark, and its answer (a lost
+ * answer would let it run again). The rest guards nothing a power cut could repeat or lose for good — a read-only action, a
  * request answered at once, forgetting old ids — and is written without a sync (unsynced() in store/database.ts):
  * a kill loses none of it, a power cut at worst lets a read-only id be answered again.
  */
@@ -193,14 +193,20 @@ export class ActionJournal {
 
   /**
    * Stores the response and queues it in the outbox, in one transaction: after a crash either both are there
-   * or neither (and the action is resumed). Synced when the action was marked started (it may have changed the
-   * device). Returns the outbox sequence number.
+   * or neither (and the action is resumed). Synced for an action that may change the device, whether it did or
+   * not: a lost answer would let it run again after a power cut — a second, different reply for the id, or an
+   * `unregister` clearing the next enrollment. Returns the outbox sequence number.
    */
   complete(id: string, answer: Answer): number {
-    const marked = statement(this.db, "SELECT 1 FROM actions WHERE id = ? AND state = 'started'").get(id);
+    const row = statement(
+      this.db,
+      "SELECT json_extract(request, '$.action') AS action FROM actions WHERE id = ?",
+    )
+      .get(id) as { action: unknown } | undefined;
+    const synced = typeof row?.action !== "string" || this.#changesDevice(row.action);
     let seq;
     try {
-      seq = this.#transaction(marked !== undefined, () => {
+      seq = this.#transaction(synced, () => {
         statement(this.db, "UPDATE actions SET state = 'done', response = ? WHERE id = ?").run(
           answer.payload,
           id,

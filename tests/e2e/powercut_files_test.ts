@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { assertEquals } from "../support/assert.ts";
-import { makeDirectory, removeIfExists, writeFileAtomic } from "../../lib/files.ts";
+import { ensureDirectory, makeDirectory, removeIfExists, writeFileAtomic } from "../../lib/files.ts";
 import { createLogger, MemorySink } from "../../lib/log.ts";
 import { openAgentDb } from "../../lib/store/agent_db.ts";
 import { mountPowercutFs, type PowercutFs } from "../support/powercut_fs.ts";
@@ -72,5 +72,15 @@ Deno.test("a new agent database keeps a committed write action's row across a po
     } finally {
       again.close();
     }
+  });
+});
+
+Deno.test("a data folder an earlier start created but died before syncing is synced at the next start", async () => {
+  await withFs(async (fs) => {
+    const data = join(fs.path, "data");
+    await Deno.mkdir(data); // the earlier start, killed before it synced the parent
+    await ensureDirectory(data, "the data directory");
+    await cut(fs);
+    assertEquals((await Deno.stat(data)).isDirectory, true);
   });
 });

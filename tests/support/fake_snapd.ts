@@ -180,6 +180,11 @@ export class FakeSnapd {
     this.#rules.push({ match, remaining: times, error });
   }
 
+  /** Forgets every scripted error and delay still pending. */
+  clearScripted(): void {
+    this.#rules.length = 0;
+  }
+
   /** Answers the next `times` mutations of `snap` with snapd's 409 `snap-change-conflict`. */
   conflictNext(snap: string, times = 1, changeKind = "install-snap"): void {
     this.failNext({ method: "POST", path: `/v2/snaps/${snap}` }, {

@@ -33,16 +33,20 @@ export async function powercutWorld(fs: PowercutFs, options: WorldOptions = {}):
   return { world, fs, dataDir, commonDir, env: { SNAP_DATA: dataDir, SNAP_COMMON: commonDir } };
 }
 
-/** A device enrolled already (its `.secret` synced), its agent started with its files on `fs`, and online. */
+/**
+ * A device enrolled already (its `.secret` synced), its agent started with its files on `fs` (and `agentEnv`),
+ * and online.
+ */
 export async function enrolledAgentOnFs(
   fs: PowercutFs,
   device: EnrolledDevice,
-  options: WorldOptions = {},
+  options: WorldOptions & { agentEnv?: Record<string, string> } = {},
 ): Promise<PowercutWorld & { agent: Child }> {
   const setup = await powercutWorld(fs, options);
   try {
     const secret = await preEnroll(setup.world, device, setup.dataDir);
     await writeDurably(secret, await Deno.readTextFile(secret));
+    setup.env = { ...setup.env, ...options.agentEnv };
     const agent = setup.world.agent([], setup.env);
     await setup.world.dms.health(device.id, { timeoutMs: 30_000 });
     return { ...setup, agent };

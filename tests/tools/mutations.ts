@@ -58,6 +58,28 @@ export const MUTATIONS: Mutation[] = [
     filter: "waits for the change",
   },
   {
+    name: "early-read-skips-order",
+    promise:
+      "after a restart a read-only action on a snap waits for the changes earlier actions left running, as others do (README: per-snap order)",
+    edits: [edit("lib/dms/delivery.ts", " &&\n            this.#order.settled(request.snap)", "")],
+    tests: ["tests/unit/dms/snap_order_test.ts"],
+    filter: "does not start early",
+  },
+  {
+    name: "write-answer-unsynced",
+    promise:
+      "the answer of an action that may change the device is synced, success or not: a power cut never lets it run again (README: durable across a power cut)",
+    edits: [
+      edit(
+        "lib/dms/journal.ts",
+        'const synced = typeof row?.action !== "string" || this.#changesDevice(row.action);',
+        "const synced = false;",
+      ),
+    ],
+    tests: ["tests/e2e/flash_wear_test.ts"],
+    filter: "/keeps its answer|fsyncs through/",
+  },
+  {
     name: "recovered-change-not-awaited",
     promise:
       "a started action recovered with its change holds its snap until that change is ready (README: per-snap order)",
@@ -113,7 +135,11 @@ export const MUTATIONS: Mutation[] = [
     name: "outbox-newest-first",
     promise: "responses are published in order (protocol §3)",
     edits: [
-      edit("lib/dms/outbox.ts", "FROM outbox ORDER BY seq LIMIT 1", "FROM outbox ORDER BY seq DESC LIMIT 1"),
+      edit(
+        "lib/dms/outbox.ts",
+        "FROM outbox WHERE set_aside_at IS NULL ORDER BY seq LIMIT 1",
+        "FROM outbox WHERE set_aside_at IS NULL ORDER BY seq DESC LIMIT 1",
+      ),
     ],
     tests: ["tests/unit/dms/outbox_test.ts", "tests/unit/dms/delivery_test.ts"],
     filter: "order",
@@ -218,6 +244,13 @@ export const MUTATIONS: Mutation[] = [
     edits: [edit("lib/files.ts", "    await syncDirectory(dirname(dir));\n", "")],
     tests: ["tests/e2e/powercut_files_test.ts"],
     filter: "survives a power cut",
+  },
+  {
+    name: "start-does-not-sync-data-folder",
+    promise: "each start syncs the data folders into their parents (README: durable across a power cut)",
+    edits: [edit("lib/files.ts", "  await syncDirectory(dirname(path)).catch(() => {});", "")],
+    tests: ["tests/e2e/powercut_files_test.ts"],
+    filter: "synced at the next start",
   },
   {
     name: "removal-not-synced",

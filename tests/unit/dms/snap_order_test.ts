@@ -71,6 +71,23 @@ Deno.test("after a restart, a request the broker delivers again waits for that c
   });
 });
 
+Deno.test("after a restart, a read-only action on that snap waits too: it does not start early", async () => {
+  await withDelivery(async (bench) => {
+    await killedWhileDisableRuns(bench);
+    bench.ran.length = 0;
+
+    const restarted = bench.delivery();
+    restarted.resume();
+    bench.send({ id: "i1", action: "info", snap: "peer-svc" });
+    await bench.clock.advance(1000);
+    assertEquals(bench.ran, [], "the info would read the snap as it was before the disable");
+    bench.snapd.finish("51");
+    await bench.clock.advance(400);
+    assertEquals(bench.ran, ["i1"]);
+    await restarted.idle();
+  });
+});
+
 Deno.test("a started action that recovery answers with its change holds its snap until that change is ready", async () => {
   await withDelivery(async (bench) => {
     bench.snapd.running = true;
