@@ -127,7 +127,7 @@ export const MUTATIONS: Mutation[] = [
   {
     name: "prune-failure-fatal",
     promise: "a failed prune never changes the answer (README: a full disk loses nothing)",
-    edits: [edit("lib/dms/journal.ts", "      this.onPruneFailed(asError(error));", "      throw error;")],
+    edits: [edit("lib/dms/journal.ts", "      this.#onPruneFailed(asError(error));", "      throw error;")],
     tests: ["tests/unit/dms/delivery_storage_test.ts"],
     filter: "prune",
   },
@@ -196,8 +196,8 @@ export const MUTATIONS: Mutation[] = [
     edits: [
       edit(
         "lib/dms/delivery.ts",
-        "&& this.#options.queue.isIdle(request.snap)\n          ? this.#options.run(request)",
-        "&& false\n          ? this.#options.run(request)",
+        "&& this.#options.queue.isIdle(request.snap) &&",
+        "&& false &&",
       ),
     ],
     tests: ["tests/unit/dms/delivery_test.ts"],
@@ -580,8 +580,8 @@ export const MUTATIONS: Mutation[] = [
     edits: [
       edit(
         "lib/doctor/doctor.ts",
-        "const params = await new ParamsFile(paths, log).inspect();",
-        "await new ParamsFile(paths, log).read();\n  const params = await new ParamsFile(paths, log).inspect();",
+        "  const params = await new ParamsFile(paths, log, {",
+        "  await new ParamsFile(paths, log).read();\n  const params = await new ParamsFile(paths, log, {",
       ),
     ],
     tests: ["tests/e2e/status_doctor_test.ts"],
