@@ -8,7 +8,7 @@
 import { assertEquals } from "../support/assert.ts";
 import { burstPlan, burstSnaps, fakeOutcome, judgeBurst, sendBurst } from "../support/burst.ts";
 import { capturedSnaps } from "../support/fake_snapd.ts";
-import { count, FULL, trial } from "../support/reliability.ts";
+import { FULL, trial } from "../support/reliability.ts";
 import { sleep, until } from "../support/wait.ts";
 import { E2E, withWorld } from "../support/world.ts";
 
@@ -30,7 +30,7 @@ Deno.test({
       note:
         "lost: ids unanswered; contradictory: a reply or a snap's end state against snapd's; one try per k",
     };
-    await trial(fault, count(KILL_AFTER.length, KILL_AFTER.length), async (i, counts) => {
+    await trial(fault, KILL_AFTER.length, async (i, counts) => {
       const k = KILL_AFTER[i];
       await withWorld(async (world) => {
         world.snapd.changeDurationMs = 1200;
